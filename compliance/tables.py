@@ -1,0 +1,175 @@
+"""The storage schema of companies, users, leads and the DNC registry (SQLAlchemy Core).
+
+Phone numbers are stored as BIGINT keys: the E.164 digits without the '+' (13055550134).
+That halves index size against TEXT and keeps batch lookups fast; `phone.from_key` turns a
+key back into E.164.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.types import TypeDecorator
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """An aware UTC instant on every backend (SQLite has no time zone type)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: pass an aware instant")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+LIST_NAMES = ("dnc", "dnt")
+SOURCES = ("manual", "upload", "status_rule", "ivr", "sms_keyword", "api")
+ROLES = ("admin", "manager", "viewer")
+EVENT_ACTIONS = ("add", "remove", "lead_channels")
+
+companies = Table(
+    "companies",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("default_region", String(2), nullable=False, server_default="US"),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("company_id", ForeignKey("companies.id"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("can_remove_dnc", Boolean, nullable=False, server_default="0"),
+    Column("created_at", UtcDateTime, nullable=False),
+    UniqueConstraint("company_id", "name"),
+    CheckConstraint(_in("role", ROLES), name="role"),
+)
+
+# dnc_entries and dnc_events take million-row uploads; they carry no foreign key to
+# companies, whose per-row check would double an upload's time on PostgreSQL. Companies
+# are never deleted, and every query names its company.
+dnc_entries = Table(
+    "dnc_entries",
+    metadata,
+    Column("company_id", Integer, primary_key=True),
+    # Number before list: one index probe finds a number on every list.
+    Column("number", BigInteger, primary_key=True),
+    Column("list_name", String(3), primary_key=True),
+    Column("source", String(20), nullable=False),
+    Column("reason", Text, nullable=False, server_default=""),
+    Column("added_by", String(200), nullable=False),
+    Column("added_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime),
+    CheckConstraint(_in("list_name", LIST_NAMES), name="list_name"),
+    CheckConstraint(_in("source", SOURCES), name="source"),
+    sqlite_with_rowid=False,  # the primary key is the table: one B-tree per insert
+)
+
+leads = Table(
+    "leads",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("company_id", ForeignKey("companies.id"), nullable=False),
+    Column("lead_list", String(200), nullable=False),
+    Column("external_id", String(200)),
+    Column("first_name", String(200), nullable=False, server_default=""),
+    Column("last_name", String(200), nullable=False, server_default=""),
+    Column("phone_raw", String(100), nullable=False),
+    Column("phone", BigInteger, nullable=False),
+    Column("phone_extension", String(20)),
+    Column("email", String(320), nullable=False, server_default=""),
+    Column("state", String(2), nullable=False, server_default=""),
+    Column("postal_code", String(20), nullable=False, server_default=""),
+    Column("timezone", String(64), nullable=False, server_default=""),
+    Column("status", String(50), nullable=False, server_default="new"),
+    Column("created_at", UtcDateTime, nullable=False),
+    UniqueConstraint("company_id", "external_id"),
+    Index(None, "company_id", "phone"),
+    Index(None, "company_id", "lead_list"),
+)
+
+lead_dnc = Table(
+    "lead_dnc",
+    metadata,
+    Column("lead_id", ForeignKey("leads.id"), primary_key=True),
+    Column("phone", Boolean, nullable=False, server_default="0"),
+    Column("sms", Boolean, nullable=False, server_default="0"),
+    Column("email", Boolean, nullable=False, server_default="0"),
+    Column("reason", Text, nullable=False, server_default=""),
+    Column("updated_by", String(200), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# Append-only (triggers refuse UPDATE and DELETE): the audit trail of every DNC change.
+dnc_events = Table(
+    "dnc_events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("company_id", Integer, nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("action", String(20), nullable=False),
+    Column("list_name", String(3)),
+    Column("number", BigInteger),
+    Column("lead_id", ForeignKey("leads.id")),
+    Column("channels", String(30)),
+    Column("source", String(20), nullable=False),
+    Column("reason", Text, nullable=False, server_default=""),
+    Column("actor", String(200), nullable=False),
+    CheckConstraint(_in("action", EVENT_ACTIONS), name="action"),
+    Index(None, "company_id", "number"),
+    # Partial: uploads write millions of events without a lead.
+    Index(
+        None,
+        "company_id",
+        "lead_id",
+        sqlite_where=text("lead_id IS NOT NULL"),
+        postgresql_where=text("lead_id IS NOT NULL"),
+    ),
+)
