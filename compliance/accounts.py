@@ -1,0 +1,92 @@
+"""Companies and users: a company owns its lists and leads; users act on its behalf."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import structlog
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from compliance.dnc import Role, User
+from compliance.tables import companies, users
+
+log = structlog.get_logger("compliance.accounts")
+
+
+@dataclass(frozen=True, slots=True)
+class Company:
+    id: int
+    name: str
+    default_region: str
+
+
+class UnknownCompany(LookupError):
+    """No company of that name."""
+
+
+async def find_company(conn: AsyncConnection, name: str) -> Company:
+    """The company named `name`; UnknownCompany if there is none."""
+    row = (await conn.execute(select(companies).where(companies.c.name == name))).first()
+    if row is None:
+        raise UnknownCompany(f"no company named {name!r}; run `dialer init` or check --company")
+    return Company(row.id, row.name, row.default_region)
+
+
+async def ensure_company(
+    conn: AsyncConnection, name: str, now: datetime, default_region: str = "US"
+) -> tuple[Company, bool]:
+    """The company named `name`, created if missing; the flag says whether it was created."""
+    try:
+        return await find_company(conn, name), False
+    except UnknownCompany:
+        pass
+    company_id = (
+        await conn.execute(
+            insert(companies)
+            .values(name=name, default_region=default_region, created_at=now)
+            .returning(companies.c.id)
+        )
+    ).scalar_one()
+    log.info("company.created", company=name, company_id=company_id)
+    return Company(company_id, name, default_region), True
+
+
+async def add_user(
+    conn: AsyncConnection,
+    company: Company,
+    name: str,
+    role: Role,
+    can_remove_dnc: bool,
+    now: datetime,
+) -> User:
+    """Create a user of `company`; a duplicate name raises sqlalchemy's IntegrityError."""
+    await conn.execute(
+        insert(users).values(
+            company_id=company.id,
+            name=name,
+            role=role.value,
+            can_remove_dnc=can_remove_dnc,
+            created_at=now,
+        )
+    )
+    log.info(
+        "user.created",
+        company=company.name,
+        user=name,
+        role=role.value,
+        can_remove_dnc=can_remove_dnc,
+    )
+    return User(name, role, can_remove_dnc)
+
+
+async def find_user(conn: AsyncConnection, company: Company, name: str) -> User | None:
+    row = (
+        await conn.execute(
+            select(users.c.name, users.c.role, users.c.can_remove_dnc).where(
+                users.c.company_id == company.id, users.c.name == name
+            )
+        )
+    ).first()
+    return None if row is None else User(row.name, Role(row.role), row.can_remove_dnc)

@@ -1,0 +1,274 @@
+"""Leads and each lead's own channel DNC record (phone, SMS, email).
+
+A lead has at most one DNC record; `is_dnc` is true exactly when it blocks a channel. The
+lead's status is a separate field that the DNC record never touches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import itertools
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import available_timezones
+
+import structlog
+from sqlalchemy import insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from compliance.accounts import Company
+from compliance.dnc import (
+    INVALID_ROWS_REPORTED,
+    InvalidRow,
+    LeadChannel,
+    Source,
+    format_lead_channels,
+)
+from compliance.phone import InvalidNumber, from_key, normalize, to_key
+from compliance.tables import dnc_events, lead_dnc, leads
+
+log = structlog.get_logger("compliance.leads")
+
+LEAD_COLUMNS = (
+    "phone",
+    "first_name",
+    "last_name",
+    "email",
+    "state",
+    "postal_code",
+    "timezone",
+    "external_id",
+)
+# Postal codes of the states, DC and the territories.
+# fmt: off
+US_STATES = frozenset({
+    "AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "DC", "FL", "GA", "HI", "ID", "IL",
+    "IN", "IA", "KS", "KY", "LA", "ME", "MD", "MA", "MI", "MN", "MS", "MO", "MT", "NE",
+    "NV", "NH", "NJ", "NM", "NY", "NC", "ND", "OH", "OK", "OR", "PA", "RI", "SC", "SD",
+    "TN", "TX", "UT", "VT", "VA", "WA", "WV", "WI", "WY", "PR", "VI", "GU", "AS", "MP",
+})
+# fmt: on
+IMPORT_CHUNK = 1_000
+
+
+class InvalidLead(ValueError):
+    """A lead row that cannot be stored; the message says which field and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class LeadDnc:
+    channels: frozenset[LeadChannel]
+    reason: str
+    updated_by: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Lead:
+    id: int
+    external_id: str | None
+    lead_list: str
+    first_name: str
+    last_name: str
+    phone_raw: str
+    phone: str
+    email: str
+    state: str
+    postal_code: str
+    timezone: str
+    status: str
+    dnc: LeadDnc | None
+
+    @property
+    def is_dnc(self) -> bool:
+        return self.dnc is not None and bool(self.dnc.channels)
+
+
+@dataclass(slots=True)
+class LeadImportSummary:
+    read: int = 0
+    added: int = 0
+    already_present: int = 0
+    invalid: list[InvalidRow] = field(default_factory=list)
+    invalid_count: int = 0
+
+    def reject(self, row: int, value: str, error: str) -> None:
+        self.invalid_count += 1
+        if len(self.invalid) < INVALID_ROWS_REPORTED:
+            self.invalid.append(InvalidRow(row, value, error))
+
+
+@functools.cache
+def _timezones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def _known_timezone(name: str) -> bool:
+    return name in _timezones()
+
+
+def lead_row(record: dict[str, str], region: str) -> dict[str, object]:
+    """Validate one imported record into a `leads` row; InvalidLead says what is wrong."""
+    try:
+        number = normalize(record["phone"], region)
+    except InvalidNumber as error:
+        raise InvalidLead(f"phone: {error.reason}") from error
+    state = record["state"].strip().upper()
+    if state and state not in US_STATES:
+        raise InvalidLead(f"state: {record['state']!r} is not a US state code")
+    zone = record["timezone"].strip()
+    if zone and not _known_timezone(zone):
+        raise InvalidLead(f"timezone: {zone!r} is not an IANA time zone")
+    email = record["email"].strip()
+    if email and "@" not in email:
+        raise InvalidLead(f"email: {email!r} is not an email address")
+    return {
+        "external_id": record["external_id"].strip() or None,
+        "first_name": record["first_name"].strip(),
+        "last_name": record["last_name"].strip(),
+        "phone_raw": record["phone"].strip()[:100],
+        "phone": number.key,
+        "phone_extension": number.extension,
+        "email": email,
+        "state": state,
+        "postal_code": record["postal_code"].strip(),
+        "timezone": zone,
+    }
+
+
+def _take(records: Iterator[tuple[int, dict[str, str]]], count: int) -> list:
+    return list(itertools.islice(records, count))
+
+
+async def import_leads(
+    conn: AsyncConnection,
+    company: Company,
+    records: Iterable[tuple[int, dict[str, str]]],
+    lead_list: str,
+    now: datetime,
+    on_progress: Callable[[int], None] | None = None,
+) -> LeadImportSummary:
+    """Store valid records as leads of `lead_list`; a known external id is left as it was."""
+    summary = LeadImportSummary()
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    source = iter(records)
+    while chunk := await asyncio.to_thread(_take, source, IMPORT_CHUNK):
+        summary.read += len(chunk)
+        rows = []
+        for row_number, record in chunk:
+            try:
+                rows.append(lead_row(record, company.default_region))
+            except InvalidLead as error:
+                summary.reject(row_number, record["phone"], str(error))
+        if rows:
+            statement = (
+                dialect.insert(leads)
+                .values(company_id=company.id, lead_list=lead_list, created_at=now)
+                .on_conflict_do_nothing(index_elements=["company_id", "external_id"])
+                .returning(leads.c.id)
+            )
+            inserted = len((await conn.execute(statement, rows)).all())
+            summary.added += inserted
+            summary.already_present += len(rows) - inserted
+        if on_progress is not None:
+            on_progress(len(chunk))
+    log.info(
+        "leads.imported",
+        company=company.name,
+        lead_list=lead_list,
+        read=summary.read,
+        added=summary.added,
+        already_present=summary.already_present,
+        invalid=summary.invalid_count,
+    )
+    return summary
+
+
+async def find_lead(conn: AsyncConnection, company: Company, ref: str) -> Lead | None:
+    """The lead whose external id is `ref`, else whose id is `ref`."""
+    query = select(leads, lead_dnc).outerjoin(lead_dnc, lead_dnc.c.lead_id == leads.c.id)
+    query = query.where(leads.c.company_id == company.id)
+    row = (await conn.execute(query.where(leads.c.external_id == ref))).first()
+    if row is None and ref.isdigit():
+        row = (await conn.execute(query.where(leads.c.id == int(ref)))).first()
+    if row is None:
+        return None
+    mapping = row._mapping
+    dnc = None
+    if mapping[lead_dnc.c.lead_id] is not None:
+        dnc = LeadDnc(
+            channels=frozenset(
+                channel for channel in LeadChannel if mapping[lead_dnc.c[channel.value]]
+            ),
+            reason=mapping[lead_dnc.c.reason],
+            updated_by=mapping[lead_dnc.c.updated_by],
+            created_at=mapping[lead_dnc.c.created_at],
+            updated_at=mapping[lead_dnc.c.updated_at],
+        )
+    return Lead(
+        id=mapping[leads.c.id],
+        external_id=mapping[leads.c.external_id],
+        lead_list=mapping[leads.c.lead_list],
+        first_name=mapping[leads.c.first_name],
+        last_name=mapping[leads.c.last_name],
+        phone_raw=mapping[leads.c.phone_raw],
+        phone=from_key(mapping[leads.c.phone]),
+        email=mapping[leads.c.email],
+        state=mapping[leads.c.state],
+        postal_code=mapping[leads.c.postal_code],
+        timezone=mapping[leads.c.timezone],
+        status=mapping[leads.c.status],
+        dnc=dnc,
+    )
+
+
+async def set_lead_channels(
+    conn: AsyncConnection,
+    company: Company,
+    lead: Lead,
+    channels: frozenset[LeadChannel],
+    *,
+    reason: str,
+    by: str,
+    now: datetime,
+    source: Source = Source.MANUAL,
+) -> None:
+    """Make `channels` exactly the lead's blocked channels (empty clears), with an audit event."""
+    flags = {channel.value: channel in channels for channel in LeadChannel}
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    upsert = dialect.insert(lead_dnc).values(
+        lead_id=lead.id, reason=reason, updated_by=by, created_at=now, updated_at=now, **flags
+    )
+    await conn.execute(
+        upsert.on_conflict_do_update(
+            index_elements=["lead_id"],
+            set_={"reason": reason, "updated_by": by, "updated_at": now, **flags},
+        )
+    )
+    text_channels = format_lead_channels(channels)
+    await conn.execute(
+        insert(dnc_events).values(
+            company_id=company.id,
+            at=now,
+            action="lead_channels",
+            lead_id=lead.id,
+            number=to_key(lead.phone),
+            channels=text_channels,
+            source=source.value,
+            reason=reason,
+            actor=by,
+        )
+    )
+    log.info(
+        "lead.dnc_changed",
+        company=company.name,
+        lead_id=lead.id,
+        external_id=lead.external_id,
+        channels=text_channels,
+        reason=reason,
+        by=by,
+    )

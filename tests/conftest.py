@@ -1,0 +1,102 @@
+"""Storage fixtures: every storage test runs on a SQLite file and on PostgreSQL.
+
+PostgreSQL is the server at 127.0.0.1:5432 (override with DIALER_TEST_POSTGRES_URL). Each
+test session creates its own database there and drops it at the end. Without a server the
+PostgreSQL cases are skipped locally, and fail when CI=true.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from compliance import Company, accounts, metadata
+from dialer.database import create_engine, upgrade_schema
+from tests.support import NOW
+
+POSTGRES_SERVER = os.environ.get(
+    "DIALER_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+)
+
+
+async def _admin(statement: str) -> None:
+    engine = create_engine(POSTGRES_SERVER)
+    try:
+        async with engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(text(statement))
+    finally:
+        await engine.dispose()
+
+
+async def _migrate(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        await upgrade_schema(engine)
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A freshly migrated PostgreSQL database for this test session."""
+    name = f"dialer_test_{uuid.uuid4().hex[:12]}"
+    try:
+        asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    except (OSError, ConnectionError) as error:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true needs PostgreSQL at {POSTGRES_SERVER}: {error}")
+        pytest.skip(f"no PostgreSQL at {POSTGRES_SERVER}: {error}")
+    url = make_url(POSTGRES_SERVER).set(database=name).render_as_string(hide_password=False)
+    asyncio.run(_migrate(url))
+    yield url
+    asyncio.run(_admin(f'DROP DATABASE "{name}" WITH (FORCE)'))
+
+
+async def _empty_tables(url: str) -> None:
+    engine = create_engine(url)
+    names = ", ".join(table.name for table in metadata.sorted_tables)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("postgresql", marks=pytest.mark.postgresql),
+    ]
+)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of an empty, migrated database: a SQLite file, then PostgreSQL."""
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'dialer.db'}"
+        asyncio.run(_migrate(url))
+        return url
+    url = request.getfixturevalue("postgres_url")
+    asyncio.run(_empty_tables(url))
+    return url
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def company(engine: AsyncEngine) -> Company:
+    async with engine.begin() as conn:
+        created, _ = await accounts.ensure_company(conn, "acme", NOW)
+    return created
