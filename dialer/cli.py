@@ -1,0 +1,587 @@
+"""The `dialer` command line: what a campaign manager or an operator types.
+
+Exit codes: 0 success, 1 refused or failed (nothing was changed), 2 usage error.
+Every command takes --company NAME (default: the `default_company` setting).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import sys
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from contextlib import nullcontext
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+
+from compliance import (
+    Channel,
+    Company,
+    DncList,
+    InvalidNumber,
+    LeadChannel,
+    RemovalRefused,
+    Role,
+    Source,
+    UnknownCompany,
+    UnreadableFile,
+    accounts,
+    leads,
+    normalize,
+    parse_lead_channels,
+    registry,
+    sheets,
+)
+from dialer.app import App, open_app, utcnow
+from dialer.database import upgrade_schema
+
+T = TypeVar("T")
+
+# Errors that mean "refused or failed, nothing changed": exit 1 with the message.
+REFUSALS = (InvalidNumber, RemovalRefused, UnknownCompany, UnreadableFile)
+
+
+def run(body: Callable[[App], Awaitable[T]]) -> T:
+    """Run an async command body against the configured database."""
+
+    async def main() -> T:
+        async with open_app() as app:
+            return await body(app)
+
+    try:
+        return asyncio.run(main())
+    except REFUSALS as error:
+        raise click.ClickException(str(error)) from error
+
+
+def emit_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, default=str))
+
+
+def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    table = Table(*columns, show_edge=False, pad_edge=False)
+    for row in rows:
+        table.add_row(*("" if value is None else str(value) for value in row))
+    console = Console(width=None if sys.stdout.isatty() else 200)
+    console.print(table)
+
+
+def progress(label: str) -> Progress:
+    """A rows-read counter on a terminal; silent when stderr is not one."""
+    console = Console(stderr=True)
+    return Progress(
+        SpinnerColumn(),
+        TextColumn(f"{label} {{task.completed:,}} rows"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    )
+
+
+async def company_of(app: App, conn: Any, name: str | None) -> Company:
+    return await accounts.find_company(conn, name or app.settings.default_company)
+
+
+def normalize_all(values: Sequence[str], region: str) -> list[str]:
+    """E.164 for every input, or a refusal naming every bad one (then nothing is done)."""
+    numbers, errors = [], []
+    for value in values:
+        try:
+            numbers.append(normalize(value, region).e164)
+        except InvalidNumber as error:
+            errors.append(str(error))
+    if errors:
+        raise click.ClickException(f"invalid number: {'; '.join(errors)}. Nothing was changed.")
+    return numbers
+
+
+company_option = click.option(
+    "--company", metavar="NAME", help="Company to act for (default: the default_company setting)."
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+list_option = click.option(
+    "--list",
+    "list_name",
+    type=click.Choice([name.value for name in DncList]),
+    default=DncList.DNC.value,
+    show_default=True,
+    help="dnc blocks calls and texts; dnt (Do-Not-Text) blocks texts only.",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="dialer")
+def main() -> None:
+    """Dialer: campaign engine that screens every contact against DNC lists and the law.
+
+    Settings come from config/dialer.toml and DIALER_* environment variables
+    (DIALER_DATABASE_URL selects the database; SQLite by default).
+    """
+
+
+@main.command()
+@company_option
+def init(company: str | None) -> None:
+    """Create or upgrade the database schema and create the company."""
+
+    async def body(app: App) -> None:
+        await upgrade_schema(app.engine)
+        name = company or app.settings.default_company
+        async with app.transaction() as conn:
+            revision = (
+                await conn.execute(text("SELECT version_num FROM alembic_version"))
+            ).scalar()
+            _, created = await accounts.ensure_company(
+                conn, name, utcnow(), app.settings.default_region
+            )
+        state = "created" if created else "exists"
+        click.echo(f"Schema at revision {revision}; company {name!r} {state}.")
+
+    run(body)
+
+
+# --- users ----------------------------------------------------------------------------
+
+
+@main.group()
+def users() -> None:
+    """Manage the people who act on a company's lists."""
+
+
+@users.command("add")
+@click.argument("name")
+@click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
+@click.option("--can-remove-dnc", is_flag=True, help="May take numbers off company lists.")
+@company_option
+def users_add(name: str, role: str, can_remove_dnc: bool, company: str | None) -> None:
+    """Add a user NAME with a role. Admins may always remove DNC entries."""
+
+    async def body(app: App) -> None:
+        async with app.transaction() as conn:
+            owner = await company_of(app, conn, company)
+            try:
+                await accounts.add_user(conn, owner, name, Role(role), can_remove_dnc, utcnow())
+            except IntegrityError as error:
+                raise click.ClickException(f"a user named {name!r} already exists") from error
+        click.echo(f"User {name!r} added as {role}.")
+
+    run(body)
+
+
+# --- company DNC lists ------------------------------------------------------------------
+
+
+@main.group()
+def dnc() -> None:
+    """The company Do-Not-Call (dnc) and Do-Not-Text (dnt) lists."""
+
+
+@dnc.command("add")
+@click.argument("numbers", nargs=-1, required=True)
+@list_option
+@click.option("--reason", default="", help="Why the numbers are blocked.")
+@click.option("--by", "by", default="cli", show_default=True, help="Who adds them.")
+@company_option
+@json_option
+def dnc_add(
+    numbers: tuple[str, ...],
+    list_name: str,
+    reason: str,
+    by: str,
+    company: str | None,
+    as_json: bool,
+) -> None:
+    """Add NUMBERS (any format) to a company list. Invalid input changes nothing."""
+
+    async def body(app: App) -> None:
+        async with app.transaction() as conn:
+            owner = await company_of(app, conn, company)
+            wanted = normalize_all(numbers, owner.default_region)
+            added = await registry.add_numbers(
+                conn,
+                owner,
+                wanted,
+                DncList(list_name),
+                source=Source.MANUAL,
+                reason=reason,
+                actor=by,
+                now=utcnow(),
+            )
+        already = sorted(set(wanted) - set(added))
+        if as_json:
+            emit_json({"added": added, "already_listed": already})
+            return
+        click.echo(f"Added {len(added)} to {list_name}; {len(already)} already listed.")
+
+    run(body)
+
+
+@dnc.command("remove")
+@click.argument("numbers", nargs=-1, required=True)
+@list_option
+@click.option("--reason", required=True, help="Why the numbers may be contacted again.")
+@click.option("--by", "by", required=True, help="User removing them (needs can_remove_dnc).")
+@company_option
+@json_option
+def dnc_remove(
+    numbers: tuple[str, ...],
+    list_name: str,
+    reason: str,
+    by: str,
+    company: str | None,
+    as_json: bool,
+) -> None:
+    """Remove NUMBERS from a company list: needs a permitted user and a reason."""
+
+    async def body(app: App) -> None:
+        async with app.transaction() as conn:
+            owner = await company_of(app, conn, company)
+            wanted = normalize_all(numbers, owner.default_region)
+            user = await accounts.find_user(conn, owner, by)
+            removed = await registry.remove_numbers(
+                conn,
+                owner,
+                wanted,
+                DncList(list_name),
+                reason=reason,
+                user=user,
+                by=by,
+                now=utcnow(),
+            )
+        missing = sorted(set(wanted) - set(removed))
+        if as_json:
+            emit_json({"removed": removed, "not_listed": missing})
+            return
+        click.echo(f"Removed {len(removed)} from {list_name}; {len(missing)} were not listed.")
+
+    run(body)
+
+
+@dnc.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@list_option
+@click.option("--reason", default="", help="Reason recorded on every added entry.")
+@click.option("--by", "by", default="cli", show_default=True, help="Who uploads the file.")
+@company_option
+@json_option
+def dnc_import(
+    file: Path, list_name: str, reason: str, by: str, company: str | None, as_json: bool
+) -> None:
+    """Upload a CSV or XLSX list: only the first column of the first sheet is read.
+
+    A header row and blank rows are skipped; invalid rows are reported and skipped;
+    numbers already listed or repeated in the file are counted. A file that cannot be
+    read changes nothing.
+    """
+
+    async def body(app: App) -> None:
+        with progress(f"Importing {file.name}:") as bar:
+            task = bar.add_task("import")
+            async with app.transaction() as conn:
+                owner = await company_of(app, conn, company)
+                summary = await registry.import_numbers(
+                    conn,
+                    owner,
+                    sheets.iter_first_column(file),
+                    DncList(list_name),
+                    reason=reason or f"upload of {file.name}",
+                    actor=by,
+                    now=utcnow(),
+                    on_progress=lambda count: bar.advance(task, count),
+                )
+        report = asdict(summary)
+        if as_json:
+            emit_json(report)
+            return
+        click.echo(
+            f"Read {summary.read:,} rows: {summary.added:,} added to {list_name}, "
+            f"{summary.already_listed:,} already listed, "
+            f"{summary.duplicates_in_file:,} duplicates in the file, "
+            f"{summary.invalid_count:,} invalid."
+        )
+        if summary.invalid:
+            print_table(
+                ("row", "value", "error"), ((r.row, r.value, r.error) for r in summary.invalid)
+            )
+
+    run(body)
+
+
+@dnc.command("check")
+@click.argument("numbers", nargs=-1, required=True)
+@click.option(
+    "--channel",
+    type=click.Choice([c.value for c in Channel]),
+    default="voice",
+    show_default=True,
+)
+@company_option
+@json_option
+def dnc_check(numbers: tuple[str, ...], channel: str, company: str | None, as_json: bool) -> None:
+    """Tell whether NUMBERS are blocked on a channel by the company lists."""
+
+    async def body(app: App) -> list[dict[str, Any]]:
+        async with app.transaction() as conn:
+            owner = await company_of(app, conn, company)
+            results = []
+            for value in numbers:
+                try:
+                    number: str | None = normalize(value, owner.default_region).e164
+                    error = None
+                except InvalidNumber as invalid:
+                    number, error = None, invalid.reason
+                results.append({"input": value, "number": number, "error": error})
+            valid = [r["number"] for r in results if r["number"]]
+            found = await registry.blocked(conn, owner, valid, Channel(channel), utcnow())
+        return [
+            {
+                "input": r["input"],
+                "number": r["number"],
+                "valid": r["number"] is not None,
+                "blocked": r["number"] in found,
+                "lists": [name.value for name in found.get(r["number"], [])],
+                **({"error": r["error"]} if r["error"] else {}),
+            }
+            for r in results
+        ]
+
+    results = run(body)
+    if as_json:
+        emit_json(results)
+        return
+    print_table(
+        ("input", "number", "verdict"),
+        (
+            (
+                r["input"],
+                r["number"],
+                f"invalid: {r['error']}"
+                if not r["valid"]
+                else f"blocked by {', '.join(r['lists'])}"
+                if r["blocked"]
+                else "not listed",
+            )
+            for r in results
+        ),
+    )
+
+
+EXPORT_COLUMNS = ("number", "list", "source", "reason", "added_by", "added_at", "expires_at")
+
+
+@dnc.command("export")
+@click.option(
+    "--list",
+    "list_name",
+    type=click.Choice([name.value for name in DncList]),
+    help="One list only (default: both).",
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write to FILE instead of standard output.",
+)
+@company_option
+def dnc_export(list_name: str | None, output: Path | None, company: str | None) -> None:
+    """Export the company lists as CSV (one row per live entry)."""
+
+    async def body(app: App) -> int:
+        count = 0
+        with (
+            output.open("w", newline="", encoding="utf-8") if output else nullcontext(sys.stdout)
+        ) as stream:
+            writer = csv.writer(stream)
+            writer.writerow(EXPORT_COLUMNS)
+            async with app.transaction() as conn:
+                owner = await company_of(app, conn, company)
+                chosen = DncList(list_name) if list_name else None
+                async for entry in registry.entries(conn, owner, chosen, utcnow()):
+                    writer.writerow(
+                        (
+                            entry.number,
+                            entry.list_name,
+                            entry.source,
+                            entry.reason,
+                            entry.added_by,
+                            _iso(entry.added_at),
+                            _iso(entry.expires_at),
+                        )
+                    )
+                    count += 1
+        return count
+
+    count = run(body)
+    if output:
+        click.echo(f"Exported {count:,} entries to {output}.")
+
+
+def _iso(moment: datetime | None) -> str:
+    return moment.isoformat() if moment else ""
+
+
+@dnc.command("log")
+@click.option("--number", help="Only events for this number (any format).")
+@click.option("--limit", type=click.IntRange(min=1), help="Only the newest N events.")
+@company_option
+@json_option
+def dnc_log(number: str | None, limit: int | None, company: str | None, as_json: bool) -> None:
+    """Show the audit trail: every add, removal and lead channel change."""
+
+    async def body(app: App) -> list[dict[str, Any]]:
+        async with app.transaction() as conn:
+            owner = await company_of(app, conn, company)
+            wanted = normalize(number, owner.default_region).e164 if number else None
+            events = await registry.audit_events(conn, owner, number=wanted, limit=limit)
+        return [asdict(event) for event in events]
+
+    events = run(body)
+    if as_json:
+        emit_json(events)
+        return
+    print_table(
+        ("at", "action", "list", "number", "lead", "channels", "source", "actor", "reason"),
+        (
+            (
+                _iso(e["at"]),
+                e["action"],
+                e["list_name"],
+                e["number"],
+                e["lead_id"],
+                e["channels"],
+                e["source"],
+                e["actor"],
+                e["reason"],
+            )
+            for e in events
+        ),
+    )
+
+
+# --- leads ------------------------------------------------------------------------------
+
+
+@main.group("leads")
+def leads_group() -> None:
+    """Leads and each lead's own channel DNC (phone, SMS, email)."""
+
+
+@leads_group.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--list", "lead_list", default="default", show_default=True, help="Lead list.")
+@company_option
+@json_option
+def leads_import(file: Path, lead_list: str, company: str | None, as_json: bool) -> None:
+    """Import leads from a CSV or XLSX with a header row.
+
+    Columns: phone, first_name, last_name, email, state, postal_code, timezone,
+    external_id (phone is required). A lead whose external_id exists is left unchanged.
+    """
+
+    async def body(app: App) -> None:
+        records = sheets.iter_records(file, leads.LEAD_COLUMNS)
+        with progress(f"Importing {file.name}:") as bar:
+            task = bar.add_task("import")
+            async with app.transaction() as conn:
+                owner = await company_of(app, conn, company)
+                summary = await leads.import_leads(
+                    conn,
+                    owner,
+                    records,
+                    lead_list,
+                    utcnow(),
+                    on_progress=lambda count: bar.advance(task, count),
+                )
+        if as_json:
+            emit_json(asdict(summary))
+            return
+        click.echo(
+            f"Read {summary.read:,} rows: {summary.added:,} leads added to {lead_list!r}, "
+            f"{summary.already_present:,} already present, {summary.invalid_count:,} invalid."
+        )
+        if summary.invalid:
+            print_table(
+                ("row", "phone", "error"), ((r.row, r.value, r.error) for r in summary.invalid)
+            )
+
+    run(body)
+
+
+@leads_group.command("dnc")
+@click.argument("lead")
+@click.option(
+    "--channels",
+    required=True,
+    help='Blocked channels, e.g. "phone,sms"; "" clears them all. Others: email.',
+)
+@click.option("--reason", default="", help="Why.")
+@click.option("--by", "by", default="cli", show_default=True, help="Who changes it.")
+@company_option
+def leads_dnc(lead: str, channels: str, reason: str, by: str, company: str | None) -> None:
+    """Set which channels LEAD (id or external id) must not be contacted on.
+
+    This is the lead's own DNC record; its status is not changed.
+    """
+    try:
+        wanted = parse_lead_channels(channels)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--channels") from error
+
+    async def body(app: App) -> None:
+        async with app.transaction() as conn:
+            owner = await company_of(app, conn, company)
+            found = await _lead_or_fail(conn, owner, lead)
+            await leads.set_lead_channels(
+                conn, owner, found, wanted, reason=reason, by=by, now=utcnow()
+            )
+        shown = ", ".join(c.value for c in LeadChannel if c in wanted) or "none"
+        click.echo(f"Lead {found.id}: blocked channels {shown}.")
+
+    run(body)
+
+
+async def _lead_or_fail(conn: Any, company: Company, ref: str) -> leads.Lead:
+    found = await leads.find_lead(conn, company, ref)
+    if found is None:
+        raise click.ClickException(f"no lead with id or external id {ref!r}")
+    return found
+
+
+@leads_group.command("show")
+@click.argument("lead")
+@company_option
+@json_option
+def leads_show(lead: str, company: str | None, as_json: bool) -> None:
+    """Show LEAD (id or external id; external id wins when both match)."""
+
+    async def body(app: App) -> leads.Lead:
+        async with app.transaction() as conn:
+            owner = await company_of(app, conn, company)
+            return await _lead_or_fail(conn, owner, lead)
+
+    found = run(body)
+    view = asdict(found)
+    view["is_dnc"] = found.is_dnc
+    if found.dnc is not None:
+        view["dnc"]["channels"] = [c.value for c in LeadChannel if c in found.dnc.channels]
+    if as_json:
+        emit_json(view)
+        return
+    dnc_view = view.pop("dnc")
+    print_table(("field", "value"), view.items())
+    if dnc_view:
+        click.echo(
+            f"DNC: {', '.join(dnc_view['channels']) or 'no channel'} "
+            f"(reason {dnc_view['reason']!r}, by {dnc_view['updated_by']}, "
+            f"updated {_iso(dnc_view['updated_at'])})"
+        )

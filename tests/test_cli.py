@@ -1,0 +1,208 @@
+"""The `dialer` command line as a campaign manager uses it, on both backends."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner, Result
+
+from dialer.cli import main
+
+
+@pytest.fixture
+def dialer(database_url):
+    """Run `dialer ARGS...` against the test database; returns click's Result."""
+    runner = CliRunner()
+    env = {"DIALER_DATABASE_URL": database_url, "DIALER_LOG_LEVEL": "WARNING"}
+
+    def invoke(*args: str) -> Result:
+        return runner.invoke(main, list(args), env=env, catch_exceptions=False)
+
+    assert invoke("init").exit_code == 0
+    return invoke
+
+
+def as_json(result: Result):
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_init_is_idempotent(dialer):
+    result = dialer("init")
+    assert result.exit_code == 0
+    assert "company 'default' exists" in result.stdout
+
+
+def test_check_reports_each_input_in_the_documented_shape(dialer):
+    assert dialer("dnc", "add", "(305) 555-0134").exit_code == 0
+    assert dialer("dnc", "add", "212.555.0100", "--list", "dnt").exit_code == 0
+
+    voice = as_json(dialer("dnc", "check", "+1 305 555 0134", "2125550100", "12", "--json"))
+    sms = as_json(dialer("dnc", "check", "1-212-555-0100", "--channel", "sms", "--json"))
+
+    assert voice[0] == {
+        "input": "+1 305 555 0134",
+        "number": "+13055550134",
+        "valid": True,
+        "blocked": True,
+        "lists": ["dnc"],
+    }
+    assert voice[1] == {
+        "input": "2125550100",
+        "number": "+12125550100",
+        "valid": True,
+        "blocked": False,
+        "lists": [],
+    }
+    assert (voice[2]["number"], voice[2]["valid"], voice[2]["blocked"]) == (None, False, False)
+    assert sms == [
+        {
+            "input": "1-212-555-0100",
+            "number": "+12125550100",
+            "valid": True,
+            "blocked": True,
+            "lists": ["dnt"],
+        }
+    ]
+
+
+def test_an_invalid_number_refuses_the_whole_add(dialer):
+    result = dialer("dnc", "add", "305-555-0134", "555-0134")
+
+    assert result.exit_code == 1
+    assert "too short" in result.stderr
+    assert as_json(dialer("dnc", "check", "305-555-0134", "--json"))[0]["blocked"] is False
+
+
+def test_removal_needs_a_permitted_user_and_a_reason(dialer):
+    dialer("users", "add", "mia", "--role", "manager", "--can-remove-dnc")
+    dialer("dnc", "add", "305-555-0134")
+
+    no_reason = dialer("dnc", "remove", "305-555-0134", "--by", "mia", "--reason", " ")
+    missing_reason = dialer("dnc", "remove", "305-555-0134", "--by", "mia")
+    assert (no_reason.exit_code, missing_reason.exit_code) == (1, 2)
+    assert "reason is required" in no_reason.stderr
+    assert as_json(dialer("dnc", "check", "305-555-0134", "--json"))[0]["blocked"] is True
+
+    removed = dialer("dnc", "remove", "305-555-0134", "--by", "mia", "--reason", "consent")
+    assert removed.exit_code == 0
+    assert as_json(dialer("dnc", "check", "305-555-0134", "--json"))[0]["blocked"] is False
+
+
+def test_import_prints_the_summary_and_refuses_broken_files(dialer, tmp_path):
+    upload = tmp_path / "list.csv"
+    upload.write_text("phone\n305-555-0134\n(305) 555-0134\nnope\n305-555-0135\n")
+    broken = tmp_path / "broken.xlsx"
+    broken.write_bytes(b"PK\x03\x04 not really")
+
+    summary = as_json(dialer("dnc", "import", str(upload), "--json"))
+    refused = dialer("dnc", "import", str(broken))
+
+    assert summary == {
+        "read": 4,
+        "added": 2,
+        "already_listed": 0,
+        "duplicates_in_file": 1,
+        "invalid": [{"row": 4, "value": "nope", "error": "no digits"}],
+        "invalid_count": 1,
+    }
+    assert refused.exit_code == 1
+    assert "broken.xlsx" in refused.stderr
+
+
+def test_export_and_log_show_what_was_done(dialer, tmp_path):
+    dialer("dnc", "add", "305-555-0134", "--reason", "asked", "--by", "ana")
+    dialer("dnc", "add", "212-555-0100", "--list", "dnt")
+    output = tmp_path / "export.csv"
+
+    assert dialer("dnc", "export", "--output", str(output)).exit_code == 0
+    rows = list(csv.DictReader(io.StringIO(output.read_text(encoding="utf-8"))))
+    assert [(r["number"], r["list"], r["reason"], r["added_by"]) for r in rows] == [
+        ("+13055550134", "dnc", "asked", "ana"),
+        ("+12125550100", "dnt", "", "cli"),
+    ]
+    dnt_only = list(csv.DictReader(io.StringIO(dialer("dnc", "export", "--list", "dnt").stdout)))
+    assert [r["number"] for r in dnt_only] == ["+12125550100"]
+
+    log = as_json(dialer("dnc", "log", "--number", "(305) 555-0134", "--json"))
+    assert [(e["action"], e["number"], e["actor"], e["reason"]) for e in log] == [
+        ("add", "+13055550134", "ana", "asked")
+    ]
+
+
+def test_leads_import_channel_dnc_and_show(dialer, tmp_path):
+    leads = tmp_path / "leads.csv"
+    leads.write_text("phone,first_name,external_id,state\n305-555-0134,Ann,L1,FL\n")
+    assert (
+        as_json(dialer("leads", "import", str(leads), "--list", "spring", "--json"))["added"] == 1
+    )
+
+    changed = dialer("leads", "dnc", "L1", "--channels", "sms,phone", "--reason", "asked")
+    shown = as_json(dialer("leads", "show", "L1", "--json"))
+    bad = dialer("leads", "dnc", "L1", "--channels", "fax")
+    cleared = dialer("leads", "dnc", "L1", "--channels", "")
+
+    assert changed.exit_code == 0
+    assert (shown["is_dnc"], shown["dnc"]["channels"], shown["status"]) == (
+        True,
+        ["phone", "sms"],
+        "new",
+    )
+    assert bad.exit_code == 2
+    assert cleared.exit_code == 0
+    assert as_json(dialer("leads", "show", "L1", "--json"))["is_dnc"] is False
+    assert dialer("leads", "show", "nobody").exit_code == 1
+
+
+def test_users_and_companies_are_checked(dialer):
+    assert dialer("users", "add", "ana", "--role", "viewer").exit_code == 0
+    duplicate = dialer("users", "add", "ana", "--role", "viewer")
+    unknown = dialer("dnc", "add", "305-555-0134", "--company", "nope")
+
+    assert duplicate.exit_code == 1
+    assert unknown.exit_code == 1
+    assert "no company named 'nope'" in unknown.stderr
+    assert dialer("users", "add", "bo", "--role", "owner").exit_code == 2
+
+
+def test_every_dnc_change_is_a_json_log_event(tmp_path):
+    env = {
+        **os.environ,
+        "DIALER_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}",
+        "DIALER_LOG_FORMAT": "auto",
+    }
+
+    def dialer(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "dialer", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+    assert dialer("init").returncode == 0
+    added = dialer("dnc", "add", "305-555-0134", "--reason", "asked", "--by", "ana")
+
+    assert added.returncode == 0
+    events = [json.loads(line) for line in added.stderr.splitlines()]
+    assert events == [
+        {
+            "event": "dnc.added",
+            "company": "default",
+            "number": "+13055550134",
+            "list": "dnc",
+            "source": "manual",
+            "reason": "asked",
+            "by": "ana",
+            "level": "info",
+            "timestamp": events[0]["timestamp"],
+        }
+    ]
+    assert added.stdout == "Added 1 to dnc; 0 already listed.\n"
