@@ -1,0 +1,7 @@
+"""`make bench`: every benchmark in turn, each printing its figures and its ratio."""
+
+from bench import memory, normalize, upload
+
+for bench in (normalize, upload, memory):
+    print(f"== {bench.__name__}", flush=True)
+    bench.main()
