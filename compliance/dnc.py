@@ -132,13 +132,10 @@ INVALID_ROWS_REPORTED = 1000
 
 
 @dataclass(slots=True)
-class ImportSummary:
-    """What an upload did: `read` counts data rows, `invalid_count` all rejected rows."""
+class FileSummary:
+    """Rows read from an uploaded file and the rows rejected (the first ones in detail)."""
 
     read: int = 0
-    added: int = 0
-    already_listed: int = 0
-    duplicates_in_file: int = 0
     invalid: list[InvalidRow] = field(default_factory=list)
     invalid_count: int = 0
 
@@ -146,3 +143,12 @@ class ImportSummary:
         self.invalid_count += 1
         if len(self.invalid) < INVALID_ROWS_REPORTED:
             self.invalid.append(InvalidRow(row, value, error))
+
+
+@dataclass(slots=True)
+class ImportSummary(FileSummary):
+    """What a DNC upload did."""
+
+    added: int = 0
+    already_listed: int = 0
+    duplicates_in_file: int = 0

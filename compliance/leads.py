@@ -10,7 +10,7 @@ import asyncio
 import functools
 import itertools
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import available_timezones
 
@@ -21,8 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from compliance.accounts import Company
 from compliance.dnc import (
-    INVALID_ROWS_REPORTED,
-    InvalidRow,
+    FileSummary,
     LeadChannel,
     Source,
     format_lead_channels,
@@ -89,17 +88,11 @@ class Lead:
 
 
 @dataclass(slots=True)
-class LeadImportSummary:
-    read: int = 0
+class LeadImportSummary(FileSummary):
+    """What a leads import did."""
+
     added: int = 0
     already_present: int = 0
-    invalid: list[InvalidRow] = field(default_factory=list)
-    invalid_count: int = 0
-
-    def reject(self, row: int, value: str, error: str) -> None:
-        self.invalid_count += 1
-        if len(self.invalid) < INVALID_ROWS_REPORTED:
-            self.invalid.append(InvalidRow(row, value, error))
 
 
 @functools.cache
