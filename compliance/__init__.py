@@ -4,7 +4,7 @@ Public names live here; `registry`, `leads`, `accounts` and `sheets` are the sto
 file-reading modules, used as namespaces (`registry.blocked(...)`).
 """
 
-from compliance import accounts, leads, registry, sheets
+from compliance import accounts, attempts, leads, registry, sheets
 from compliance.accounts import Company, UnknownCompany
 from compliance.dnc import (
     LISTS_BLOCKING,
@@ -23,18 +23,36 @@ from compliance.dnc import (
     format_lead_channels,
     parse_lead_channels,
 )
+from compliance.hours import CampaignWindow, RuleBook, load_rules
 from compliance.leads import InvalidLead, Lead, LeadDnc, LeadImportSummary
 from compliance.phone import InvalidNumber, PhoneNumber, from_key, normalize, to_key
+from compliance.reasons import Code, Reason
+from compliance.screening import (
+    Attempt,
+    CampaignLimits,
+    Decision,
+    Facts,
+    decide,
+    explain,
+    gather_facts,
+    screen,
+)
 from compliance.sheets import UnreadableFile
 from compliance.tables import metadata
 
 __all__ = [
     "LISTS_BLOCKING",
+    "Attempt",
     "AuditEvent",
+    "CampaignLimits",
+    "CampaignWindow",
     "Channel",
+    "Code",
     "Company",
+    "Decision",
     "DncEntry",
     "DncList",
+    "Facts",
     "ImportSummary",
     "InvalidLead",
     "InvalidNumber",
@@ -44,21 +62,29 @@ __all__ = [
     "LeadDnc",
     "LeadImportSummary",
     "PhoneNumber",
+    "Reason",
     "RemovalRefused",
     "Role",
+    "RuleBook",
     "Source",
     "UnknownCompany",
     "UnreadableFile",
     "User",
     "accounts",
+    "attempts",
     "check_removal",
+    "decide",
+    "explain",
     "format_lead_channels",
     "from_key",
+    "gather_facts",
     "leads",
+    "load_rules",
     "metadata",
     "normalize",
     "parse_lead_channels",
     "registry",
+    "screen",
     "sheets",
     "to_key",
 ]

@@ -18,10 +18,11 @@ class DncList(StrEnum):
 
 
 class Channel(StrEnum):
-    """How a number is contacted."""
+    """How a lead is contacted."""
 
     VOICE = "voice"
     SMS = "sms"
+    EMAIL = "email"
 
 
 class LeadChannel(StrEnum):
@@ -53,6 +54,14 @@ class Role(StrEnum):
 LISTS_BLOCKING: dict[Channel, tuple[DncList, ...]] = {
     Channel.VOICE: (DncList.DNC,),
     Channel.SMS: (DncList.DNC, DncList.DNT),
+    Channel.EMAIL: (),
+}
+
+# The lead's own DNC channel that stops a contact on each channel.
+LEAD_CHANNEL_OF: dict[Channel, LeadChannel] = {
+    Channel.VOICE: LeadChannel.PHONE,
+    Channel.SMS: LeadChannel.SMS,
+    Channel.EMAIL: LeadChannel.EMAIL,
 }
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import itertools
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import available_timezones
@@ -265,3 +265,14 @@ async def set_lead_channels(
         reason=reason,
         by=by,
     )
+
+
+async def blocked_channels(
+    conn: AsyncConnection, lead_ids: Sequence[int]
+) -> dict[int, frozenset[LeadChannel]]:
+    """The channels each lead's own DNC record blocks; one query per batch."""
+    wanted = sorted(set(lead_ids))
+    if not wanted:
+        return {}
+    rows = await conn.execute(select(lead_dnc).where(lead_dnc.c.lead_id.in_(wanted)))
+    return {row.lead_id: frozenset(c for c in LeadChannel if getattr(row, c.value)) for row in rows}

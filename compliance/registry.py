@@ -15,6 +15,7 @@ from datetime import datetime
 import structlog
 from sqlalchemy import (
     ColumnElement,
+    Row,
     Select,
     TextClause,
     and_,
@@ -179,14 +180,10 @@ async def _audit(
     )
 
 
-async def blocked(
-    conn: AsyncConnection,
-    company: Company,
-    numbers: Sequence[str],
-    channel: Channel,
-    now: datetime,
-) -> dict[str, list[DncList]]:
-    """For each E.164 number blocked on `channel`, the company lists that block it.
+async def listings(
+    conn: AsyncConnection, company: Company, numbers: Sequence[str], now: datetime
+) -> dict[str, list[DncEntry]]:
+    """The live entries of each E.164 number on the company lists, in list order.
 
     One query for the whole batch, whatever its size; numbers on no list are absent.
     """
@@ -194,19 +191,46 @@ async def blocked(
     if not keys:
         return {}
     rows = await conn.execute(
-        select(dnc_entries.c.number, dnc_entries.c.list_name).where(
+        select(dnc_entries).where(
             dnc_entries.c.company_id == company.id,
             dnc_entries.c.number.in_(list(keys)),
-            dnc_entries.c.list_name.in_([name.value for name in LISTS_BLOCKING[channel]]),
             _active(now),
         )
     )
-    found: dict[str, list[DncList]] = {}
-    for key, list_name in rows:
-        found.setdefault(keys[key], []).append(DncList(list_name))
-    for lists in found.values():
-        lists.sort()
+    found: dict[str, list[DncEntry]] = {}
+    for row in rows:
+        found.setdefault(keys[row.number], []).append(_entry(row))
+    for entries_of_number in found.values():
+        entries_of_number.sort(key=lambda entry: entry.list_name)
     return found
+
+
+async def blocked(
+    conn: AsyncConnection,
+    company: Company,
+    numbers: Sequence[str],
+    channel: Channel,
+    now: datetime,
+) -> dict[str, list[DncList]]:
+    """For each E.164 number blocked on `channel`, the company lists that block it."""
+    blocking = LISTS_BLOCKING[channel]
+    found = {
+        number: [entry.list_name for entry in listed if entry.list_name in blocking]
+        for number, listed in (await listings(conn, company, numbers, now)).items()
+    }
+    return {number: lists for number, lists in found.items() if lists}
+
+
+def _entry(row: Row) -> DncEntry:
+    return DncEntry(
+        number=from_key(row.number),
+        list_name=DncList(row.list_name),
+        source=Source(row.source),
+        reason=row.reason,
+        added_by=row.added_by,
+        added_at=row.added_at,
+        expires_at=row.expires_at,
+    )
 
 
 def _entries_query(company: Company, list_name: DncList | None, now: datetime) -> Select:
@@ -222,15 +246,7 @@ async def entries(
     """Stream a company's live entries (for export), list by list, in number order."""
     result = await conn.stream(_entries_query(company, list_name, now))
     async for row in result:
-        yield DncEntry(
-            number=from_key(row.number),
-            list_name=DncList(row.list_name),
-            source=Source(row.source),
-            reason=row.reason,
-            added_by=row.added_by,
-            added_at=row.added_at,
-            expires_at=row.expires_at,
-        )
+        yield _entry(row)
 
 
 async def audit_events(

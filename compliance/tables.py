@@ -173,3 +173,19 @@ dnc_events = Table(
         postgresql_where=text("lead_id IS NOT NULL"),
     ),
 )
+
+# Every contact attempt placed (its dial intent), whatever the campaign: the gate counts
+# them for rolling caps and campaign limits. The engine adds its own columns.
+attempts = Table(
+    "attempts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("company_id", ForeignKey("companies.id"), nullable=False),
+    Column("campaign_id", Integer),
+    Column("lead_id", ForeignKey("leads.id")),
+    Column("number", BigInteger, nullable=False),
+    Column("channel", String(10), nullable=False),
+    Column("placed_at", UtcDateTime, nullable=False),
+    Index(None, "company_id", "number", "placed_at"),
+    Index(None, "campaign_id", "lead_id"),
+)

@@ -1,0 +1,76 @@
+"""Attempt history in storage: what the gate counts for rolling caps and campaign limits."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func, insert, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from compliance.accounts import Company
+from compliance.dnc import Channel
+from compliance.phone import to_key
+from compliance.tables import attempts
+
+
+async def record_attempt(
+    conn: AsyncConnection,
+    company: Company,
+    number: str,
+    channel: Channel,
+    placed_at: datetime,
+    *,
+    campaign_id: int | None = None,
+    lead_id: int | None = None,
+) -> int:
+    """Remember one placed attempt; returns its id."""
+    return (
+        await conn.execute(
+            insert(attempts)
+            .values(
+                company_id=company.id,
+                campaign_id=campaign_id,
+                lead_id=lead_id,
+                number=to_key(number),
+                channel=channel.value,
+                placed_at=placed_at,
+            )
+            .returning(attempts.c.id)
+        )
+    ).scalar_one()
+
+
+async def recent_attempts(
+    conn: AsyncConnection, company: Company, numbers: Sequence[str], since: datetime
+) -> dict[str, list[tuple[datetime, Channel]]]:
+    """Attempts to each E.164 number after `since`, by any campaign; one query per batch."""
+    keys = {to_key(number): number for number in numbers}
+    if not keys:
+        return {}
+    rows = await conn.execute(
+        select(attempts.c.number, attempts.c.placed_at, attempts.c.channel).where(
+            attempts.c.company_id == company.id,
+            attempts.c.number.in_(list(keys)),
+            attempts.c.placed_at > since,
+        )
+    )
+    found: dict[str, list[tuple[datetime, Channel]]] = {}
+    for key, placed_at, channel in rows:
+        found.setdefault(keys[key], []).append((placed_at, Channel(channel)))
+    return found
+
+
+async def campaign_attempt_counts(
+    conn: AsyncConnection, pairs: Sequence[tuple[int, int]]
+) -> dict[tuple[int, int], int]:
+    """Attempts so far per (campaign id, lead id); one query per batch."""
+    wanted = sorted(set(pairs))
+    if not wanted:
+        return {}
+    rows = await conn.execute(
+        select(attempts.c.campaign_id, attempts.c.lead_id, func.count())
+        .where(tuple_(attempts.c.campaign_id, attempts.c.lead_id).in_(wanted))
+        .group_by(attempts.c.campaign_id, attempts.c.lead_id)
+    )
+    return {(campaign_id, lead_id): count for campaign_id, lead_id, count in rows}
