@@ -25,8 +25,10 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from compliance import (
+    Attempt,
     Channel,
     Company,
+    Decision,
     DncList,
     InvalidNumber,
     LeadChannel,
@@ -36,10 +38,13 @@ from compliance import (
     UnknownCompany,
     UnreadableFile,
     accounts,
+    explain,
     leads,
+    load_rules,
     normalize,
     parse_lead_channels,
     registry,
+    screen,
     sheets,
 )
 from dialer.app import App, open_app, utcnow
@@ -149,6 +154,77 @@ def init(company: str | None) -> None:
         click.echo(f"Schema at revision {revision}; company {name!r} {state}.")
 
     run(body)
+
+
+# --- the gate, dry run ------------------------------------------------------------------
+
+
+def parse_instant(_ctx: click.Context, _param: click.Parameter, value: str | None) -> datetime:
+    if value is None:
+        return utcnow()
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as error:
+        raise click.BadParameter(f"{value!r} is not an ISO-8601 instant") from error
+    if moment.tzinfo is None:
+        raise click.BadParameter("give a UTC offset, e.g. 2026-03-10T20:30-04:00 or ...Z")
+    return moment
+
+
+@main.command()
+@click.argument("number")
+@click.option(
+    "--channel",
+    type=click.Choice([Channel.VOICE.value, Channel.SMS.value]),
+    default=Channel.VOICE.value,
+    show_default=True,
+)
+@click.option(
+    "--at",
+    "at",
+    callback=parse_instant,
+    metavar="ISO-8601",
+    help="The instant to judge, with its UTC offset (default: now).",
+)
+@click.option("--state", help="The lead's address state (e.g. CO); its rules apply too.")
+@click.option("--timezone", "timezone", help="The lead's IANA time zone, e.g. America/Denver.")
+@click.option("--lead", help="A lead (id or external id): its state, zone, own DNC, history.")
+@company_option
+@json_option
+def check(
+    number: str,
+    channel: str,
+    at: datetime,
+    state: str | None,
+    timezone: str | None,
+    lead: str | None,
+    company: str | None,
+    as_json: bool,
+) -> None:
+    """Dry run of the gate: may NUMBER be called or texted at --at, and if not, why.
+
+    Screens exactly as the engine does before each attempt: lead and company DNC lists,
+    calling hours in every candidate time zone (federal and state rules), rolling caps.
+    """
+
+    async def body(app: App) -> Decision:
+        async with app.transaction() as conn:
+            owner = await company_of(app, conn, company)
+            found = await _lead_or_fail(conn, owner, lead) if lead else None
+            attempt = Attempt(
+                address=number,
+                channel=Channel(channel),
+                lead_id=found.id if found else None,
+                lead_timezone=timezone or (found.timezone if found else None),
+                lead_state=state or (found.state if found else None),
+            )
+            return (await screen(conn, owner, [attempt], at, load_rules()))[0]
+
+    decision = run(body)
+    if as_json:
+        emit_json(decision.as_dict())
+        return
+    click.echo(explain(decision))
 
 
 # --- users ----------------------------------------------------------------------------
@@ -322,7 +398,7 @@ def dnc_import(
 @click.argument("numbers", nargs=-1, required=True)
 @click.option(
     "--channel",
-    type=click.Choice([c.value for c in Channel]),
+    type=click.Choice([Channel.VOICE.value, Channel.SMS.value]),
     default="voice",
     show_default=True,
 )

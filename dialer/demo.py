@@ -62,13 +62,16 @@ def main() -> None:
         ("dnc", "add", "(786) 555-0199", "--list", "dnt", "--reason", "texted STOP", "--by", "ana"),
         ("dnc", "check", "+13055550134", "212.555.0100", "786-555-0199", "(999) 555-0100"),
         ("dnc", "check", "786-555-0199", "--channel", "sms", "--json"),
+        ("check", "(305) 555-0140", "--at", "2026-03-10T20:30-04:00"),
+        ("check", "+1 208 555 0100", "--at", "2026-03-09T14:30Z", "--json"),
+        ("check", "305-555-0134", "--channel", "sms", "--at", "2026-03-10T12:00-04:00"),
         ("dnc", "remove", "305-555-0135", "--by", "ana", "--reason", "customer called back"),
         ("dnc", "remove", "305-555-0135", "--by", "rita", "--reason", ""),
         ("dnc", "remove", "305-555-0135", "--by", "rita", "--reason", "consent on file #812"),
         ("dnc", "log"),
         ("dnc", "export", "--output", str(DEMO_DIR / "dnc-export.csv")),
     ]
-    expected_refusals = {7, 8}
+    expected_refusals = {10, 11}
     for index, step in enumerate(steps):
         code = dialer(*step, env=env)
         if code and index not in expected_refusals:

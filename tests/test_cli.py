@@ -206,3 +206,29 @@ def test_every_dnc_change_is_a_json_log_event(tmp_path):
         }
     ]
     assert added.stdout == "Added 1 to dnc; 0 already listed.\n"
+
+
+def test_check_explains_the_decision(dialer):
+    dialer("dnc", "add", "305-555-0134", "--reason", "asked", "--by", "ana")
+
+    evening = as_json(dialer("check", "(305) 555-0140", "--at", "2026-03-10T20:30-04:00", "--json"))
+    listed = dialer("check", "305-555-0134", "--at", "2026-03-10T12:00-04:00")
+    sentence = dialer("check", "(305) 555-0140", "--at", "2026-03-10T20:30-04:00")
+    naive = dialer("check", "(305) 555-0140", "--at", "2026-03-10T20:30")
+
+    assert evening == {
+        "number": "+13055550140",
+        "allowed": False,
+        "permanent": False,
+        "reasons": evening["reasons"],
+        "zones": ["America/New_York"],
+        "local_times": {"America/New_York": "2026-03-10T20:30:00-04:00"},
+        "next_eligible_at": "2026-03-11T12:00:00+00:00",
+    }
+    assert [(r["code"], r["rule"]) for r in evening["reasons"]] == [
+        ("OUTSIDE_CALLING_HOURS", "state:FL")
+    ]
+    assert sentence.stdout.startswith("Blocked: it is 20:30 in America/New_York")
+    assert "company dnc list" in listed.stdout
+    assert "Waiting will not help" in listed.stdout
+    assert naive.exit_code == 2
