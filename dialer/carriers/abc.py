@@ -1,0 +1,172 @@
+"""The carrier port: what the dialer asks of a voice/SMS carrier, and the events it reports.
+
+Statuses use the Twilio vocabulary, which the Twilio-compatible carriers share. Callbacks
+arrive at least once and in any order, so callers apply them through `advances`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Literal, Self
+
+Kind = Literal["call", "sms"]
+Result = Literal["answered", "no-answer", "busy", "failed", "machine", "delivered", "undelivered"]
+
+# Progress of each status; the highest rank of a kind is final.
+STATUS_RANK: dict[Kind, dict[str, int]] = {
+    "call": {
+        "queued": 0,
+        "initiated": 1,
+        "ringing": 2,
+        "in-progress": 3,
+        "completed": 4,
+        "busy": 4,
+        "no-answer": 4,
+        "failed": 4,
+        "canceled": 4,
+    },
+    "sms": {
+        "accepted": 0,
+        "scheduled": 0,
+        "queued": 0,
+        "sending": 1,
+        "sent": 2,
+        "delivered": 3,
+        "read": 3,
+        "undelivered": 3,
+        "failed": 3,
+        "canceled": 3,
+    },
+}
+FINAL_RANK: dict[Kind, int] = {kind: max(ranks.values()) for kind, ranks in STATUS_RANK.items()}
+
+# Our outcome for each final status; a completed call is refined by AnsweredBy.
+RESULT_OF: dict[Kind, dict[str, Result]] = {
+    "call": {
+        "completed": "answered",
+        "busy": "busy",
+        "no-answer": "no-answer",
+        "failed": "failed",
+        "canceled": "failed",
+    },
+    "sms": {
+        "delivered": "delivered",
+        "read": "delivered",
+        "undelivered": "undelivered",
+        "failed": "undelivered",
+        "canceled": "undelivered",
+    },
+}
+
+
+class CarrierError(Exception):
+    """A carrier API request that failed; `retryable` when the same request may succeed later."""
+
+    def __init__(
+        self, message: str, *, retryable: bool, status: int | None = None, code: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.status = status
+        self.code = code
+
+
+class BadCallback(ValueError):
+    """A status callback without the fields every callback carries, or with unknown values."""
+
+
+def is_machine(answered_by: str | None) -> bool:
+    """Whether answering-machine detection says a machine or a fax picked up."""
+    return answered_by is not None and (answered_by.startswith("machine") or answered_by == "fax")
+
+
+def advances(kind: Kind, current: str | None, new: str) -> bool:
+    """Whether status `new` should replace `current`: only a later stage, never after a final one.
+
+    Duplicates and late arrivals (ringing after completed) return False, so applying every
+    callback through this check is idempotent and order-independent.
+    """
+    if current is None:
+        return True
+    ranks = STATUS_RANK[kind]
+    return ranks[current] < ranks[new]
+
+
+@dataclass(frozen=True, slots=True)
+class CarrierEvent:
+    """One status report for a call or a message, from a callback or a status fetch."""
+
+    sid: str
+    kind: Kind
+    status: str
+    result: Result | None
+    digits: str | None = None
+    answered_by: str | None = None
+    sequence: int | None = None
+    final: bool = False
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(
+        cls,
+        sid: str,
+        kind: Kind,
+        status: str,
+        *,
+        digits: str | None = None,
+        answered_by: str | None = None,
+        sequence: int | None = None,
+        raw: Mapping[str, Any] | None = None,
+    ) -> CarrierEvent:
+        """The event for a carrier status, with our result; BadCallback for an unknown status."""
+        rank = STATUS_RANK[kind].get(status)
+        if rank is None:
+            known = ", ".join(STATUS_RANK[kind])
+            raise BadCallback(f"{sid}: unknown {kind} status {status!r}; expected one of {known}")
+        result = RESULT_OF[kind].get(status)
+        if result == "answered" and is_machine(answered_by):
+            result = "machine"
+        final = rank == FINAL_RANK[kind]
+        return cls(sid, kind, status, result, digits, answered_by, sequence, final, dict(raw or {}))
+
+
+class Carrier(ABC):
+    """A carrier account: places calls, sends texts, and checks what its webhooks report."""
+
+    @abstractmethod
+    async def place_call(self, to: str, from_: str, status_callback: str, answer_url: str) -> str:
+        """Dial E.164 `to` from `from_`; returns the carrier's call reference (CallSid)."""
+
+    @abstractmethod
+    async def send_sms(self, to: str, from_: str, body: str, status_callback: str) -> str:
+        """Send a text; returns the carrier's message reference (MessageSid)."""
+
+    @abstractmethod
+    async def fetch_status(self, sid: str, kind: Kind) -> CarrierEvent:
+        """The current status of a call or message, to reconcile after a crash."""
+
+    @abstractmethod
+    def verify(self, url: str, params: Mapping[str, str], signature: str | None) -> bool:
+        """Whether a webhook request to public `url` with form `params` is signed by the carrier."""
+
+    @abstractmethod
+    def parse_callback(self, params: Mapping[str, str]) -> CarrierEvent:
+        """The event a (verified) status callback reports; BadCallback when malformed."""
+
+    @abstractmethod
+    async def aclose(self) -> None:
+        """Release the connections this carrier opened."""
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()

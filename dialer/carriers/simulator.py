@@ -1,0 +1,480 @@
+"""A simulated carrier: a local aiohttp server speaking the Twilio REST API the adapter uses.
+
+Each call or text ends as a `Scenario` says, the same way every run, and is reported through
+signed status callbacks, so the whole dialing path runs without a real carrier:
+
+    python -m dialer.carriers.simulator --port 8089 --scenario FILE --account-sid AC… --auth-token …
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hmac
+import math
+import random
+import re
+import secrets
+import tomllib
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import urlparse
+
+import aiohttp
+import structlog
+from aiohttp import web
+
+from dialer.carriers.abc import Kind
+from dialer.carriers.twilio import API_VERSION, compute_signature
+from dialer.logs import configure_logging
+
+log = structlog.get_logger("dialer.carriers.simulator")
+
+E164 = re.compile(r"\+[1-9]\d{1,14}")
+RESULTS: dict[Kind, tuple[str, ...]] = {
+    "call": ("answered", "no-answer", "busy", "failed", "machine"),
+    "sms": ("delivered", "undelivered"),
+}
+# The statuses a call or text passes through after being queued, for each outcome.
+PROGRESS: dict[str, tuple[str, ...]] = {
+    "answered": ("initiated", "ringing", "in-progress", "completed"),
+    "machine": ("initiated", "ringing", "in-progress", "completed"),
+    "busy": ("initiated", "ringing", "busy"),
+    "no-answer": ("initiated", "ringing", "no-answer"),
+    "failed": ("initiated", "failed"),
+    "delivered": ("queued", "sent", "delivered"),
+    "undelivered": ("queued", "sent", "undelivered"),
+}
+# The StatusCallbackEvent that subscribes to a call status; every final status is "completed".
+CALL_EVENT = {"initiated": "initiated", "ringing": "ringing", "in-progress": "answered"}
+# Twilio's error for a missing or an invalid request field.
+MISSING = {
+    "To": (21201, "No 'To' number is specified"),
+    "From": (21213, "No 'From' number is specified"),
+    "Url": (21205, "Url is required"),
+    "Body": (21602, "Message body is required"),
+}
+INVALID = {
+    "To": (21211, "Invalid 'To' Phone Number"),
+    "From": (21212, "Invalid 'From' Phone Number"),
+    "Url": (21205, "Url is not a valid URL"),
+    "StatusCallback": (21609, "Invalid StatusCallback URL"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How calls or texts to `match` (an E.164 number, or '*NN' for numbers ending in NN) end."""
+
+    match: str
+    result: str
+    digits: str | None = None
+
+    def matches(self, number: str) -> bool:
+        if self.match.startswith("*"):
+            return number.endswith(self.match[1:])
+        return number == self.match
+
+
+@dataclass(slots=True)
+class Scenario:
+    """Outcomes by number, then a weighted `default` mix; the same for the same seed."""
+
+    seed: int = 0
+    default: dict[str, float] = field(default_factory=dict)
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    def decide(self, kind: Kind, number: str, attempt: int) -> Outcome:
+        """How attempt `attempt` (0, 1, …) to reach `number` ends: the first rule of this kind
+        that matches, else a draw from `default` (all answered or delivered when it has none)."""
+        results = RESULTS[kind]
+        for outcome in self.outcomes:
+            if outcome.result in results and outcome.matches(number):
+                return outcome
+        weights = {name: weight for name, weight in self.default.items() if name in results}
+        if not weights:
+            return Outcome(number, results[0])
+        # A string seed is hashed the same in every process, unlike hash().
+        rng = random.Random(f"{self.seed}:{kind}:{number}:{attempt}")
+        [result] = rng.choices(list(weights), list(weights.values()))
+        return Outcome(number, result)
+
+    @classmethod
+    def from_toml(cls, path: Path | str) -> Scenario:
+        """Read a scenario file; ValueError names the file and the bad field."""
+        try:
+            with open(path, "rb") as file:
+                return cls.from_dict(tomllib.load(file))
+        except ValueError as error:
+            raise ValueError(f"{path}: {error}") from error
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Scenario:
+        """A scenario from its TOML shape (`seed`, `default`, `[[outcome]]`)."""
+        _no_unknown_keys("scenario", data, {"seed", "default", "outcome"})
+        seed = data.get("seed", 0)
+        if not isinstance(seed, int) or isinstance(seed, bool):
+            raise ValueError(f"seed: expected a whole number, got {seed!r}")
+        outcomes = data.get("outcome", [])
+        if not isinstance(outcomes, list):
+            raise ValueError("outcome: expected a list of tables ([[outcome]])")
+        return cls(
+            seed,
+            _parse_default(data.get("default", {})),
+            [_parse_outcome(f"outcome[{i}]", item) for i, item in enumerate(outcomes)],
+        )
+
+
+def _no_unknown_keys(where: str, data: Mapping[str, Any], known: set[str]) -> None:
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"{where}: unknown field(s) {', '.join(unknown)}")
+
+
+def _parse_default(table: Any) -> dict[str, float]:
+    if not isinstance(table, dict):
+        raise ValueError("default: expected a table of result = weight")
+    _no_unknown_keys("default", table, set(RESULTS["call"] + RESULTS["sms"]))
+    for name, weight in table.items():
+        valid = isinstance(weight, int | float) and not isinstance(weight, bool)
+        if not valid or not math.isfinite(weight) or weight < 0:
+            raise ValueError(f"default.{name}: expected a weight >= 0, got {weight!r}")
+    for kind, results in RESULTS.items():
+        weights = [table[name] for name in results if name in table]
+        if weights and sum(weights) == 0:
+            raise ValueError(f"default: the {kind} weights add up to 0")
+    return {name: float(weight) for name, weight in table.items()}
+
+
+def _parse_outcome(where: str, item: Any) -> Outcome:
+    if not isinstance(item, dict):
+        raise ValueError(f"{where}: expected a table with match and result")
+    _no_unknown_keys(where, item, {"match", "result", "digits"})
+    match, result, digits = item.get("match"), item.get("result"), item.get("digits")
+    if not isinstance(match, str) or not (E164.fullmatch(match) or re.fullmatch(r"\*\d+", match)):
+        raise ValueError(f"{where}.match: {match!r} is neither an E.164 number nor '*' + digits")
+    if result not in PROGRESS:
+        raise ValueError(f"{where}.result: {result!r} is not one of {', '.join(PROGRESS)}")
+    if digits is not None:
+        if not isinstance(digits, str) or not re.fullmatch(r"[0-9*#]+", digits):
+            raise ValueError(f"{where}.digits: {digits!r} is not a string of keypad keys")
+        if result != "answered":
+            raise ValueError(f"{where}.digits: only an answered call presses keys, not {result}")
+    return Outcome(match, result, digits)
+
+
+def _error(status: int, code: int, message: str) -> web.Response:
+    body = {
+        "code": code,
+        "message": message,
+        "more_info": f"https://www.twilio.com/docs/errors/{code}",
+        "status": status,
+    }
+    return web.json_response(body, status=status)
+
+
+def _text(form: Mapping[str, Any], name: str) -> str:
+    value = form.get(name, "")
+    return value if isinstance(value, str) else ""
+
+
+def _is_http_url(value: str) -> bool:
+    parts = urlparse(value)
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+WELL_FORMED: dict[str, Callable[[str], object]] = {
+    "To": E164.fullmatch,
+    "From": E164.fullmatch,
+    "Url": _is_http_url,
+    "StatusCallback": _is_http_url,
+}
+
+
+def _bad_request(form: Mapping[str, Any], required: tuple[str, ...]) -> web.Response | None:
+    """Twilio's 400 for the first missing or malformed field, or None when the form is valid."""
+    for name in (*required, "StatusCallback"):
+        value = _text(form, name)
+        if not value:
+            if name in required:
+                return _error(400, *MISSING[name])
+        elif not WELL_FORMED.get(name, bool)(value):
+            code, message = INVALID[name]
+            return _error(400, code, f"{message}: {value}")
+    return None
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Step = tuple[dict[str, Any], dict[str, str] | None]  # resource update, callback form to send
+
+
+class Simulator:
+    """The simulated carrier account. `calls` and `messages` record every accepted request."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        account_sid: str,
+        auth_token: str,
+        callback_delay: float = 0.0,
+        *,
+        duplicate_callbacks: bool = False,
+        shuffle_callbacks: bool = False,
+        callback_retries: int = 3,
+        retry_delay: float = 0.5,
+    ) -> None:
+        self.scenario = scenario
+        self.account_sid = account_sid
+        self.auth_token = auth_token
+        self.callback_delay = callback_delay
+        self.duplicate_callbacks = duplicate_callbacks
+        self.shuffle_callbacks = shuffle_callbacks
+        self.callback_retries = callback_retries
+        self.retry_delay = retry_delay
+        self.url = ""
+        self.calls: list[dict[str, Any]] = []
+        self.messages: list[dict[str, Any]] = []
+        self.undelivered_callbacks: list[dict[str, str]] = []
+        self._resources: dict[str, dict[str, Any]] = {}
+        self._attempts: Counter[tuple[Kind, str]] = Counter()
+        self._shuffler = random.Random(scenario.seed)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._runner: web.AppRunner | None = None
+        self._client: aiohttp.ClientSession | None = None
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        """Listen on host:port (0: any free port); returns the base URL for TwilioCarrier."""
+        self._client = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
+        self._runner = web.AppRunner(self._app(), access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, host, port).start()
+        self.url = f"http://{host}:{self._runner.addresses[0][1]}"
+        return self.url
+
+    async def drain(self) -> None:
+        """Wait until every status callback under way has been delivered or given up."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks)
+
+    async def stop(self) -> None:
+        """Stop listening and abandon the callbacks not yet sent."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self._client is not None:
+            await self._client.close()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    def _app(self) -> web.Application:
+        expected = aiohttp.encode_basic_auth(self.account_sid, self.auth_token).encode()
+
+        @web.middleware
+        async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
+            given = request.headers.get("Authorization", "").encode()
+            if not hmac.compare_digest(given, expected):
+                return _error(401, 20003, "Authenticate")
+            if request.match_info.get("account") != self.account_sid:
+                return _error(404, 20404, f"The requested resource {request.path} was not found")
+            return await handler(request)
+
+        app = web.Application(middlewares=[authenticate])
+        account = f"/{API_VERSION}/Accounts/{{account}}"
+        app.router.add_post(f"{account}/Calls.json", self._create_call)
+        app.router.add_post(f"{account}/Messages.json", self._create_message)
+        app.router.add_get(f"{account}/Calls/{{sid}}.json", self._fetch)
+        app.router.add_get(f"{account}/Messages/{{sid}}.json", self._fetch)
+        return app
+
+    async def _create_call(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        if error := _bad_request(form, ("To", "From", "Url")):
+            return error
+        to, from_, callback = _text(form, "To"), _text(form, "From"), _text(form, "StatusCallback")
+        sid = "CA" + secrets.token_hex(16)
+        self.calls.append(
+            {"sid": sid, "to": to, "from": from_, "url": _text(form, "Url"), "at": _now()}
+        )
+        events = set(form.getall("StatusCallbackEvent", [])) or {"completed"}
+        detect = _text(form, "MachineDetection") in ("Enable", "DetectMessageEnd")
+        steps = self._call_steps(sid, to, from_, self._decide("call", to), events, detect)
+        return self._accept(sid, {"to": to, "from": from_, "answered_by": None}, steps, callback)
+
+    async def _create_message(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        if error := _bad_request(form, ("To", "From", "Body")):
+            return error
+        to, from_, body = _text(form, "To"), _text(form, "From"), _text(form, "Body")
+        sid = "SM" + secrets.token_hex(16)
+        self.messages.append({"sid": sid, "to": to, "from": from_, "body": body, "at": _now()})
+        steps = self._sms_steps(sid, to, from_, self._decide("sms", to))
+        resource = {"to": to, "from": from_, "body": body}
+        return self._accept(sid, resource, steps, _text(form, "StatusCallback"))
+
+    async def _fetch(self, request: web.Request) -> web.Response:
+        resource = self._resources.get(request.match_info["sid"])
+        if resource is None:
+            return _error(404, 20404, f"The requested resource {request.path} was not found")
+        return web.json_response(resource)
+
+    def _decide(self, kind: Kind, number: str) -> Outcome:
+        attempt = self._attempts[kind, number]
+        self._attempts[kind, number] += 1
+        return self.scenario.decide(kind, number, attempt)
+
+    def _accept(
+        self, sid: str, fields: dict[str, Any], steps: list[Step], callback: str
+    ) -> web.Response:
+        """Store the new resource, answer 201, and play its steps in the background."""
+        resource = {"sid": sid, "account_sid": self.account_sid, "status": "queued", **fields}
+        self._resources[sid] = resource
+        task = asyncio.create_task(self._progress(resource, steps, callback))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return web.json_response(dict(resource), status=201)
+
+    def _call_steps(
+        self, sid: str, to: str, from_: str, outcome: Outcome, events: set[str], detect: bool
+    ) -> list[Step]:
+        # Without machine detection Twilio cannot tell a machine from a person.
+        answered_by = None
+        if detect and outcome.result in ("answered", "machine"):
+            answered_by = "machine_start" if outcome.result == "machine" else "human"
+        steps: list[Step] = []
+        sequence = 0
+        for status in PROGRESS[outcome.result]:
+            picked_up = status in ("in-progress", "completed")
+            update = {"status": status, "answered_by": answered_by if picked_up else None}
+            if CALL_EVENT.get(status, "completed") not in events:
+                steps.append((update, None))
+                continue
+            params = {
+                "AccountSid": self.account_sid,
+                "ApiVersion": API_VERSION,
+                "CallSid": sid,
+                "CallStatus": status,
+                "CallbackSource": "call-progress-events",
+                "Direction": "outbound-api",
+                "From": from_,
+                "SequenceNumber": str(sequence),
+                "To": to,
+            }
+            if answered_by and picked_up:
+                params["AnsweredBy"] = answered_by
+            if outcome.digits and status == "completed":
+                params["Digits"] = outcome.digits
+            steps.append((update, params))
+            sequence += 1
+        return steps
+
+    def _sms_steps(self, sid: str, to: str, from_: str, outcome: Outcome) -> list[Step]:
+        steps: list[Step] = []
+        for status in PROGRESS[outcome.result]:
+            params = {
+                "AccountSid": self.account_sid,
+                "ApiVersion": API_VERSION,
+                "From": from_,
+                "MessageSid": sid,
+                "MessageStatus": status,
+                "SmsSid": sid,
+                "SmsStatus": status,
+                "To": to,
+            }
+            if status == "undelivered":
+                params["ErrorCode"] = "30003"  # Twilio's "unreachable destination handset"
+            steps.append(({"status": status}, params))
+        return steps
+
+    async def _progress(self, resource: dict[str, Any], steps: list[Step], callback: str) -> None:
+        """Move the resource through its statuses, reporting each to the status callback."""
+        held: list[dict[str, str]] = []  # callbacks kept back to be delivered out of order
+        for index, (update, params) in enumerate(steps):
+            await asyncio.sleep(self.callback_delay)
+            resource.update(update)
+            if params is None or not callback:
+                continue
+            final = index == len(steps) - 1
+            copies = [params, params] if final and self.duplicate_callbacks else [params]
+            if self.shuffle_callbacks:
+                held.extend(copies)
+                continue
+            for copy in copies:
+                await self._deliver(callback, copy)
+        self._shuffler.shuffle(held)
+        for params in held:
+            await self._deliver(callback, params)
+
+    async def _deliver(self, url: str, params: dict[str, str]) -> None:
+        """POST one signed callback, retrying connection failures as Twilio does (bounded)."""
+        assert self._client is not None, "start() opens the client session"
+        headers = {"X-Twilio-Signature": compute_signature(self.auth_token, url, params)}
+        failure: Exception | None = None
+        for attempt in range(self.callback_retries + 1):
+            if attempt:
+                await asyncio.sleep(self.retry_delay * attempt)
+            try:
+                async with self._client.post(url, data=params, headers=headers) as response:
+                    if response.status >= 400:  # Twilio does not retry these either
+                        log.warning("status callback refused", url=url, status=response.status)
+                    return
+            except (aiohttp.ClientConnectionError, TimeoutError) as error:
+                failure = error
+        log.warning("status callback undelivered", url=url, params=params, error=repr(failure))
+        self.undelivered_callbacks.append(params)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m dialer.carriers.simulator",
+        description="Serve a simulated Twilio-compatible carrier on this machine.",
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8089, help="0 picks a free port")
+    parser.add_argument("--scenario", type=Path, help="TOML scenario (default: all answered)")
+    parser.add_argument("--account-sid", required=True)
+    parser.add_argument("--auth-token", required=True)
+    parser.add_argument("--callback-delay", type=float, default=1.0, help="seconds per status")
+    args = parser.parse_args(argv)
+    try:
+        scenario = Scenario.from_toml(args.scenario) if args.scenario else Scenario()
+    except (OSError, ValueError) as error:
+        parser.error(str(error))
+    configure_logging()
+    simulator = Simulator(scenario, args.account_sid, args.auth_token, args.callback_delay)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(simulator, args.host, args.port))
+
+
+async def _serve(simulator: Simulator, host: str, port: int) -> None:
+    url = await simulator.start(host, port)
+    print(f"carrier simulator listening on {url}", flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await simulator.stop()
+
+
+if __name__ == "__main__":
+    main()

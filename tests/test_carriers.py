@@ -1,0 +1,667 @@
+"""Carriers: the Twilio-compatible adapter against the simulated carrier, both on 127.0.0.1.
+
+Status callbacks go to a small aiohttp app that checks each one through the adapter's
+`verify`, as the dialer's webhook will.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import re
+import socket
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from multidict import MultiDict
+
+from dialer.carriers import (
+    BadCallback,
+    CarrierError,
+    CarrierEvent,
+    TwilioCarrier,
+    advances,
+    compute_signature,
+)
+from dialer.carriers.simulator import Outcome, Scenario, Simulator
+
+ACCOUNT = "AC" + "5" * 32
+TOKEN = "test-auth-token"
+CALLER = "+13055550100"
+ANSWER_URL = "https://dialer.example/answer"
+PROJECT = Path(__file__).resolve().parent.parent
+
+SCENARIO = Scenario(
+    seed=7,
+    default={"answered": 1.0},
+    outcomes=[
+        Outcome("+13055550142", "answered", "9"),
+        Outcome("*99", "machine"),
+        Outcome("*77", "busy"),
+        Outcome("+12125550100", "no-answer"),
+        Outcome("*13", "undelivered"),
+    ],
+)
+
+
+class Receiver:
+    """The dialer's webhook in miniature: verify the signature, then parse the callback."""
+
+    def __init__(self) -> None:
+        self.carrier = TwilioCarrier(ACCOUNT, TOKEN)
+        self.events: list[CarrierEvent] = []
+        self.rejected = 0
+        self.dropped = 0  # connections to cut before answering, to exercise retries
+        app = web.Application()
+        app.router.add_post("/status", self.handle)
+        self.server = TestServer(app, host="127.0.0.1")
+
+    @property
+    def url(self) -> str:
+        return str(self.server.make_url("/status"))
+
+    async def handle(self, request: web.Request) -> web.Response:
+        if self.dropped:
+            self.dropped -= 1
+            assert request.transport is not None
+            request.transport.close()
+            return web.Response(status=204)
+        params = await request.post()
+        signature = request.headers.get("X-Twilio-Signature")
+        if not self.carrier.verify(str(request.url), params, signature):
+            self.rejected += 1
+            raise web.HTTPForbidden()
+        self.events.append(self.carrier.parse_callback(params))
+        return web.Response(status=204)
+
+    def statuses(self, sid: str) -> list[str]:
+        return [event.status for event in self.events if event.sid == sid]
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    receiver = Receiver()
+    await receiver.server.start_server()
+    yield receiver
+    await receiver.server.close()
+
+
+@pytest.fixture
+async def simulator() -> AsyncIterator[Simulator]:
+    async with Simulator(SCENARIO, ACCOUNT, TOKEN, retry_delay=0.01) as simulator:
+        yield simulator
+
+
+@pytest.fixture
+async def carrier(simulator: Simulator) -> AsyncIterator[TwilioCarrier]:
+    async with TwilioCarrier(ACCOUNT, TOKEN, base_url=simulator.url) as carrier:
+        yield carrier
+
+
+@pytest.fixture
+async def fake_api() -> AsyncIterator[tuple[TestServer, list[tuple[web.Request, MultiDict]]]]:
+    """A stand-in carrier API that records requests; a base URL of /NAME picks a misbehaviour."""
+    seen: list[tuple[web.Request, MultiDict]] = []
+    limited = {"code": 20429, "message": "Too Many Requests", "status": 429}
+    misbehaviours = {
+        "broken": web.Response(status=502, text="<html>Bad Gateway</html>"),
+        "limited": web.json_response(limited, status=429),
+        "garbage": web.Response(status=201, text="ok"),
+        "nosid": web.json_response({"status": "queued"}, status=201),
+    }
+
+    async def handle(request: web.Request) -> web.Response:
+        seen.append((request, MultiDict(await request.post())))
+        name = request.path.split("/")[1]
+        if name in misbehaviours:
+            return misbehaviours[name]
+        return web.json_response({"sid": "CA" + "0" * 32, "status": "queued"}, status=201)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handle)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    yield server, seen
+    await server.close()
+
+
+# --- calls and texts through the adapter against the simulator ---
+
+
+@pytest.mark.parametrize(
+    ("number", "statuses", "result", "digits", "answered_by"),
+    [
+        (
+            "+13055550142",
+            ["initiated", "ringing", "in-progress", "completed"],
+            "answered",
+            "9",
+            "human",
+        ),
+        (
+            "+13055550199",
+            ["initiated", "ringing", "in-progress", "completed"],
+            "machine",
+            None,
+            "machine_start",
+        ),
+        ("+13055550177", ["initiated", "ringing", "busy"], "busy", None, None),
+        ("+12125550100", ["initiated", "ringing", "no-answer"], "no-answer", None, None),
+    ],
+)
+async def test_a_call_reports_signed_callbacks_ending_in_the_scenario_result(
+    carrier, simulator, receiver, number, statuses, result, digits, answered_by
+):
+    sid = await carrier.place_call(number, CALLER, receiver.url, ANSWER_URL)
+    await simulator.drain()
+
+    assert sid.startswith("CA")
+    assert len(sid) == 34
+    assert receiver.rejected == 0
+    assert receiver.statuses(sid) == statuses
+    assert [event.sequence for event in receiver.events] == list(range(len(statuses)))
+    last = receiver.events[-1]
+    assert (last.final, last.result, last.digits, last.answered_by) == (
+        True,
+        result,
+        digits,
+        answered_by,
+    )
+    assert not any(event.final for event in receiver.events[:-1])
+    assert simulator.calls == [
+        {
+            "sid": sid,
+            "to": number,
+            "from": CALLER,
+            "url": ANSWER_URL,
+            "at": simulator.calls[0]["at"],
+        }
+    ]
+    fetched = await carrier.fetch_status(sid, "call")
+    assert (fetched.status, fetched.result, fetched.final) == (statuses[-1], result, True)
+
+
+@pytest.mark.parametrize(
+    ("number", "result"), [("+13055550150", "delivered"), ("+13055550113", "undelivered")]
+)
+async def test_a_text_reports_its_delivery(carrier, simulator, receiver, number, result):
+    sid = await carrier.send_sms(number, CALLER, "Your appointment is at 3 pm", receiver.url)
+    await simulator.drain()
+
+    assert sid.startswith("SM")
+    assert len(sid) == 34
+    assert receiver.statuses(sid) == ["queued", "sent", result]
+    assert [(e.kind, e.result, e.final) for e in receiver.events] == [
+        ("sms", None, False),
+        ("sms", None, False),
+        ("sms", result, True),
+    ]
+    assert receiver.events[-1].raw.get("ErrorCode") == ("30003" if result != "delivered" else None)
+    assert simulator.messages[0]["body"] == "Your appointment is at 3 pm"
+    assert (await carrier.fetch_status(sid, "sms")).result == result
+
+
+async def test_each_attempt_to_a_number_draws_its_own_deterministic_outcome(receiver):
+    scenario = Scenario(seed=3, default={"answered": 1, "busy": 1, "no-answer": 1})
+    async with (
+        Simulator(scenario, ACCOUNT, TOKEN) as simulator,
+        TwilioCarrier(ACCOUNT, TOKEN, base_url=simulator.url) as carrier,
+    ):
+        sids = [
+            await carrier.place_call("+13055550123", CALLER, receiver.url, ANSWER_URL)
+            for _ in range(6)
+        ]
+        await simulator.drain()
+
+    final = {event.sid: event.result for event in receiver.events if event.final}
+    finals = [final[sid] for sid in sids]
+    expected = [scenario.decide("call", "+13055550123", attempt).result for attempt in range(6)]
+    assert finals == expected
+    assert len(set(finals)) > 1
+
+
+async def test_without_subscriptions_or_amd_twilio_reports_only_completed(simulator, receiver):
+    """Twilio's defaults: only the final callback, and no machine verdict without AMD."""
+    form = {"To": "+13055550199", "From": CALLER, "Url": ANSWER_URL, "StatusCallback": receiver.url}
+    headers = {"Authorization": aiohttp.encode_basic_auth(ACCOUNT, TOKEN)}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            f"{simulator.url}/2010-04-01/Accounts/{ACCOUNT}/Calls.json", data=form, headers=headers
+        ) as response,
+    ):
+        created = await response.json()
+    await simulator.drain()
+
+    assert (response.status, created["status"], created["to"]) == (201, "queued", "+13055550199")
+    [event] = receiver.events
+    assert (event.status, event.answered_by, event.result) == ("completed", None, "answered")
+
+
+async def test_callbacks_are_retried_after_a_dropped_connection(carrier, simulator, receiver):
+    receiver.dropped = 1
+
+    sid = await carrier.place_call("+13055550142", CALLER, receiver.url, ANSWER_URL)
+    await simulator.drain()
+
+    assert receiver.statuses(sid) == ["initiated", "ringing", "in-progress", "completed"]
+    assert simulator.undelivered_callbacks == []
+
+
+async def test_undeliverable_callbacks_are_given_up_after_bounded_retries(carrier, simulator):
+    await carrier.send_sms("+13055550150", CALLER, "hi", f"http://127.0.0.1:{_free_port()}/x")
+    await simulator.drain()
+
+    assert [p["MessageStatus"] for p in simulator.undelivered_callbacks] == [
+        "queued",
+        "sent",
+        "delivered",
+    ]
+
+
+# --- API errors ---
+
+
+async def test_bad_credentials_are_a_permanent_error(simulator):
+    async with TwilioCarrier(ACCOUNT, "wrong-token", base_url=simulator.url) as carrier:
+        with pytest.raises(CarrierError, match="HTTP 401: Authenticate") as caught:
+            await carrier.place_call("+13055550142", CALLER, "http://127.0.0.1:9/s", ANSWER_URL)
+
+    assert (caught.value.retryable, caught.value.status, caught.value.code) == (False, 401, 20003)
+    assert simulator.calls == []
+
+
+@pytest.mark.parametrize(
+    ("to", "body", "message", "code"),
+    [
+        ("3055550142", "hi", "Invalid 'To' Phone Number: 3055550142", 21211),
+        ("+0305555", "hi", "Invalid 'To' Phone Number: +0305555", 21211),
+        ("", "hi", "No 'To' number is specified", 21201),
+        ("+13055550142", "", "Message body is required", 21602),
+    ],
+)
+async def test_an_invalid_request_is_a_permanent_error_with_the_carrier_message(
+    carrier, simulator, to, body, message, code
+):
+    with pytest.raises(CarrierError) as caught:
+        await carrier.send_sms(to, CALLER, body, "http://127.0.0.1:9/s")
+
+    assert str(caught.value) == f"HTTP 400: {message}"
+    assert (caught.value.retryable, caught.value.code) == (False, code)
+    assert simulator.messages == []
+
+
+async def test_an_unknown_sid_is_not_found(carrier):
+    with pytest.raises(CarrierError, match="HTTP 404") as caught:
+        await carrier.fetch_status("CA" + "f" * 32, "call")
+    assert not caught.value.retryable
+
+
+@pytest.mark.parametrize(
+    ("misbehaviour", "message", "retryable"),
+    [
+        ("broken", "HTTP 502: <html>Bad Gateway</html>", True),
+        ("limited", "HTTP 429: Too Many Requests", True),
+        ("garbage", "response is not a JSON object", False),
+        ("nosid", "carrier accepted the request but returned no sid", False),
+    ],
+)
+async def test_carrier_failures_say_whether_a_retry_can_help(
+    fake_api, misbehaviour, message, retryable
+):
+    server, _ = fake_api
+    base_url = str(server.make_url(f"/{misbehaviour}"))
+    async with TwilioCarrier(ACCOUNT, TOKEN, base_url=base_url) as carrier:
+        with pytest.raises(CarrierError, match=re.escape(message)) as caught:
+            await carrier.place_call("+13055550142", CALLER, "http://cb.test/s", ANSWER_URL)
+
+    assert caught.value.retryable is retryable
+
+
+async def test_a_refused_connection_is_retryable():
+    async with TwilioCarrier(ACCOUNT, TOKEN, base_url=f"http://127.0.0.1:{_free_port()}") as dead:
+        with pytest.raises(CarrierError) as refused:
+            await dead.send_sms("+13055550142", CALLER, "hi", "http://127.0.0.1:9/s")
+
+    assert refused.value.retryable
+    assert refused.value.status is None
+
+
+async def test_the_simulator_answers_twilio_style_json_errors(simulator):
+    calls = f"{simulator.url}/2010-04-01/Accounts/{ACCOUNT}/Calls.json"
+    other_account = calls.replace(ACCOUNT, "AC" + "6" * 32)
+    auth = {"Authorization": aiohttp.encode_basic_auth(ACCOUNT, TOKEN)}
+    form = {"To": "+13055550142", "From": CALLER, "Url": ANSWER_URL}
+    async with aiohttp.ClientSession() as session:
+        async with session.post(calls, data=form) as anonymous:
+            unauthorized = await anonymous.json()
+        async with session.post(other_account, data=form, headers=auth) as response:
+            not_found = await response.json()
+
+    assert unauthorized == {
+        "code": 20003,
+        "message": "Authenticate",
+        "more_info": "https://www.twilio.com/docs/errors/20003",
+        "status": 401,
+    }
+    assert (anonymous.status, response.status, not_found["code"]) == (401, 404, 20404)
+    assert simulator.calls == []
+
+
+async def test_the_adapter_sends_twilios_documented_call_form(fake_api):
+    server, seen = fake_api
+    async with TwilioCarrier(ACCOUNT, TOKEN, base_url=str(server.make_url(""))) as carrier:
+        sid = await carrier.place_call("+13055550142", CALLER, "http://cb.test/s", ANSWER_URL)
+
+    [(request, form)] = seen
+    assert sid == "CA" + "0" * 32
+    assert (request.method, request.path) == ("POST", f"/2010-04-01/Accounts/{ACCOUNT}/Calls.json")
+    credentials = base64.b64encode(f"{ACCOUNT}:{TOKEN}".encode()).decode()
+    assert request.headers["Authorization"] == f"Basic {credentials}"
+    assert request.content_type == "application/x-www-form-urlencoded"
+    assert form.getall("StatusCallbackEvent") == ["initiated", "ringing", "answered", "completed"]
+    assert {k: form[k] for k in form if k != "StatusCallbackEvent"} == {
+        "To": "+13055550142",
+        "From": CALLER,
+        "Url": ANSWER_URL,
+        "StatusCallback": "http://cb.test/s",
+        "StatusCallbackMethod": "POST",
+        "MachineDetection": "Enable",
+    }
+
+
+# --- webhook signatures ---
+
+DOCS_URL = "https://mycompany.com/myapp.php?foo=1&bar=2"
+DOCS_PARAMS = {
+    "CallSid": "CA1234567890ABCDE",
+    "Caller": "+12349013030",
+    "Digits": "1234",
+    "From": "+12349013030",
+    "To": "+18005551212",
+}
+# twilio-python's tests/unit/test_request_validator.py: the same request from another caller.
+LIB_PARAMS = {**DOCS_PARAMS, "Caller": "+14158675309", "From": "+14158675309"}
+
+
+def test_the_twilio_docs_example_signature():
+    assert compute_signature("12345", DOCS_URL, DOCS_PARAMS) == "0/KCTR6DLpKmkAf8muzZqo1nDgQ="
+    carrier = TwilioCarrier(ACCOUNT, "12345")
+    assert carrier.verify(DOCS_URL, DOCS_PARAMS, "0/KCTR6DLpKmkAf8muzZqo1nDgQ=")
+
+
+@pytest.mark.parametrize(
+    ("url", "signature"),
+    [
+        (DOCS_URL, "RSOYDt4T1cUTdK1PDd93/VVr8B8="),
+        (DOCS_URL.replace(".com", ".com:1234"), "RSOYDt4T1cUTdK1PDd93/VVr8B8="),
+        (DOCS_URL, "kvajT1Ptam85bY51eRf/AJRuM3w="),  # signed with :443
+        (DOCS_URL.replace("https", "http"), "0ZXoZLH/DfblKGATFgpif+LLRf4="),  # signed with :80
+        (
+            DOCS_URL.replace(".com", ".com:1234").replace("https", "http"),
+            "Zmvh+3yNM1Phv2jhDCwEM3q5ebU=",
+        ),
+    ],
+)
+def test_verify_accepts_the_url_with_or_without_its_port_like_twilio_python(url, signature):
+    assert TwilioCarrier(ACCOUNT, "12345").verify(url, LIB_PARAMS, signature)
+
+
+def test_a_signature_is_hmac_sha1_over_url_and_sorted_names_and_values():
+    params = MultiDict([("To", "+13055550142"), ("B", "2"), ("B", "1"), ("A", "")])
+    payload = "https://x.test/s?q=1" + "A" + "B1" + "B2" + "To+13055550142"
+    expected = hmac.new(TOKEN.encode(), payload.encode(), hashlib.sha1).digest()
+
+    assert (
+        compute_signature(TOKEN, "https://x.test/s?q=1", params)
+        == base64.b64encode(expected).decode()
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "params", "signature"),
+    [
+        (DOCS_URL, DOCS_PARAMS, "0/KCTR6DLpKmkAf8muzZqo1nDgQ"),  # truncated
+        (DOCS_URL, DOCS_PARAMS, "1/KCTR6DLpKmkAf8muzZqo1nDgQ="),
+        (DOCS_URL, {**DOCS_PARAMS, "Digits": "9"}, "0/KCTR6DLpKmkAf8muzZqo1nDgQ="),
+        (DOCS_URL, {**DOCS_PARAMS, "Extra": ""}, "0/KCTR6DLpKmkAf8muzZqo1nDgQ="),
+        (DOCS_URL.replace("foo=1", "foo=2"), DOCS_PARAMS, "0/KCTR6DLpKmkAf8muzZqo1nDgQ="),
+        (DOCS_URL, DOCS_PARAMS, None),
+        (DOCS_URL, DOCS_PARAMS, ""),
+        (DOCS_URL, DOCS_PARAMS, "0/KCTR6DLpKmkAf8muzZqo1nDgQ=é"),
+        ("https://mycompany.com:port/myapp.php", DOCS_PARAMS, "0/KCTR6DLpKmkAf8muzZqo1nDgQ="),
+    ],
+)
+def test_verify_rejects_forged_tampered_and_missing_signatures(url, params, signature):
+    assert not TwilioCarrier(ACCOUNT, "12345").verify(url, params, signature)
+
+
+def test_verify_rejects_another_accounts_token():
+    assert not TwilioCarrier(ACCOUNT, "54321").verify(
+        DOCS_URL, DOCS_PARAMS, "0/KCTR6DLpKmkAf8muzZqo1nDgQ="
+    )
+
+
+async def test_the_webhook_refuses_a_forged_callback(receiver):
+    params = {"CallSid": "CA1", "CallStatus": "completed", "Digits": "9"}
+    forged = compute_signature("not-the-token", receiver.url, params)
+    async with aiohttp.ClientSession() as session:
+        for headers in ({"X-Twilio-Signature": forged}, {}):
+            async with session.post(receiver.url, data=params, headers=headers) as response:
+                assert response.status == 403
+
+    assert (receiver.rejected, receiver.events) == (2, [])
+
+
+# --- parsing callbacks and applying them in order ---
+
+
+def test_parse_callback_maps_twilio_fields():
+    carrier = TwilioCarrier(ACCOUNT, TOKEN)
+    params = {
+        "CallSid": "CA1",
+        "CallStatus": "completed",
+        "AnsweredBy": "machine_end_beep",
+        "SequenceNumber": "3",
+    }
+    assert carrier.parse_callback(params) == CarrierEvent(
+        "CA1", "call", "completed", "machine", None, "machine_end_beep", 3, True, params
+    )
+    fax = carrier.parse_callback({"CallSid": "CA1", "CallStatus": "completed", "AnsweredBy": "fax"})
+    assert fax.result == "machine"
+    canceled = carrier.parse_callback({"CallSid": "CA1", "CallStatus": "canceled"})
+    assert (canceled.result, canceled.final) == ("failed", True)
+    sms = carrier.parse_callback({"MessageSid": "SM1", "MessageStatus": "failed", "SmsSid": "SM1"})
+    assert (sms.kind, sms.result, sms.final) == ("sms", "undelivered", True)
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"CallStatus": "completed"}, "neither CallSid nor MessageSid"),
+        ({"CallSid": "CA1"}, "CA1: callback has no CallStatus"),
+        ({"MessageSid": "SM1", "CallStatus": "sent"}, "SM1: callback has no MessageStatus"),
+        ({"CallSid": "CA1", "CallStatus": "delivered"}, "unknown call status 'delivered'"),
+        ({"CallSid": "CA1", "CallStatus": "ringing", "SequenceNumber": "x"}, "SequenceNumber"),
+    ],
+)
+def test_parse_callback_rejects_malformed_input(params, message):
+    with pytest.raises(BadCallback, match=message):
+        TwilioCarrier(ACCOUNT, TOKEN).parse_callback(params)
+    assert issubclass(BadCallback, ValueError)
+
+
+def test_status_changes_apply_monotonically():
+    assert advances("call", None, "ringing")
+    assert advances("call", "initiated", "in-progress")
+    assert not advances("call", "ringing", "ringing")
+    assert not advances("call", "completed", "ringing")
+    assert not advances("call", "busy", "completed")  # the first final status stays
+    assert advances("sms", "queued", "sent")
+    assert not advances("sms", "delivered", "sent")
+
+
+async def test_duplicate_and_shuffled_callbacks_still_end_in_the_final_state(receiver):
+    simulator = Simulator(
+        SCENARIO, ACCOUNT, TOKEN, duplicate_callbacks=True, shuffle_callbacks=True
+    )
+    async with (
+        simulator,
+        TwilioCarrier(ACCOUNT, TOKEN, base_url=simulator.url) as carrier,
+    ):
+        sid = await carrier.place_call("+13055550142", CALLER, receiver.url, ANSWER_URL)
+        await simulator.drain()
+
+    sequences = [event.sequence for event in receiver.events]
+    assert sorted(sequences) == [0, 1, 2, 3, 3]  # the final callback twice
+    assert sequences != sorted(sequences)  # and out of order
+    state: CarrierEvent | None = None
+    for event in receiver.events:
+        if advances("call", state and state.status, event.status):
+            state = event
+    assert state is not None
+    assert (state.sid, state.status, state.result, state.digits) == (
+        sid,
+        "completed",
+        "answered",
+        "9",
+    )
+
+
+# --- scenarios ---
+
+
+def test_numbers_match_exactly_or_by_ending_and_the_first_rule_wins():
+    assert Outcome("*42", "busy").matches("+13055550142")
+    assert not Outcome("*42", "busy").matches("+13055550124")
+    assert Outcome("+13055550142", "busy").matches("+13055550142")
+    assert not Outcome("+1305555014", "busy").matches("+13055550142")
+
+    scenario = Scenario(outcomes=[Outcome("*2", "busy"), Outcome("*42", "machine")])
+    assert scenario.decide("call", "+13055550142", 0).result == "busy"
+    # A call rule says nothing about texts to the same number.
+    assert scenario.decide("sms", "+13055550142", 0).result == "delivered"
+    assert scenario.decide("call", "+13055550143", 0).result == "answered"
+
+
+def test_the_same_seed_draws_the_same_outcomes():
+    default = {"answered": 0.5, "no-answer": 0.3, "busy": 0.1, "machine": 0.1}
+    numbers = [f"+1305555{n:04d}" for n in range(400)]
+
+    def draws(seed: int, attempt: int = 0) -> list[str]:
+        scenario = Scenario(seed=seed, default=default)
+        return [scenario.decide("call", number, attempt).result for number in numbers]
+
+    assert draws(7) == draws(7)
+    assert draws(7) != draws(8)
+    assert draws(7) != draws(7, attempt=1)
+    assert 0.4 < draws(7).count("answered") / len(numbers) < 0.6
+    assert set(draws(7)) == set(default)
+
+
+def test_a_scenario_file_in_the_documented_format(tmp_path):
+    path = tmp_path / "scenario.toml"
+    path.write_text(
+        "seed = 7\n"
+        "default = { answered = 0.5, no-answer = 0.3, busy = 0.1, machine = 0.1,"
+        " undelivered = 1 }\n"
+        "[[outcome]]\n"
+        'match = "+13055550142"\n'
+        'result = "answered"\n'
+        'digits = "9"\n'
+        "[[outcome]]\n"
+        'match = "*00"\n'
+        'result = "failed"\n'
+    )
+    scenario = Scenario.from_toml(path)
+
+    assert scenario.seed == 7
+    assert scenario.default["no-answer"] == 0.3
+    assert scenario.outcomes == [
+        Outcome("+13055550142", "answered", "9"),
+        Outcome("*00", "failed"),
+    ]
+    assert scenario.decide("sms", "+13055550150", 0).result == "undelivered"
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"seed": "7"}, "seed: expected a whole number, got '7'"),
+        ({"sed": 7}, "scenario: unknown field(s) sed"),
+        ({"default": {"answerd": 1}}, "default: unknown field(s) answerd"),
+        ({"default": {"busy": -1}}, "default.busy: expected a weight >= 0, got -1"),
+        ({"default": {"busy": True}}, "default.busy: expected a weight >= 0"),
+        ({"default": {"busy": 0, "answered": 0}}, "default: the call weights add up to 0"),
+        ({"outcome": {"match": "*1"}}, "outcome: expected a list of tables ([[outcome]])"),
+        ({"outcome": [{"match": "3055550142", "result": "busy"}]}, "outcome[0].match: '3055"),
+        ({"outcome": [{"match": "*4a", "result": "busy"}]}, "outcome[0].match"),
+        ({"outcome": [{"match": "*42"}]}, "outcome[0].result: None is not one of answered"),
+        (
+            {"outcome": [{"match": "*42", "result": "busy", "digits": "9"}]},
+            "outcome[0].digits: only an answered call presses keys, not busy",
+        ),
+        (
+            {"outcome": [{"match": "*42", "result": "answered", "digits": 9}]},
+            "outcome[0].digits: 9 is not a string of keypad keys",
+        ),
+        ({"outcome": [{"match": "*42", "result": "busy", "when": 1}]}, "unknown field(s) when"),
+    ],
+)
+def test_scenario_errors_name_the_bad_field(data, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        Scenario.from_dict(data)
+
+
+def test_a_scenario_file_error_names_the_file(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text("seed = \n")
+    with pytest.raises(ValueError, match=r"bad\.toml: "):
+        Scenario.from_toml(path)
+    path.write_text('[[outcome]]\nmatch = "*1"\nresult = "hung-up"\n')
+    with pytest.raises(ValueError, match=r"bad\.toml: outcome\[0\]\.result: 'hung-up'"):
+        Scenario.from_toml(path)
+
+
+# --- the standalone simulator ---
+
+
+async def test_the_simulator_runs_standalone(tmp_path, receiver):
+    scenario = tmp_path / "scenario.toml"
+    scenario.write_text('[[outcome]]\nmatch = "*77"\nresult = "busy"\n')
+    process = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "dialer.carriers.simulator", "--port", "0"),
+        *("--scenario", str(scenario), "--callback-delay", "0"),
+        *("--account-sid", ACCOUNT, "--auth-token", TOKEN),
+        stdout=asyncio.subprocess.PIPE,
+        cwd=PROJECT,
+    )
+    try:
+        assert process.stdout is not None
+        line = await asyncio.wait_for(process.stdout.readline(), timeout=10)
+        url = line.decode().rsplit(" ", 1)[-1].strip()
+        async with TwilioCarrier(ACCOUNT, TOKEN, base_url=url) as carrier:
+            sid = await carrier.place_call("+13055550177", CALLER, receiver.url, ANSWER_URL)
+            for _ in range(100):
+                if receiver.statuses(sid)[-1:] == ["busy"]:
+                    break
+                await asyncio.sleep(0.01)
+    finally:
+        process.terminate()
+        await process.wait()
+
+    assert receiver.statuses(sid) == ["initiated", "ringing", "busy"]
+
+
+def _free_port() -> int:
+    """A port nothing listens on (just released by the OS)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
