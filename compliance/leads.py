@@ -28,6 +28,7 @@ from compliance.dnc import (
 )
 from compliance.phone import InvalidNumber, from_key, normalize, to_key
 from compliance.tables import dnc_events, lead_dnc, leads
+from compliance.zones import state_zones
 
 log = structlog.get_logger("compliance.leads")
 
@@ -41,15 +42,6 @@ LEAD_COLUMNS = (
     "timezone",
     "external_id",
 )
-# Postal codes of the states, DC and the territories.
-# fmt: off
-US_STATES = frozenset({
-    "AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "DC", "FL", "GA", "HI", "ID", "IL",
-    "IN", "IA", "KS", "KY", "LA", "ME", "MD", "MA", "MI", "MN", "MS", "MO", "MT", "NE",
-    "NV", "NH", "NJ", "NM", "NY", "NC", "ND", "OH", "OK", "OR", "PA", "RI", "SC", "SD",
-    "TN", "TX", "UT", "VT", "VA", "WA", "WV", "WI", "WY", "PR", "VI", "GU", "AS", "MP",
-})
-# fmt: on
 IMPORT_CHUNK = 1_000
 
 
@@ -111,7 +103,7 @@ def lead_row(record: dict[str, str], region: str) -> dict[str, object]:
     except InvalidNumber as error:
         raise InvalidLead(f"phone: {error.reason}") from error
     state = record["state"].strip().upper()
-    if state and state not in US_STATES:
+    if state and not state_zones(state):
         raise InvalidLead(f"state: {record['state']!r} is not a US state code")
     zone = record["timezone"].strip()
     if zone and not _known_timezone(zone):

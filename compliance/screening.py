@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -28,6 +29,11 @@ HISTORY_WINDOW = timedelta(days=7)
 # Rules can chain (a cap lifts at night, the window opens in the morning); a few rounds
 # always settle, the bound only guards against bad rule data.
 SETTLE_ROUNDS = 8
+
+# A batch is screened at one instant, and its numbers share few zone and state sets: the
+# verdicts repeat, so they are computed once per distinct question.
+_hours = lru_cache(maxsize=4096)(check_hours)
+_caps = lru_cache(maxsize=1024)(state_caps)
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +161,7 @@ def decide(attempt: Attempt, facts: Facts, at: datetime, rules: RuleBook) -> Dec
         return _finish(number, [*reasons, Reason(Code.TZ_UNKNOWN, "zones", detail)], (), {}, None)
     states = _states(number, attempt.lead_state)
     window = attempt.campaign.window if attempt.campaign else None
-    verdict = check_hours(at, zones, states, attempt.channel.value, rules, window)
+    verdict = _hours(at, zones, states, attempt.channel.value, rules, window)
     reasons += verdict.reasons
     reasons += _cap_reasons(attempt.channel, states, facts, at, rules)
     reasons += _campaign_reasons(attempt.campaign, facts)
@@ -227,7 +233,7 @@ def _cap_reasons(
     channel: Channel, states: Sequence[str], facts: Facts, at: datetime, rules: RuleBook
 ) -> list[Reason]:
     reasons = []
-    for cap in state_caps(states, channel.value, at.date(), rules):
+    for cap in _caps(states, channel.value, at.date(), rules):
         count = len(_counted(cap.channels, cap.window, facts, at))
         if count >= cap.limit:
             detail = {
@@ -253,7 +259,7 @@ def _cap_lifts_at(
 ) -> datetime:
     """The first instant at which every cap that is full at `at` has room again."""
     lifts = at
-    for cap in state_caps(states, channel.value, at.date(), rules):
+    for cap in _caps(states, channel.value, at.date(), rules):
         placed = _counted(cap.channels, cap.window, facts, at)
         if len(placed) >= cap.limit:
             # The oldest attempts must age out until one slot is free.
@@ -283,7 +289,7 @@ def _next_eligible(
     moment = at
     for _ in range(SETTLE_ROUNDS):
         moment = _cap_lifts_at(attempt.channel, states, facts, moment, rules)
-        verdict = check_hours(moment, zones, states, attempt.channel.value, rules, window)
+        verdict = _hours(moment, zones, states, attempt.channel.value, rules, window)
         if not verdict.reasons:
             return moment
         if verdict.next_eligible_at is None:

@@ -19,14 +19,18 @@ from __future__ import annotations
 import re
 import tomllib
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from functools import cache, lru_cache
 from pathlib import Path
+from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberType
 from phonenumbers.timezone import UNKNOWN_TIMEZONE, time_zones_for_number
 from phonenumbers.tzdata import TIMEZONE_DATA
+
+T = TypeVar("T")
 
 __all__ = [
     "area_code_state",
@@ -70,7 +74,19 @@ US_CODES = frozenset(US_STATES.values())
 _CITY_STATE = re.compile(r", ([A-Z]{2})$")
 
 
-@lru_cache(maxsize=16384)
+def _cache_key(e164: str) -> str:
+    """What the zone and state of a number depend on.
+
+    For a 10-digit NANP number that is its first 7 digits (1 + area code + exchange):
+    phonenumbers' NANP metadata decides the number type, the region and the time zone
+    prefix by area code and exchange only (tests/test_zones.py checks samples). Caching on
+    it turns a million distinct numbers into a few thousand lookups.
+    """
+    if len(e164) == 12 and e164.startswith("+1"):
+        return e164[:8] + "*"  # the star keeps it apart from a short number such as +1305555
+    return e164
+
+
 def phone_zones(e164: str) -> tuple[str, ...]:
     """The zones the number may ring in, sorted; () when the data gives no location.
 
@@ -78,6 +94,35 @@ def phone_zones(e164: str) -> tuple[str, ...]:
     not listed); '+12199800100' -> ('America/Chicago',) (exchange 980 is listed);
     '+18005550100' (toll-free) -> ().
     """
+    return _memo(_ZONES, _cache_key(e164), _zones_of_number, e164)
+
+
+def area_code_state(e164: str) -> str | None:
+    """The US state (postal code) of the number's area code: '+13055550100' -> 'FL'.
+
+    None for non-US NANP numbers (Canada, Puerto Rico, the Caribbean), non-geographic numbers
+    (toll-free) and numbers outside +1.
+    """
+    return _memo(_STATES, _cache_key(e164), _state_of_number, e164)
+
+
+# Every NANP exchange fits (800 area codes x 800 exchanges is the worst case).
+_MEMO_LIMIT = 1_000_000
+_ZONES: dict[str, tuple[str, ...]] = {}
+_STATES: dict[str, str | None] = {}
+
+
+def _memo(table: dict[str, T], key: str, compute: Callable[[str], T], e164: str) -> T:
+    try:
+        return table[key]
+    except KeyError:
+        value = compute(e164)
+        if len(table) < _MEMO_LIMIT:
+            table[key] = value
+        return value
+
+
+def _zones_of_number(e164: str) -> tuple[str, ...]:
     number = _parse(e164)
     if number is None:
         return ()
@@ -90,13 +135,7 @@ def phone_zones(e164: str) -> tuple[str, ...]:
     return tuple(sorted(zones))
 
 
-@lru_cache(maxsize=16384)
-def area_code_state(e164: str) -> str | None:
-    """The US state (postal code) of the number's area code: '+13055550100' -> 'FL'.
-
-    None for non-US NANP numbers (Canada, Puerto Rico, the Caribbean), non-geographic numbers
-    (toll-free) and numbers outside +1.
-    """
+def _state_of_number(e164: str) -> str | None:
     number = _parse(e164)
     if number is None or number.country_code != 1:
         return None

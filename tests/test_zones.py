@@ -5,6 +5,8 @@ Vectors from the reference (compliance-rules.md Z-01..Z-03), checked with phonen
 
 from __future__ import annotations
 
+import random
+
 import phonenumbers
 import pytest
 from phonenumbers.timezone import time_zones_for_number
@@ -198,3 +200,19 @@ def test_state_zone_data_needs_a_zones_table(tmp_path):
 
     with pytest.raises(ValueError, match=r"\[zones\] table is required"):
         load_state_zones(path)
+
+
+def test_zone_and_state_depend_only_on_area_code_and_exchange():
+    # phone_zones and area_code_state cache on +1 NPA NXX; sample that this loses nothing.
+    rng = random.Random(5)
+    for _ in range(1500):
+        prefix = f"+1{rng.randint(200, 999)}{rng.randint(200, 999)}"
+        numbers = [f"{prefix}{rng.randrange(10_000):04d}" for _ in range(3)]
+        assert len({zones._zones_of_number(number) for number in numbers}) == 1, prefix
+        assert len({zones._state_of_number(number) for number in numbers}) == 1, prefix
+
+
+def test_the_exchange_cache_never_answers_for_a_short_number():
+    assert phone_zones("+13055550100") == ("America/New_York",)
+    assert phone_zones("+1305555") == ()
+    assert area_code_state("+1305555") is None
