@@ -3,6 +3,7 @@
 Plain data and plain functions; running campaigns is the dialer's job. Imports only `compliance`.
 """
 
+from campaigns import repository
 from campaigns.definitions import (
     LEAD_FIELDS,
     CampaignSpec,
@@ -14,6 +15,7 @@ from campaigns.definitions import (
     render_sms,
 )
 from campaigns.lifecycle import CampaignAction, CampaignState, InvalidTransition, transition
+from campaigns.repository import Campaign, NoStatuses, UnknownCampaign
 from campaigns.statuses import (
     DEFAULT_STATUSES_PATH,
     RESULTS_OF,
@@ -27,6 +29,7 @@ from campaigns.statuses import (
     load_statuses,
     parse_statuses,
 )
+from campaigns.tables import metadata
 
 __all__ = [
     "DEFAULT_STATUSES_PATH",
@@ -35,21 +38,26 @@ __all__ = [
     "Action",
     "ActionKind",
     "CallStatus",
+    "Campaign",
     "CampaignAction",
     "CampaignSpec",
     "CampaignState",
     "CarrierResult",
     "InvalidDefinition",
     "InvalidTransition",
+    "NoStatuses",
     "OutcomeRule",
     "StatusBook",
+    "UnknownCampaign",
     "check_optout_digit",
     "check_retry_statuses",
     "load_campaign",
     "load_statuses",
+    "metadata",
     "parse_campaign",
     "parse_duration",
     "parse_statuses",
     "render_sms",
+    "repository",
     "transition",
 ]

@@ -24,6 +24,15 @@ from rich.table import Table
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
+from campaigns import (
+    Campaign,
+    CampaignAction,
+    InvalidDefinition,
+    InvalidTransition,
+    NoStatuses,
+    UnknownCampaign,
+    repository,
+)
 from compliance import (
     Attempt,
     Channel,
@@ -53,7 +62,16 @@ from dialer.database import upgrade_schema
 T = TypeVar("T")
 
 # Errors that mean "refused or failed, nothing changed": exit 1 with the message.
-REFUSALS = (InvalidNumber, RemovalRefused, UnknownCompany, UnreadableFile)
+REFUSALS = (
+    InvalidDefinition,
+    InvalidNumber,
+    InvalidTransition,
+    NoStatuses,
+    RemovalRefused,
+    UnknownCampaign,
+    UnknownCompany,
+    UnreadableFile,
+)
 
 
 def run(body: Callable[[App], Awaitable[T]]) -> T:
@@ -147,11 +165,13 @@ def init(company: str | None) -> None:
             revision = (
                 await conn.execute(text("SELECT version_num FROM alembic_version"))
             ).scalar()
-            _, created = await accounts.ensure_company(
+            owner, created = await accounts.ensure_company(
                 conn, name, utcnow(), app.settings.default_region
             )
+            seeded = await repository.seed_status_book(conn, owner, utcnow())
         state = "created" if created else "exists"
-        click.echo(f"Schema at revision {revision}; company {name!r} {state}.")
+        statuses = "; default call statuses seeded" if seeded else ""
+        click.echo(f"Schema at revision {revision}; company {name!r} {state}{statuses}.")
 
     run(body)
 
@@ -189,6 +209,7 @@ def parse_instant(_ctx: click.Context, _param: click.Parameter, value: str | Non
 @click.option("--state", help="The lead's address state (e.g. CO); its rules apply too.")
 @click.option("--timezone", "timezone", help="The lead's IANA time zone, e.g. America/Denver.")
 @click.option("--lead", help="A lead (id or external id): its state, zone, own DNC, history.")
+@click.option("--campaign", help="A campaign: its window, its attempt limit and its channel.")
 @company_option
 @json_option
 def check(
@@ -198,6 +219,7 @@ def check(
     state: str | None,
     timezone: str | None,
     lead: str | None,
+    campaign: str | None,
     company: str | None,
     as_json: bool,
 ) -> None:
@@ -211,12 +233,14 @@ def check(
         async with app.transaction() as conn:
             owner = await company_of(app, conn, company)
             found = await _lead_or_fail(conn, owner, lead) if lead else None
+            chosen = await repository.find_campaign(conn, owner, campaign) if campaign else None
             attempt = Attempt(
                 address=number,
-                channel=Channel(channel),
+                channel=chosen.spec.channel if chosen else Channel(channel),
                 lead_id=found.id if found else None,
                 lead_timezone=timezone or (found.timezone if found else None),
                 lead_state=state or (found.state if found else None),
+                campaign=chosen.limits if chosen else None,
             )
             return (await screen(conn, owner, [attempt], at, load_rules()))[0]
 
@@ -225,6 +249,185 @@ def check(
         emit_json(decision.as_dict())
         return
     click.echo(explain(decision))
+
+
+# --- campaigns and call statuses ---------------------------------------------------------
+
+
+@main.group("campaign")
+def campaign_group() -> None:
+    """Campaigns: draft -> running <-> paused -> completed | stopped."""
+
+
+@campaign_group.command("create")
+@click.option(
+    "--from",
+    "source",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The campaign's TOML definition.",
+)
+@company_option
+@json_option
+def campaign_create(source: Path, company: str | None, as_json: bool) -> None:
+    """Create a draft campaign from a TOML definition (checked field by field)."""
+    definition = source.read_text(encoding="utf-8")
+
+    async def body(app: App) -> Campaign:
+        async with app.transaction() as conn:
+            owner = await company_of(app, conn, company)
+            try:
+                return await repository.create_campaign(conn, owner, definition, utcnow())
+            except InvalidDefinition as error:
+                raise InvalidDefinition(f"{source.name}: {error}") from None
+
+    created = run(body)
+    if as_json:
+        emit_json(_campaign_view(created))
+        return
+    click.echo(f"Campaign {created.name!r} created as a draft ({created.spec.channel} campaign).")
+
+
+def _campaign_view(campaign: Campaign) -> dict[str, Any]:
+    spec = campaign.spec
+    return {
+        "name": campaign.name,
+        "state": campaign.state.value,
+        "channel": spec.channel.value,
+        "leads": spec.leads,
+        "caller_id": spec.caller_id,
+        "max_attempts": spec.max_attempts,
+        "max_concurrent": spec.max_concurrent,
+        "attempts_per_second": spec.attempts_per_second,
+        "created_at": _iso(campaign.created_at),
+        "updated_at": _iso(campaign.updated_at),
+    }
+
+
+@campaign_group.command("list")
+@company_option
+@json_option
+def campaign_list(company: str | None, as_json: bool) -> None:
+    """List the company's campaigns."""
+
+    async def body(app: App) -> list[Campaign]:
+        async with app.transaction() as conn:
+            return await repository.list_campaigns(conn, await company_of(app, conn, company))
+
+    views = [_campaign_view(campaign) for campaign in run(body)]
+    if as_json:
+        emit_json(views)
+        return
+    print_table(
+        ("name", "state", "channel", "leads", "max attempts"),
+        ((v["name"], v["state"], v["channel"], v["leads"], v["max_attempts"]) for v in views),
+    )
+
+
+@campaign_group.command("show")
+@click.argument("name")
+@company_option
+@json_option
+def campaign_show(name: str, company: str | None, as_json: bool) -> None:
+    """Show a campaign and its definition."""
+
+    async def body(app: App) -> Campaign:
+        async with app.transaction() as conn:
+            return await repository.find_campaign(conn, await company_of(app, conn, company), name)
+
+    found = run(body)
+    view = {**_campaign_view(found), "definition": found.definition}
+    if as_json:
+        emit_json(view)
+        return
+    print_table(("field", "value"), ((k, v) for k, v in view.items() if k != "definition"))
+    click.echo(found.definition.rstrip())
+
+
+def _lifecycle_command(action: CampaignAction, summary: str) -> None:
+    @campaign_group.command(action.value, help=summary)
+    @click.argument("name")
+    @company_option
+    def command(name: str, company: str | None) -> None:
+        async def body(app: App) -> Campaign:
+            async with app.transaction() as conn:
+                owner = await company_of(app, conn, company)
+                return await repository.change_state(conn, owner, name, action, utcnow())
+
+        changed = run(body)
+        click.echo(f"Campaign {changed.name!r} is {changed.state.value}.")
+
+
+_lifecycle_command(CampaignAction.START, "Start a draft campaign (checks it against the statuses).")
+_lifecycle_command(CampaignAction.PAUSE, "Pause a running campaign.")
+_lifecycle_command(CampaignAction.RESUME, "Resume a paused campaign.")
+_lifecycle_command(CampaignAction.STOP, "Stop a running or paused campaign for good.")
+
+
+@main.group("statuses")
+def statuses_group() -> None:
+    """Call statuses and the rules they fire.
+
+    A status does nothing by its name: a status called "DNC" adds nothing to any list
+    unless its actions say so (company_dnc, company_dnt, lead_dnc:CHANNEL,
+    lead_status:VALUE). Only configured actions count.
+    """
+
+
+@statuses_group.command("load")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--by", "by", default="cli", show_default=True, help="Who loads them.")
+@company_option
+def statuses_load(file: Path, by: str, company: str | None) -> None:
+    """Replace the company's call statuses and outcome map with FILE (TOML)."""
+    definition = file.read_text(encoding="utf-8")
+
+    async def body(app: App) -> int:
+        async with app.transaction() as conn:
+            owner = await company_of(app, conn, company)
+            try:
+                book = await repository.save_status_book(conn, owner, definition, by, utcnow())
+            except InvalidDefinition as error:
+                raise InvalidDefinition(f"{file.name}: {error}") from None
+            return len(book.statuses)
+
+    click.echo(f"Loaded {run(body)} call statuses from {file.name}.")
+
+
+@statuses_group.command("list")
+@company_option
+@json_option
+def statuses_list(company: str | None, as_json: bool) -> None:
+    """List the company's call statuses, their actions, and the outcome map."""
+
+    async def body(app: App) -> Any:
+        async with app.transaction() as conn:
+            return await repository.status_book(conn, await company_of(app, conn, company))
+
+    book = run(body)
+    statuses = [
+        {
+            "code": status.code,
+            "label": status.label,
+            "final": status.final,
+            "actions": [str(action) for action in status.actions],
+        }
+        for status in book.statuses.values()
+    ]
+    rules = [
+        {"result": rule.result.value, "digits": rule.digits, "status": rule.status}
+        for rule in book.rules
+    ]
+    if as_json:
+        emit_json({"statuses": statuses, "map": rules})
+        return
+    print_table(
+        ("code", "label", "final", "actions"),
+        ((s["code"], s["label"], s["final"], ", ".join(s["actions"]) or "-") for s in statuses),
+    )
+    print_table(
+        ("result", "digits", "status"), ((r["result"], r["digits"], r["status"]) for r in rules)
+    )
 
 
 # --- users ----------------------------------------------------------------------------

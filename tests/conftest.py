@@ -18,7 +18,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from compliance import Company, accounts, metadata
+from campaigns import metadata, repository
+from compliance import Company, accounts
 from dialer.database import create_engine, upgrade_schema
 from tests.support import NOW
 
@@ -99,4 +100,5 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 async def company(engine: AsyncEngine) -> Company:
     async with engine.begin() as conn:
         created, _ = await accounts.ensure_company(conn, "acme", NOW)
+        await repository.seed_status_book(conn, created, NOW)
     return created

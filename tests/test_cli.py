@@ -232,3 +232,114 @@ def test_check_explains_the_decision(dialer):
     assert "company dnc list" in listed.stdout
     assert "Waiting will not help" in listed.stdout
     assert naive.exit_code == 2
+
+
+SPRING = """
+name = "spring-followup"
+channel = "voice"
+leads = "spring-list"
+caller_id = "+13055550000"
+max_attempts = 3
+max_concurrent = 20
+attempts_per_second = 10
+window = { start = "09:00", end = "20:00", days = ["mon", "tue", "wed", "thu", "fri"] }
+retry = { NO_ANSWER = "4h", BUSY = "30m", MACHINE = "1d" }
+ivr_optout_digit = "9"
+"""
+
+
+def test_campaign_lifecycle_from_a_toml_definition(dialer, tmp_path):
+    definition = tmp_path / "spring.toml"
+    definition.write_text(SPRING)
+    broken = tmp_path / "broken.toml"
+    broken.write_text(SPRING.replace('"09:00"', '"9am"'))
+
+    created = as_json(dialer("campaign", "create", "--from", str(definition), "--json"))
+    refused = dialer("campaign", "create", "--from", str(broken))
+    again = dialer("campaign", "create", "--from", str(definition))
+
+    assert (created["name"], created["state"], created["channel"]) == (
+        "spring-followup",
+        "draft",
+        "voice",
+    )
+    assert refused.exit_code == 1
+    assert "broken.toml" in refused.stderr
+    assert "window.start" in refused.stderr
+    assert again.exit_code == 1
+    assert "already exists" in again.stderr
+    assert dialer("campaign", "pause", "spring-followup").exit_code == 1
+    for action, state in (
+        ("start", "running"),
+        ("pause", "paused"),
+        ("resume", "running"),
+        ("stop", "stopped"),
+    ):
+        result = dialer("campaign", action, "spring-followup")
+        assert result.stdout == f"Campaign 'spring-followup' is {state}.\n"
+    listed = as_json(dialer("campaign", "list", "--json"))
+    assert [(c["name"], c["state"]) for c in listed] == [("spring-followup", "stopped")]
+    shown = as_json(dialer("campaign", "show", "spring-followup", "--json"))
+    assert shown["definition"] == SPRING
+    assert dialer("campaign", "show", "nope").exit_code == 1
+
+
+def test_statuses_are_seeded_listed_and_replaced(dialer, tmp_path):
+    seeded = as_json(dialer("statuses", "list", "--json"))
+    by_code = {status["code"]: status for status in seeded["statuses"]}
+    assert by_code["DNC_REQUESTED"]["actions"] == ["company_dnc"]
+    assert {"result": "answered", "digits": "9", "status": "DNC_REQUESTED"} in seeded["map"]
+
+    custom = tmp_path / "statuses.toml"
+    custom.write_text(
+        '[[status]]\ncode = "DNC"\nfinal = true\n'
+        '[[status]]\ncode = "OTHER"\nfinal = true\n'
+        + "".join(
+            f'[[map]]\nresult = "{result}"\nstatus = "OTHER"\n'
+            for result in (
+                "answered",
+                "no-answer",
+                "busy",
+                "failed",
+                "machine",
+                "delivered",
+                "undelivered",
+            )
+        )
+    )
+    assert dialer("statuses", "load", str(custom)).exit_code == 0
+    replaced = as_json(dialer("statuses", "list", "--json"))
+    # A status called DNC without actions does nothing.
+    assert {s["code"]: s["actions"] for s in replaced["statuses"]} == {"DNC": [], "OTHER": []}
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[status]]\ncode = "X"\nfinal = true\nactions = ["fax_dnc"]\n')
+    refused = dialer("statuses", "load", str(bad))
+    assert refused.exit_code == 1
+    assert "bad.toml" in refused.stderr
+    assert as_json(dialer("statuses", "list", "--json")) == replaced
+
+
+def test_check_applies_a_campaigns_window_and_channel(dialer, tmp_path):
+    definition = tmp_path / "spring.toml"
+    definition.write_text(SPRING)
+    dialer("campaign", "create", "--from", str(definition))
+
+    saturday_noon = "2026-03-14T12:00-04:00"
+    plain = as_json(dialer("check", "305-555-0140", "--at", saturday_noon, "--json"))
+    with_campaign = as_json(
+        dialer(
+            "check",
+            "305-555-0140",
+            "--at",
+            saturday_noon,
+            "--campaign",
+            "spring-followup",
+            "--json",
+        )
+    )
+
+    assert plain["allowed"] is True
+    assert [(r["code"], r["rule"]) for r in with_campaign["reasons"]] == [
+        ("RESTRICTED_DAY", "campaign")
+    ]
+    assert with_campaign["next_eligible_at"] == "2026-03-16T13:00:00+00:00"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from compliance import metadata
+from campaigns import metadata
 from dialer.settings import Settings
 
 

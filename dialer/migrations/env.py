@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from compliance.tables import metadata
+from campaigns import metadata
 
 connection = context.config.attributes["connection"]
 context.configure(

@@ -1,0 +1,194 @@
+"""Campaigns and call-status books in storage, for one company at a time."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from datetime import datetime
+
+import structlog
+from sqlalchemy import Row, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from campaigns.definitions import CampaignSpec, check_optout_digit, check_retry_statuses
+from campaigns.definitions import parse_campaign as _parse_campaign
+from campaigns.lifecycle import CampaignAction, CampaignState, transition
+from campaigns.statuses import DEFAULT_STATUSES_PATH, InvalidDefinition, StatusBook
+from campaigns.statuses import parse_statuses as _parse_statuses
+from campaigns.tables import campaigns, status_books
+from compliance import CampaignLimits, Company
+
+log = structlog.get_logger("campaigns")
+
+
+class UnknownCampaign(LookupError):
+    """No campaign of that name in the company."""
+
+
+@dataclass(frozen=True, slots=True)
+class Campaign:
+    id: int
+    name: str
+    state: CampaignState
+    spec: CampaignSpec
+    definition: str
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def limits(self) -> CampaignLimits:
+        """What the compliance gate needs to know of this campaign."""
+        return CampaignLimits(
+            id=self.id,
+            name=self.name,
+            max_attempts=self.spec.max_attempts,
+            window=self.spec.window,
+        )
+
+
+def parse_campaign_text(definition: str) -> CampaignSpec:
+    """A campaign definition from its TOML text."""
+    try:
+        return _parse_campaign(tomllib.loads(definition))
+    except tomllib.TOMLDecodeError as error:
+        raise InvalidDefinition(f"not valid TOML: {error}") from None
+
+
+def parse_status_text(definition: str) -> StatusBook:
+    """A status book from its TOML text."""
+    try:
+        return _parse_statuses(tomllib.loads(definition))
+    except tomllib.TOMLDecodeError as error:
+        raise InvalidDefinition(f"not valid TOML: {error}") from None
+
+
+async def create_campaign(
+    conn: AsyncConnection, company: Company, definition: str, now: datetime
+) -> Campaign:
+    """Store a checked definition as a draft campaign; a taken name is refused."""
+    spec = parse_campaign_text(definition)
+    check_retry_statuses(spec, await status_book(conn, company))
+    try:
+        campaign_id = (
+            await conn.execute(
+                insert(campaigns)
+                .values(
+                    company_id=company.id,
+                    name=spec.name,
+                    state=CampaignState.DRAFT.value,
+                    definition=definition,
+                    created_at=now,
+                    updated_at=now,
+                )
+                .returning(campaigns.c.id)
+            )
+        ).scalar_one()
+    except IntegrityError as error:
+        raise InvalidDefinition(f"a campaign named {spec.name!r} already exists") from error
+    log.info("campaign.created", company=company.name, campaign=spec.name, id=campaign_id)
+    return await find_campaign(conn, company, spec.name)
+
+
+async def find_campaign(conn: AsyncConnection, company: Company, name: str) -> Campaign:
+    row = (
+        await conn.execute(
+            select(campaigns).where(campaigns.c.company_id == company.id, campaigns.c.name == name)
+        )
+    ).first()
+    if row is None:
+        raise UnknownCampaign(f"no campaign named {name!r}")
+    return _campaign(row)
+
+
+async def list_campaigns(conn: AsyncConnection, company: Company) -> list[Campaign]:
+    rows = await conn.execute(
+        select(campaigns).where(campaigns.c.company_id == company.id).order_by(campaigns.c.name)
+    )
+    return [_campaign(row) for row in rows]
+
+
+def _campaign(row: Row) -> Campaign:
+    return Campaign(
+        id=row.id,
+        name=row.name,
+        state=CampaignState(row.state),
+        spec=parse_campaign_text(row.definition),
+        definition=row.definition,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+async def change_state(
+    conn: AsyncConnection,
+    company: Company,
+    name: str,
+    action: CampaignAction,
+    now: datetime,
+) -> Campaign:
+    """Apply a lifecycle action; a start checks the definition against today's statuses."""
+    campaign = await find_campaign(conn, company, name)
+    new_state = transition(campaign.state, action)
+    if action is CampaignAction.START:
+        book = await status_book(conn, company)
+        check_retry_statuses(campaign.spec, book)
+        check_optout_digit(campaign.spec, book)
+    await conn.execute(
+        update(campaigns)
+        .where(campaigns.c.id == campaign.id)
+        .values(state=new_state.value, updated_at=now)
+    )
+    log.info(
+        "campaign.state_changed",
+        company=company.name,
+        campaign=name,
+        action=action.value,
+        state=new_state.value,
+    )
+    return await find_campaign(conn, company, name)
+
+
+class NoStatuses(LookupError):
+    """The company has no call statuses yet."""
+
+
+async def status_book(conn: AsyncConnection, company: Company) -> StatusBook:
+    """The company's call statuses and outcome map."""
+    definition = (
+        await conn.execute(
+            select(status_books.c.definition).where(status_books.c.company_id == company.id)
+        )
+    ).scalar()
+    if definition is None:
+        raise NoStatuses(
+            f"company {company.name!r} has no call statuses: run `dialer init` "
+            "or `dialer statuses load FILE`"
+        )
+    return parse_status_text(definition)
+
+
+async def seed_status_book(
+    conn: AsyncConnection, company: Company, now: datetime
+) -> StatusBook | None:
+    """Give a company the shipped default statuses unless it has its own already."""
+    try:
+        await status_book(conn, company)
+    except NoStatuses:
+        default = DEFAULT_STATUSES_PATH.read_text(encoding="utf-8")
+        return await save_status_book(conn, company, default, "dialer init", now)
+    return None
+
+
+async def save_status_book(
+    conn: AsyncConnection, company: Company, definition: str, by: str, now: datetime
+) -> StatusBook:
+    """Check and store a company's statuses, replacing the previous book."""
+    book = parse_status_text(definition)
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    values = {"definition": definition, "loaded_by": by, "loaded_at": now}
+    statement = dialect.insert(status_books).values(company_id=company.id, **values)
+    await conn.execute(statement.on_conflict_do_update(index_elements=["company_id"], set_=values))
+    log.info("statuses.loaded", company=company.name, statuses=len(book.statuses), by=by)
+    return book
