@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
+from sqlalchemy import text
 
 from bench.upload import POSTGRES_SERVER, scratch_postgres
 from compliance import Attempt, CampaignLimits, Channel, accounts, load_rules, screen
@@ -81,6 +82,10 @@ async def fill_list(url: str, size: int) -> None:
                     " added_by, added_at) VALUES (?, ?, ?, ?, ?, ?, '2026-03-10 16:00:00')",
                     rows,
                 )
+        async with engine.begin() as conn:
+            # Fresh statistics, as autovacuum would gather them in production; without
+            # them PostgreSQL plans the first probes as sequential scans.
+            await conn.execute(text("ANALYZE dnc_entries"))
     finally:
         await engine.dispose()
 
