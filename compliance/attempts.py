@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, insert, select, tuple_
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from compliance.accounts import Company
 from compliance.dnc import Channel
 from compliance.phone import to_key
-from compliance.tables import attempts
+from compliance.tables import attempts, in_batch
 
 
 async def record_attempt(
@@ -51,7 +51,7 @@ async def recent_attempts(
     rows = await conn.execute(
         select(attempts.c.number, attempts.c.placed_at, attempts.c.channel).where(
             attempts.c.company_id == company.id,
-            attempts.c.number.in_(list(keys)),
+            in_batch(attempts.c.number, list(keys), conn.dialect.name),
             attempts.c.placed_at > since,
         )
     )
@@ -65,12 +65,17 @@ async def campaign_attempt_counts(
     conn: AsyncConnection, pairs: Sequence[tuple[int, int]]
 ) -> dict[tuple[int, int], int]:
     """Attempts so far per (campaign id, lead id); one query per batch."""
-    wanted = sorted(set(pairs))
+    wanted = set(pairs)
     if not wanted:
         return {}
+    campaign_ids = sorted({campaign_id for campaign_id, _ in wanted})
+    lead_ids = sorted({lead_id for _, lead_id in wanted})
     rows = await conn.execute(
         select(attempts.c.campaign_id, attempts.c.lead_id, func.count())
-        .where(tuple_(attempts.c.campaign_id, attempts.c.lead_id).in_(wanted))
+        .where(
+            attempts.c.campaign_id.in_(campaign_ids),  # a batch holds one campaign or a few
+            in_batch(attempts.c.lead_id, lead_ids, conn.dialect.name),
+        )
         .group_by(attempts.c.campaign_id, attempts.c.lead_id)
     )
-    return {(campaign_id, lead_id): count for campaign_id, lead_id, count in rows}
+    return {(c, lead): count for c, lead, count in rows if (c, lead) in wanted}

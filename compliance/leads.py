@@ -27,7 +27,7 @@ from compliance.dnc import (
     format_lead_channels,
 )
 from compliance.phone import InvalidNumber, from_key, normalize, to_key
-from compliance.tables import dnc_events, lead_dnc, leads
+from compliance.tables import dnc_events, in_batch, lead_dnc, leads
 from compliance.zones import state_zones
 
 log = structlog.get_logger("compliance.leads")
@@ -266,5 +266,7 @@ async def blocked_channels(
     wanted = sorted(set(lead_ids))
     if not wanted:
         return {}
-    rows = await conn.execute(select(lead_dnc).where(lead_dnc.c.lead_id.in_(wanted)))
+    rows = await conn.execute(
+        select(lead_dnc).where(in_batch(lead_dnc.c.lead_id, wanted, conn.dialect.name))
+    )
     return {row.lead_id: frozenset(c for c in LeadChannel if getattr(row, c.value)) for row in rows}

@@ -42,7 +42,7 @@ from compliance.dnc import (
     check_removal,
 )
 from compliance.phone import InvalidNumber, from_key, normalize, to_key
-from compliance.tables import UtcDateTime, dnc_entries, dnc_events
+from compliance.tables import UtcDateTime, dnc_entries, dnc_events, in_batch
 
 log = structlog.get_logger("compliance.registry")
 
@@ -193,7 +193,7 @@ async def listings(
     rows = await conn.execute(
         select(dnc_entries).where(
             dnc_entries.c.company_id == company.id,
-            dnc_entries.c.number.in_(list(keys)),
+            in_batch(dnc_entries.c.number, list(keys), conn.dialect.name),
             _active(now),
         )
     )

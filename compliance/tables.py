@@ -7,6 +7,8 @@ key back into E.164.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,6 +17,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    ColumnElement,
     DateTime,
     Dialect,
     ForeignKey,
@@ -25,8 +28,13 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    any_,
+    bindparam,
+    func,
+    select,
     text,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import TypeDecorator
 
 metadata = MetaData(
@@ -58,6 +66,16 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def in_batch(column: ColumnElement, values: Sequence[int], dialect: str) -> ColumnElement[bool]:
+    """`column IN values` with one bound parameter whatever the batch size: an array on
+    PostgreSQL, a JSON array that SQLite unpacks. A placeholder per value would cost more
+    to compile than the lookup itself."""
+    if dialect == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=ARRAY(BigInteger)))
+    rows = func.json_each(json.dumps(list(values))).table_valued("value")
+    return column.in_(select(rows.c.value))
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
