@@ -3,7 +3,7 @@
 Plain data and plain functions; running campaigns is the dialer's job. Imports only `compliance`.
 """
 
-from campaigns import repository
+from campaigns import outcomes, queue, repository
 from campaigns.definitions import (
     LEAD_FIELDS,
     CampaignSpec,
@@ -54,9 +54,11 @@ __all__ = [
     "load_campaign",
     "load_statuses",
     "metadata",
+    "outcomes",
     "parse_campaign",
     "parse_duration",
     "parse_statuses",
+    "queue",
     "render_sms",
     "repository",
     "transition",

@@ -12,6 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from campaigns import queue
 from campaigns.definitions import CampaignSpec, check_optout_digit, check_retry_statuses
 from campaigns.definitions import parse_campaign as _parse_campaign
 from campaigns.lifecycle import CampaignAction, CampaignState, transition
@@ -102,6 +103,11 @@ async def find_campaign(conn: AsyncConnection, company: Company, name: str) -> C
     return _campaign(row)
 
 
+async def find_campaign_by_id(conn: AsyncConnection, campaign_id: int) -> Campaign:
+    row = (await conn.execute(select(campaigns).where(campaigns.c.id == campaign_id))).one()
+    return _campaign(row)
+
+
 async def list_campaigns(conn: AsyncConnection, company: Company) -> list[Campaign]:
     rows = await conn.execute(
         select(campaigns).where(campaigns.c.company_id == company.id).order_by(campaigns.c.name)
@@ -135,6 +141,7 @@ async def change_state(
         book = await status_book(conn, company)
         check_retry_statuses(campaign.spec, book)
         check_optout_digit(campaign.spec, book)
+        await queue.enqueue_list(conn, company.id, campaign.id, campaign.spec.leads, now)
     await conn.execute(
         update(campaigns)
         .where(campaigns.c.id == campaign.id)

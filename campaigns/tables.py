@@ -6,7 +6,17 @@ and checked again whenever it is read.
 
 from __future__ import annotations
 
-from sqlalchemy import Column, ForeignKey, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 
 from compliance.tables import UtcDateTime, metadata
 
@@ -30,4 +40,57 @@ status_books = Table(
     Column("definition", Text, nullable=False),
     Column("loaded_by", String(200), nullable=False),
     Column("loaded_at", UtcDateTime, nullable=False),
+)
+
+# A campaign's lead queue: one row per lead of the campaign's list. The engine claims due
+# rows with a lease (node, until) so that several engine processes never take the same lead.
+campaign_leads = Table(
+    "campaign_leads",
+    metadata,
+    Column("campaign_id", ForeignKey("campaigns.id"), primary_key=True),
+    Column("lead_id", ForeignKey("leads.id"), primary_key=True),
+    Column("state", String(10), nullable=False),  # queued | claimed | in_flight | done
+    Column("due_at", UtcDateTime, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("last_status", String(50)),
+    Column("outcome", String(50)),
+    Column("lease_node", String(100)),
+    Column("lease_until", UtcDateTime),
+    Index(None, "campaign_id", "state", "due_at"),
+)
+
+# Every raw carrier callback, stored before it is applied: callbacks come at least once and
+# out of order, so they are deduplicated here and applied monotonically.
+call_events = Table(
+    "call_events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("attempt_id", ForeignKey("attempts.id")),
+    Column("carrier_sid", String(64), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("params", Text, nullable=False),
+    Column("received_at", UtcDateTime, nullable=False),
+    UniqueConstraint("carrier_sid", "status"),
+)
+
+# The skip log: every attempt the gate refused, with all its reasons.
+skips = Table(
+    "skips",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("company_id", ForeignKey("companies.id"), nullable=False),
+    Column("campaign_id", ForeignKey("campaigns.id")),
+    Column("lead_id", ForeignKey("leads.id")),
+    Column("number", String(40), nullable=False),  # E.164, or the input when invalid
+    Column("channel", String(10), nullable=False),
+    Column("reason", String(30), nullable=False),  # the first failing rule's code
+    Column("reasons", Text, nullable=False),  # JSON: every failing code, first first
+    Column("rule", String(40), nullable=False),
+    Column("detail", Text, nullable=False),  # JSON: every failing rule with its detail
+    Column("permanent", Boolean, nullable=False),
+    Column("next_eligible_at", UtcDateTime),
+    Column("decided_at", UtcDateTime, nullable=False),
+    Column("node", String(100), nullable=False),
+    Index(None, "company_id", "campaign_id", "decided_at"),
+    Index(None, "company_id", "reason"),
 )

@@ -34,6 +34,12 @@ async def find_company(conn: AsyncConnection, name: str) -> Company:
     return Company(row.id, row.name, row.default_region)
 
 
+async def get_company(conn: AsyncConnection, company_id: int) -> Company:
+    """The company with this id (it must exist)."""
+    row = (await conn.execute(select(companies).where(companies.c.id == company_id))).one()
+    return Company(row.id, row.name, row.default_region)
+
+
 async def ensure_company(
     conn: AsyncConnection, name: str, now: datetime, default_region: str = "US"
 ) -> tuple[Company, bool]:

@@ -15,7 +15,7 @@ from datetime import datetime
 from zoneinfo import available_timezones
 
 import structlog
-from sqlalchemy import insert, select
+from sqlalchemy import Row, Select, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -175,13 +175,25 @@ async def import_leads(
 
 async def find_lead(conn: AsyncConnection, company: Company, ref: str) -> Lead | None:
     """The lead whose external id is `ref`, else whose id is `ref`."""
-    query = select(leads, lead_dnc).outerjoin(lead_dnc, lead_dnc.c.lead_id == leads.c.id)
-    query = query.where(leads.c.company_id == company.id)
+    query = _lead_query(company)
     row = (await conn.execute(query.where(leads.c.external_id == ref))).first()
     if row is None and ref.isdigit():
         row = (await conn.execute(query.where(leads.c.id == int(ref)))).first()
-    if row is None:
-        return None
+    return None if row is None else _lead(row)
+
+
+async def get_lead(conn: AsyncConnection, company: Company, lead_id: int) -> Lead | None:
+    """The lead with this id, if it belongs to `company`."""
+    row = (await conn.execute(_lead_query(company).where(leads.c.id == lead_id))).first()
+    return None if row is None else _lead(row)
+
+
+def _lead_query(company: Company) -> Select:
+    query = select(leads, lead_dnc).outerjoin(lead_dnc, lead_dnc.c.lead_id == leads.c.id)
+    return query.where(leads.c.company_id == company.id)
+
+
+def _lead(row: Row) -> Lead:
     mapping = row._mapping
     dnc = None
     if mapping[lead_dnc.c.lead_id] is not None:

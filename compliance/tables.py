@@ -204,6 +204,15 @@ attempts = Table(
     Column("number", BigInteger, nullable=False),
     Column("channel", String(10), nullable=False),
     Column("placed_at", UtcDateTime, nullable=False),
+    # The engine's part: the dial intent is committed before the carrier is asked.
+    Column("state", String(10), nullable=False, server_default="placed"),  # intent|placed|ended
+    Column("carrier_sid", String(64), unique=True),
+    Column("carrier_status", String(20)),
+    Column("result", String(20)),
+    Column("digits", String(20)),
+    Column("status", String(50)),
+    Column("ended_at", UtcDateTime),
+    Column("node", String(100)),
     Index(None, "company_id", "number", "placed_at"),
     Index(None, "campaign_id", "lead_id"),
 )

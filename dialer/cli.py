@@ -57,7 +57,10 @@ from compliance import (
     sheets,
 )
 from dialer.app import App, open_app, utcnow
+from dialer.carriers.simulator import Scenario
 from dialer.database import upgrade_schema
+from dialer.engine import SimClock, WallClock
+from dialer.runner import simulated_engine
 
 T = TypeVar("T")
 
@@ -179,9 +182,17 @@ def init(company: str | None) -> None:
 # --- the gate, dry run ------------------------------------------------------------------
 
 
-def parse_instant(_ctx: click.Context, _param: click.Parameter, value: str | None) -> datetime:
+def parse_instant(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime:
+    """An aware ISO-8601 instant, now when not given."""
+    return parse_optional_instant(ctx, param, value) or utcnow()
+
+
+def parse_optional_instant(
+    _ctx: click.Context, _param: click.Parameter, value: str | None
+) -> datetime | None:
+    """An aware ISO-8601 instant, or None when not given."""
     if value is None:
-        return utcnow()
+        return None
     try:
         moment = datetime.fromisoformat(value)
     except ValueError as error:
@@ -342,6 +353,52 @@ def campaign_show(name: str, company: str | None, as_json: bool) -> None:
         return
     print_table(("field", "value"), ((k, v) for k, v in view.items() if k != "definition"))
     click.echo(found.definition.rstrip())
+
+
+@campaign_group.command("run")
+@click.argument("name")
+@click.option("--until-done", is_flag=True, required=True, help="Return when it completes.")
+@click.option(
+    "--sim-clock",
+    "sim_clock",
+    callback=parse_optional_instant,
+    metavar="ISO-8601",
+    help="Run on a simulated clock from this instant, jumping over waits (a forecast).",
+)
+@click.option(
+    "--scenario",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Outcomes for the simulated carrier (TOML).",
+)
+@company_option
+@json_option
+def campaign_run(
+    name: str,
+    until_done: bool,
+    sim_clock: datetime | None,
+    scenario: Path | None,
+    company: str | None,
+    as_json: bool,
+) -> None:
+    """Start NAME if needed and dial until no lead can be attempted any more.
+
+    Attempts go through the simulated carrier (a local server speaking the Twilio API),
+    each screened by the gate right before it is placed.
+    """
+    outcomes = Scenario.from_toml(scenario) if scenario else Scenario()
+    clock = SimClock(sim_clock) if sim_clock else WallClock()
+
+    async def body(app: App) -> Campaign:
+        async with app.transaction() as conn:
+            owner = await company_of(app, conn, company)
+        async with simulated_engine(app, outcomes, clock) as (engine, _):
+            return await engine.run_until_done(owner, name)
+
+    finished = run(body)
+    if as_json:
+        emit_json(_campaign_view(finished))
+        return
+    click.echo(f"Campaign {finished.name!r} is {finished.state.value}.")
 
 
 def _lifecycle_command(action: CampaignAction, summary: str) -> None:

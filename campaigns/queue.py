@@ -1,0 +1,252 @@
+"""A campaign's lead queue in storage: enqueue, claim with a lease, requeue, finish.
+
+Claiming is the one database-tuned statement: an UPDATE of a LIMITed sub-select that
+returns what it took. PostgreSQL adds FOR UPDATE SKIP LOCKED so that engine processes
+never wait on, or take, each other's rows; SQLite gets the same guarantee from the write
+lock every transaction takes up front (BEGIN IMMEDIATE).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, bindparam, func, insert, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from campaigns.tables import campaign_leads
+from compliance import from_key
+from compliance.tables import UtcDateTime, leads
+
+QUEUED, CLAIMED, IN_FLIGHT, DONE = "queued", "claimed", "in_flight", "done"
+
+_CLAIM = """
+UPDATE campaign_leads SET state = 'claimed', lease_node = :node, lease_until = :until
+WHERE campaign_id = :campaign AND lead_id IN (
+    SELECT lead_id FROM campaign_leads
+    WHERE campaign_id = :campaign AND state = 'queued' AND due_at <= :now
+    ORDER BY due_at, lead_id
+    LIMIT :limit {lock}
+)
+RETURNING lead_id
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedLead:
+    """What the engine needs of a claimed lead to screen and contact it."""
+
+    lead_id: int
+    external_id: str | None
+    phone: str
+    email: str
+    first_name: str
+    last_name: str
+    state: str
+    postal_code: str
+    timezone: str
+    attempts: int
+
+    def fields(self) -> dict[str, str | None]:
+        """The lead fields a text may use."""
+        return {
+            "first_name": self.first_name,
+            "last_name": self.last_name,
+            "email": self.email,
+            "state": self.state,
+            "postal_code": self.postal_code,
+            "external_id": self.external_id,
+        }
+
+
+async def enqueue_list(
+    conn: AsyncConnection, company_id: int, campaign_id: int, lead_list: str, now: datetime
+) -> int:
+    """Queue every lead of `lead_list` not queued yet, due now; returns how many."""
+    queued = select(campaign_leads.c.lead_id).where(campaign_leads.c.campaign_id == campaign_id)
+    source = select(
+        bindparam("campaign", campaign_id),
+        leads.c.id,
+        bindparam("state", QUEUED),
+        bindparam("now", now, type_=UtcDateTime),
+    ).where(
+        leads.c.company_id == company_id,
+        leads.c.lead_list == lead_list,
+        leads.c.id.not_in(queued),
+    )
+    result = await conn.execute(
+        insert(campaign_leads).from_select(["campaign_id", "lead_id", "state", "due_at"], source)
+    )
+    return result.rowcount
+
+
+async def claim(
+    conn: AsyncConnection,
+    campaign_id: int,
+    limit: int,
+    now: datetime,
+    node: str,
+    lease_until: datetime,
+) -> list[QueuedLead]:
+    """Take up to `limit` due leads under a lease; one statement, then one read."""
+    if limit <= 0:
+        return []
+    lock = "FOR UPDATE SKIP LOCKED" if conn.dialect.name == "postgresql" else ""
+    statement = text(_CLAIM.format(lock=lock)).bindparams(
+        bindparam("now", type_=UtcDateTime), bindparam("until", type_=UtcDateTime)
+    )
+    params = {"campaign": campaign_id, "now": now, "until": lease_until, "node": node}
+    ids = (await conn.execute(statement, {**params, "limit": limit})).scalars().all()
+    return await _queued_leads(conn, campaign_id, ids)
+
+
+async def _queued_leads(
+    conn: AsyncConnection, campaign_id: int, lead_ids: Sequence[int]
+) -> list[QueuedLead]:
+    if not lead_ids:
+        return []
+    rows = await conn.execute(
+        select(leads, campaign_leads.c.attempts)
+        .join(
+            campaign_leads,
+            and_(
+                campaign_leads.c.lead_id == leads.c.id,
+                campaign_leads.c.campaign_id == campaign_id,
+            ),
+        )
+        .where(leads.c.id.in_(lead_ids))
+        .order_by(leads.c.id)
+    )
+    return [
+        QueuedLead(
+            lead_id=row.id,
+            external_id=row.external_id,
+            phone=from_key(row.phone),
+            email=row.email,
+            first_name=row.first_name,
+            last_name=row.last_name,
+            state=row.state,
+            postal_code=row.postal_code,
+            timezone=row.timezone,
+            attempts=row.attempts,
+        )
+        for row in rows
+    ]
+
+
+async def mark_in_flight(
+    conn: AsyncConnection, campaign_id: int, lead_ids: Sequence[int], lease_until: datetime
+) -> None:
+    """Leads whose attempt is being placed: one more attempt each, leased until it ends."""
+    if lead_ids:
+        await conn.execute(
+            update(campaign_leads)
+            .where(
+                campaign_leads.c.campaign_id == campaign_id, campaign_leads.c.lead_id.in_(lead_ids)
+            )
+            .values(
+                state=IN_FLIGHT,
+                attempts=campaign_leads.c.attempts + 1,
+                lease_until=lease_until,
+            )
+        )
+
+
+async def requeue(
+    conn: AsyncConnection,
+    campaign_id: int,
+    lead_id: int,
+    due_at: datetime,
+    last_status: str | None = None,
+) -> None:
+    """Put a lead back in the queue, due at `due_at`."""
+    values: dict[str, object] = {
+        "state": QUEUED,
+        "due_at": due_at,
+        "lease_node": None,
+        "lease_until": None,
+    }
+    if last_status is not None:
+        values["last_status"] = last_status
+    await conn.execute(
+        update(campaign_leads)
+        .where(campaign_leads.c.campaign_id == campaign_id, campaign_leads.c.lead_id == lead_id)
+        .values(**values)
+    )
+
+
+async def finish(
+    conn: AsyncConnection,
+    campaign_id: int,
+    lead_id: int,
+    outcome: str,
+    last_status: str | None = None,
+) -> None:
+    """The campaign is done with this lead."""
+    values: dict[str, object] = {
+        "state": DONE,
+        "outcome": outcome,
+        "lease_node": None,
+        "lease_until": None,
+    }
+    if last_status is not None:
+        values["last_status"] = last_status
+    await conn.execute(
+        update(campaign_leads)
+        .where(campaign_leads.c.campaign_id == campaign_id, campaign_leads.c.lead_id == lead_id)
+        .values(**values)
+    )
+
+
+async def settle_skips(
+    conn: AsyncConnection,
+    campaign_id: int,
+    moves: Sequence[tuple[int, datetime | None, str]],
+) -> None:
+    """After screening: each (lead, due_at, outcome) is requeued at due_at, or finished
+    with the outcome when due_at is None. One statement for the batch."""
+    await conn.execute(
+        update(campaign_leads)
+        .where(
+            campaign_leads.c.campaign_id == campaign_id,
+            campaign_leads.c.lead_id == bindparam("lead"),
+        )
+        .values(
+            state=bindparam("state"),
+            due_at=func.coalesce(bindparam("due", type_=UtcDateTime), campaign_leads.c.due_at),
+            outcome=bindparam("outcome"),
+            lease_node=None,
+            lease_until=None,
+        ),
+        [
+            {
+                "lead": lead_id,
+                "state": QUEUED if due_at else DONE,
+                "due": due_at,
+                "outcome": None if due_at else outcome,
+            }
+            for lead_id, due_at, outcome in moves
+        ],
+    )
+
+
+async def counts(conn: AsyncConnection, campaign_id: int) -> dict[str, int]:
+    """How many leads of the campaign are in each state."""
+    rows = await conn.execute(
+        select(campaign_leads.c.state, func.count())
+        .where(campaign_leads.c.campaign_id == campaign_id)
+        .group_by(campaign_leads.c.state)
+    )
+    return dict(rows.all())
+
+
+async def next_due(conn: AsyncConnection, campaign_id: int) -> datetime | None:
+    """When the earliest queued lead falls due."""
+    return (
+        await conn.execute(
+            select(func.min(campaign_leads.c.due_at)).where(
+                campaign_leads.c.campaign_id == campaign_id, campaign_leads.c.state == QUEUED
+            )
+        )
+    ).scalar()

@@ -1,0 +1,392 @@
+"""The dispatch loop: claim due leads, screen them, log skips, commit dial intents, place
+attempts with the carrier, and turn carrier callbacks into call statuses and next steps.
+
+The DNC guarantee: the gate reads the lists in the same transaction that commits the dial
+intents, and the carrier is only asked after that commit. A DNC add that committed first is
+therefore seen. SQLite serializes the two (every transaction takes the write lock up
+front); on PostgreSQL they meet on a per-company advisory lock (shared for the engine,
+exclusive for DNC adds, see `lock_for_dnc_change`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+import structlog
+from sqlalchemy import bindparam, case, insert, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from campaigns import Campaign, CampaignAction, CampaignState, StatusBook, outcomes, queue
+from campaigns import repository as campaign_store
+from campaigns.definitions import render_sms
+from campaigns.tables import call_events, skips
+from compliance import (
+    Attempt,
+    Channel,
+    Company,
+    Decision,
+    RuleBook,
+    accounts,
+    load_rules,
+    screen,
+    to_key,
+)
+from compliance.tables import attempts
+from dialer.app import App
+from dialer.carriers import BadCallback, Carrier, CarrierError
+
+log = structlog.get_logger("dialer.engine")
+
+LEASE = timedelta(minutes=10)
+SETTLE_TIMEOUT = 30.0  # seconds of real time to wait for in-flight attempts to end
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class WallClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+@dataclass(slots=True)
+class SimClock:
+    """Simulated time: it stands still while work is done and jumps over waits."""
+
+    current: datetime
+
+    def now(self) -> datetime:
+        return self.current
+
+    def advance_to(self, moment: datetime) -> None:
+        self.current = max(self.current, moment)
+
+
+def node_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+async def lock_for_dnc_change(conn: AsyncConnection, company: Company) -> None:
+    """Wait until no engine transaction of the company is between screening and intent."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": company.id})
+
+
+async def _lock_for_screening(conn: AsyncConnection, company: Company) -> None:
+    if conn.dialect.name == "postgresql":
+        await conn.execute(text("SELECT pg_advisory_xact_lock_shared(:key)"), {"key": company.id})
+
+
+@dataclass(slots=True)
+class Engine:
+    app: App
+    carrier: Carrier
+    callback_base: str
+    clock: Clock = field(default_factory=WallClock)
+    rules: RuleBook = field(default_factory=load_rules)
+    node: str = field(default_factory=node_name)
+    _books: dict[int, StatusBook] = field(default_factory=dict)
+
+    # --- one tick of one campaign ---------------------------------------------------------
+
+    async def tick(self, company: Company, campaign: Campaign) -> int:
+        """Claim, screen and place one second's worth of attempts; returns leads claimed."""
+        spec, now = campaign.spec, self.clock.now()
+        async with self.app.transaction() as conn:
+            self._books[company.id] = await campaign_store.status_book(conn, company)
+            states = await queue.counts(conn, campaign.id)
+            room = spec.max_concurrent - states.get(queue.CLAIMED, 0)
+            room -= states.get(queue.IN_FLIGHT, 0)
+            await _lock_for_screening(conn, company)
+            claimed = await queue.claim(
+                conn, campaign.id, min(room, spec.attempts_per_second), now, self.node, now + LEASE
+            )
+            if not claimed:
+                return 0
+            batch = [
+                Attempt(
+                    address=lead.phone if spec.channel is not Channel.EMAIL else lead.email,
+                    channel=spec.channel,
+                    lead_id=lead.lead_id,
+                    lead_timezone=lead.timezone or None,
+                    lead_state=lead.state or None,
+                    campaign=campaign.limits,
+                )
+                for lead in claimed
+            ]
+            decisions = await screen(conn, company, batch, now, self.rules)
+            pairs = list(zip(claimed, decisions, strict=True))
+            await self._log_skips(conn, company, campaign, pairs, now)
+            allowed = [lead for lead, decision in pairs if decision.allowed]
+            intents = await self._commit_intents(conn, company, campaign, allowed, now)
+        await self._dispatch(company, campaign, intents)
+        return len(claimed)
+
+    async def _log_skips(
+        self,
+        conn: AsyncConnection,
+        company: Company,
+        campaign: Campaign,
+        pairs: Sequence[tuple[queue.QueuedLead, Decision]],
+        now: datetime,
+    ) -> None:
+        """One skip-log row and one log event per refused attempt; requeue or finish each."""
+        refused = [(lead, decision) for lead, decision in pairs if not decision.allowed]
+        if not refused:
+            return
+        await conn.execute(
+            insert(skips),
+            [
+                _skip_row(company, campaign, lead, decision, now, self.node)
+                for lead, decision in refused
+            ],
+        )
+        moves = []
+        for lead, decision in refused:
+            first = decision.reasons[0]
+            log.info(
+                "attempt.skipped",
+                company=company.name,
+                campaign=campaign.name,
+                lead_id=lead.lead_id,
+                number=decision.number or lead.phone,
+                channel=campaign.spec.channel.value,
+                reason=first.code.value,
+                reasons=[r.code.value for r in decision.reasons],
+                rule=first.rule,
+                permanent=decision.permanent,
+            )
+            later = None if decision.permanent else decision.next_eligible_at
+            moves.append((lead.lead_id, later, f"skipped:{first.code.value}"))
+        await queue.settle_skips(conn, campaign.id, moves)
+
+    async def _commit_intents(
+        self,
+        conn: AsyncConnection,
+        company: Company,
+        campaign: Campaign,
+        allowed: Sequence[queue.QueuedLead],
+        now: datetime,
+    ) -> list[tuple[int, queue.QueuedLead]]:
+        if not allowed:
+            return []
+        rows = [
+            {
+                "company_id": company.id,
+                "campaign_id": campaign.id,
+                "lead_id": lead.lead_id,
+                "number": to_key(lead.phone),
+                "channel": campaign.spec.channel.value,
+                "placed_at": now,
+                "state": "intent",
+                "node": self.node,
+            }
+            for lead in allowed
+        ]
+        result = await conn.execute(
+            insert(attempts).returning(attempts.c.id, sort_by_parameter_order=True), rows
+        )
+        ids = result.scalars().all()
+        await queue.mark_in_flight(
+            conn, campaign.id, [lead.lead_id for lead in allowed], now + LEASE
+        )
+        return list(zip(ids, allowed, strict=True))
+
+    # --- placing attempts -----------------------------------------------------------------
+
+    async def _dispatch(
+        self,
+        company: Company,
+        campaign: Campaign,
+        intents: Sequence[tuple[int, queue.QueuedLead]],
+    ) -> None:
+        results = await asyncio.gather(
+            *(self._place(campaign, attempt_id, lead) for attempt_id, lead in intents)
+        )
+        sids = [(attempt_id, sid) for (attempt_id, _), sid in zip(intents, results, strict=True)]
+        placed = [(attempt_id, sid) for attempt_id, sid in sids if sid]
+        failed = [attempt_id for attempt_id, sid in sids if not sid]
+        async with self.app.transaction() as conn:
+            if placed:
+                await conn.execute(
+                    update(attempts)
+                    .where(attempts.c.id == bindparam("attempt"))
+                    .values(
+                        carrier_sid=bindparam("sid"),
+                        # A callback may have ended the attempt already: never regress it.
+                        state=case(
+                            (attempts.c.state == "intent", "placed"), else_=attempts.c.state
+                        ),
+                    ),
+                    [{"attempt": attempt_id, "sid": sid} for attempt_id, sid in placed],
+                )
+            for attempt_id in failed:
+                await outcomes.end_attempt(
+                    conn,
+                    company,
+                    campaign.spec,
+                    self._books[company.id],
+                    attempt_id,
+                    "failed",
+                    None,
+                    self.clock.now(),
+                )
+
+    async def _place(
+        self, campaign: Campaign, attempt_id: int, lead: queue.QueuedLead
+    ) -> str | None:
+        spec = campaign.spec
+        callback = f"{self.callback_base}/webhooks/status?attempt={attempt_id}"
+        try:
+            if spec.channel is Channel.SMS:
+                body = render_sms(spec.sms_body or "", lead.fields())
+                return await self.carrier.send_sms(lead.phone, spec.caller_id, body, callback)
+            answer = f"{self.callback_base}/webhooks/answer?attempt={attempt_id}"
+            return await self.carrier.place_call(lead.phone, spec.caller_id, callback, answer)
+        except CarrierError as error:
+            log.warning(
+                "attempt.carrier_error",
+                attempt_id=attempt_id,
+                error=str(error),
+                retryable=error.retryable,
+            )
+            return None
+
+    # --- callbacks ------------------------------------------------------------------------
+
+    async def on_callback(self, attempt_id: int, params: dict[str, str]) -> None:
+        """Store a carrier callback once; a final one ends the attempt and fires its rules."""
+        event = self.carrier.parse_callback(params)
+        now = self.clock.now()
+        async with self.app.transaction() as conn:
+            row = (
+                await conn.execute(
+                    select(attempts.c.company_id, attempts.c.campaign_id, attempts.c.state).where(
+                        attempts.c.id == attempt_id
+                    )
+                )
+            ).first()
+            if row is None:
+                raise BadCallback(f"no attempt {attempt_id}")
+            stored = await _store_event(conn, attempt_id, event.sid, event.status, params, now)
+            if not stored or not event.final or row.state == "ended":
+                return
+            company = await accounts.get_company(conn, row.company_id)
+            campaign = await campaign_store.find_campaign_by_id(conn, row.campaign_id)
+            book = self._books.get(company.id) or await campaign_store.status_book(conn, company)
+            await outcomes.end_attempt(
+                conn,
+                company,
+                campaign.spec,
+                book,
+                attempt_id,
+                event.result or "failed",
+                event.digits,
+                now,
+                event.status,
+            )
+
+    # --- running a campaign to the end ----------------------------------------------------
+
+    async def settle(self, campaign: Campaign) -> None:
+        """Wait until no attempt of the campaign is in flight (callbacks processed)."""
+        deadline = asyncio.get_running_loop().time() + SETTLE_TIMEOUT
+        while asyncio.get_running_loop().time() < deadline:
+            async with self.app.transaction() as conn:
+                states = await queue.counts(conn, campaign.id)
+            if not states.get(queue.IN_FLIGHT) and not states.get(queue.CLAIMED):
+                return
+            await asyncio.sleep(0.005)
+
+    async def run_until_done(self, company: Company, name: str) -> Campaign:
+        """Start the campaign if needed and dial until no lead can be attempted any more."""
+        async with self.app.transaction() as conn:
+            campaign = await campaign_store.find_campaign(conn, company, name)
+            if campaign.state is CampaignState.DRAFT:
+                campaign = await campaign_store.change_state(
+                    conn, company, name, CampaignAction.START, self.clock.now()
+                )
+        while campaign.state is CampaignState.RUNNING:
+            claimed = await self.tick(company, campaign)
+            await self.settle(campaign)
+            async with self.app.transaction() as conn:
+                states = await queue.counts(conn, campaign.id)
+                if not any(states.get(s) for s in (queue.QUEUED, queue.CLAIMED, queue.IN_FLIGHT)):
+                    return await campaign_store.change_state(
+                        conn, company, name, CampaignAction.COMPLETE, self.clock.now()
+                    )
+                due = await queue.next_due(conn, campaign.id)
+                campaign = await campaign_store.find_campaign(conn, company, name)
+            await self._wait(claimed, due)
+        return campaign
+
+    async def _wait(self, claimed: int, due: datetime | None) -> None:
+        now = self.clock.now()
+        if isinstance(self.clock, SimClock):
+            # A second of dialing has passed; with nothing due, jump to the next due lead.
+            step = now + timedelta(seconds=1)
+            self.clock.advance_to(step if claimed or due is None else max(step, due))
+        elif not claimed:
+            delay = 1.0 if due is None else (due - now).total_seconds()
+            await asyncio.sleep(min(max(delay, 0.0), 1.0))
+        else:
+            await asyncio.sleep(1.0)
+
+
+def _skip_row(
+    company: Company,
+    campaign: Campaign,
+    lead: queue.QueuedLead,
+    decision: Decision,
+    now: datetime,
+    node: str,
+) -> dict[str, object]:
+    first = decision.reasons[0]
+    return {
+        "company_id": company.id,
+        "campaign_id": campaign.id,
+        "lead_id": lead.lead_id,
+        "number": decision.number or lead.phone,
+        "channel": campaign.spec.channel.value,
+        "reason": first.code.value,
+        "reasons": json.dumps([r.code.value for r in decision.reasons]),
+        "rule": first.rule,
+        "detail": json.dumps([r.as_dict() for r in decision.reasons]),
+        "permanent": decision.permanent,
+        "next_eligible_at": decision.next_eligible_at,
+        "decided_at": now,
+        "node": node,
+    }
+
+
+async def _store_event(
+    conn: AsyncConnection,
+    attempt_id: int,
+    sid: str,
+    status: str,
+    params: dict[str, str],
+    now: datetime,
+) -> bool:
+    """Keep a callback once per (sid, status); False when it was a repeat."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    result = await conn.execute(
+        dialect.insert(call_events)
+        .values(
+            attempt_id=attempt_id,
+            carrier_sid=sid,
+            status=status,
+            params=json.dumps(params, sort_keys=True),
+            received_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["carrier_sid", "status"])
+    )
+    return result.rowcount == 1

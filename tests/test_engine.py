@@ -1,0 +1,147 @@
+"""The engine end to end on both backends: a simulated carrier on 127.0.0.1, signed
+webhooks, the gate before every attempt, status rules, retries and the skip log."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import aiohttp
+import pytest
+from sqlalchemy import func, select
+
+from campaigns import CampaignState, repository
+from campaigns.tables import campaign_leads, skips
+from compliance import DncList, Source, leads, registry, sheets
+from compliance.tables import attempts, dnc_events
+from dialer.app import open_app
+from dialer.carriers.simulator import Scenario
+from dialer.engine import SimClock
+from dialer.runner import simulated_engine
+from dialer.settings import Settings
+from tests.support import NOW
+
+START = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)  # Tue 08:00 in New York
+CAMPAIGN = """
+name = "spring"
+channel = "voice"
+leads = "spring"
+caller_id = "+13055550000"
+max_attempts = 3
+max_concurrent = 20
+attempts_per_second = 10
+window = { start = "09:00", end = "20:00", days = ["mon", "tue", "wed", "thu", "fri", "sat"] }
+retry = { NO_ANSWER = "4h", BUSY = "30m", MACHINE = "1d" }
+ivr_optout_digit = "9"
+"""
+LEADS = """phone,external_id,state
+305-555-0101,OPTS_OUT,
+(212) 555-0102,NEVER_ANSWERS,NY
+212-555-0104,LISTED,NY
+"""
+SCENARIO = {
+    "seed": 7,
+    "default": {"no-answer": 1.0},
+    "outcome": [{"match": "+13055550101", "result": "answered", "digits": "9"}],
+}
+
+
+@pytest.fixture
+async def app(database_url):
+    async with open_app(Settings(database_url=database_url, log_level="WARNING")) as opened:
+        yield opened
+
+
+async def prepare(app, company, tmp_path):
+    path = tmp_path / "leads.csv"
+    path.write_text(LEADS)
+    async with app.transaction() as conn:
+        await leads.import_leads(
+            conn, company, sheets.iter_records(path, leads.LEAD_COLUMNS), "spring", NOW
+        )
+        await registry.add_numbers(
+            conn,
+            company,
+            ["+12125550104"],
+            DncList.DNC,
+            source=Source.MANUAL,
+            reason="asked",
+            actor="ana",
+            now=NOW,
+        )
+        await repository.create_campaign(conn, company, CAMPAIGN, NOW)
+
+
+async def rows(app, query):
+    async with app.transaction() as conn:
+        return (await conn.execute(query)).all()
+
+
+async def test_a_campaign_runs_to_completion_on_a_simulated_clock(app, company, tmp_path):
+    await prepare(app, company, tmp_path)
+
+    async with simulated_engine(app, Scenario.from_dict(SCENARIO), SimClock(START)) as (
+        engine,
+        sim,
+    ):
+        finished = await engine.run_until_done(company, "spring")
+
+    assert finished.state is CampaignState.COMPLETED
+    dialed = sorted(call["to"] for call in sim.calls)
+    assert dialed == ["+12125550102"] * 3 + ["+13055550101"]
+    assert "+12125550104" not in dialed
+    placed = await rows(app, select(attempts.c.number, attempts.c.status, attempts.c.placed_at))
+    opt_out = [r for r in placed if r.number == 13055550101]
+    assert [r.status for r in opt_out] == ["DNC_REQUESTED"]
+    # The campaign window opens at 09:00 in New York, 13:00Z.
+    assert opt_out[0].placed_at == datetime(2026, 3, 10, 13, 0, tzinfo=UTC)
+    retries = sorted(r.placed_at.hour for r in placed if r.number == 12125550102)
+    assert retries == [13, 17, 21]
+    added = await rows(app, select(dnc_events).where(dnc_events.c.source == "status_rule"))
+    assert [(e.number, e.reason) for e in added] == [
+        (13055550101, f"status DNC_REQUESTED on attempt {added[0].reason.split()[-1]}")
+    ]
+    logged = await rows(app, select(skips.c.reason, skips.c.rule, skips.c.reasons))
+    every = json.dumps(["COMPANY_DNC", "OUTSIDE_CALLING_HOURS"])
+    assert ("COMPANY_DNC", "list:dnc", every) in logged
+    outcomes = dict(await rows(app, select(campaign_leads.c.lead_id, campaign_leads.c.outcome)))
+    assert sorted(outcomes.values()) == ["DNC_REQUESTED", "NO_ANSWER", "skipped:COMPANY_DNC"]
+
+
+async def test_repeated_and_shuffled_callbacks_apply_once(app, company, tmp_path):
+    await prepare(app, company, tmp_path)
+
+    async with simulated_engine(app, Scenario.from_dict(SCENARIO), SimClock(START)) as (
+        engine,
+        sim,
+    ):
+        sim.duplicate_callbacks = True
+        sim.shuffle_callbacks = True
+        await engine.run_until_done(company, "spring")
+
+    ended = await rows(
+        app, select(func.count()).select_from(attempts).where(attempts.c.state == "ended")
+    )
+    assert ended == [(len(sim.calls),)]
+    added = await rows(
+        app,
+        select(func.count()).select_from(dnc_events).where(dnc_events.c.source == "status_rule"),
+    )
+    assert added == [(1,)]
+
+
+async def test_a_forged_callback_is_refused_and_changes_nothing(app, company, tmp_path):
+    await prepare(app, company, tmp_path)
+
+    async with simulated_engine(app, Scenario.from_dict(SCENARIO), SimClock(START)) as (engine, _):
+        url = f"{engine.callback_base}/webhooks/status?attempt=1"
+        form = {"CallSid": "CA" + "0" * 32, "CallStatus": "completed", "Digits": "9"}
+        async with aiohttp.ClientSession() as session:
+            forged = await session.post(url, data=form, headers={"X-Twilio-Signature": "bad"})
+            unsigned = await session.post(url, data=form)
+
+    assert (forged.status, unsigned.status) == (403, 403)
+    assert await rows(
+        app,
+        select(func.count()).select_from(dnc_events).where(dnc_events.c.source == "status_rule"),
+    ) == [(0,)]
