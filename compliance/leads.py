@@ -19,6 +19,7 @@ from sqlalchemy import Row, Select, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from compliance import registry
 from compliance.accounts import Company
 from compliance.dnc import (
     FileSummary,
@@ -235,6 +236,7 @@ async def set_lead_channels(
     source: Source = Source.MANUAL,
 ) -> None:
     """Make `channels` exactly the lead's blocked channels (empty clears), with an audit event."""
+    await registry.lock_for_change(conn, company)
     flags = {channel.value: channel in channels for channel in LeadChannel}
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     upsert = dialect.insert(lead_dnc).values(

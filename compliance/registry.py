@@ -51,6 +51,34 @@ log = structlog.get_logger("compliance.registry")
 IMPORT_CHUNK = 50_000
 
 
+# PostgreSQL advisory-lock namespace of DNC changes ("DNC" in ASCII).
+_DNC_LOCKS = 0x444E43
+
+
+async def lock_for_screening(conn: AsyncConnection, company: Company) -> None:
+    """Hold off the company's DNC changes until this transaction ends.
+
+    The engine takes it (shared) before it screens and commits dial intents; every DNC
+    change takes it exclusively. So a change that committed before an intent was seen by
+    the screening that led to it. SQLite needs nothing: each transaction holds the
+    database's write lock from its start.
+    """
+    if conn.dialect.name == "postgresql":
+        await conn.execute(
+            text("SELECT pg_advisory_xact_lock_shared(:space, :company)"),
+            {"space": _DNC_LOCKS, "company": company.id},
+        )
+
+
+async def lock_for_change(conn: AsyncConnection, company: Company) -> None:
+    """Wait until no transaction of the company is between screening and dial intent."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(
+            text("SELECT pg_advisory_xact_lock(:space, :company)"),
+            {"space": _DNC_LOCKS, "company": company.id},
+        )
+
+
 def _active(now: datetime) -> ColumnElement[bool]:
     return or_(dnc_entries.c.expires_at.is_(None), dnc_entries.c.expires_at > now)
 
@@ -71,6 +99,7 @@ async def add_numbers(
     keys = sorted({to_key(number) for number in numbers})
     if not keys:
         return []
+    await lock_for_change(conn, company)
     rows = [
         {
             "company_id": company.id,

@@ -4,8 +4,8 @@ attempts with the carrier, and turn carrier callbacks into call statuses and nex
 The DNC guarantee: the gate reads the lists in the same transaction that commits the dial
 intents, and the carrier is only asked after that commit. A DNC add that committed first is
 therefore seen. SQLite serializes the two (every transaction takes the write lock up
-front); on PostgreSQL they meet on a per-company advisory lock (shared for the engine,
-exclusive for DNC adds, see `lock_for_dnc_change`).
+front); on PostgreSQL they meet on a per-company advisory lock (see
+`compliance.registry.lock_for_screening`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 import structlog
-from sqlalchemy import bindparam, case, insert, select, text, update
+from sqlalchemy import bindparam, case, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -36,6 +36,7 @@ from compliance import (
     RuleBook,
     accounts,
     load_rules,
+    registry,
     screen,
     to_key,
 )
@@ -75,17 +76,6 @@ def node_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-async def lock_for_dnc_change(conn: AsyncConnection, company: Company) -> None:
-    """Wait until no engine transaction of the company is between screening and intent."""
-    if conn.dialect.name == "postgresql":
-        await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": company.id})
-
-
-async def _lock_for_screening(conn: AsyncConnection, company: Company) -> None:
-    if conn.dialect.name == "postgresql":
-        await conn.execute(text("SELECT pg_advisory_xact_lock_shared(:key)"), {"key": company.id})
-
-
 @dataclass(slots=True)
 class Engine:
     app: App
@@ -106,7 +96,7 @@ class Engine:
             states = await queue.counts(conn, campaign.id)
             room = spec.max_concurrent - states.get(queue.CLAIMED, 0)
             room -= states.get(queue.IN_FLIGHT, 0)
-            await _lock_for_screening(conn, company)
+            await registry.lock_for_screening(conn, company)
             claimed = await queue.claim(
                 conn, campaign.id, min(room, spec.attempts_per_second), now, self.node, now + LEASE
             )

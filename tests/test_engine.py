@@ -3,6 +3,7 @@ webhooks, the gate before every attempt, status rules, retries and the skip log.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime
 
@@ -145,3 +146,32 @@ async def test_a_forged_callback_is_refused_and_changes_nothing(app, company, tm
         app,
         select(func.count()).select_from(dnc_events).where(dnc_events.c.source == "status_rule"),
     ) == [(0,)]
+
+
+async def test_a_dnc_add_waits_for_a_screening_in_progress(app, company):
+    # The engine screens and commits its dial intents in one transaction holding the
+    # screening lock; a DNC add that starts meanwhile only commits after it. So an add that
+    # committed first was seen by the screening: the DNC guarantee, on both backends.
+    async with app.engine.connect() as screening:
+        await screening.begin()
+        await registry.lock_for_screening(screening, company)
+        await screening.execute(select(func.count()).select_from(attempts))
+
+        async def add() -> None:
+            async with app.transaction() as conn:
+                await registry.add_numbers(
+                    conn,
+                    company,
+                    ["+13055550101"],
+                    DncList.DNC,
+                    source=Source.MANUAL,
+                    reason="asked",
+                    actor="ana",
+                    now=NOW,
+                )
+
+        adding = asyncio.create_task(add())
+        await asyncio.sleep(0.5)
+        assert not adding.done()
+        await screening.commit()
+    await asyncio.wait_for(adding, timeout=10)
