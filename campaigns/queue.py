@@ -159,8 +159,11 @@ async def requeue(
     lead_id: int,
     due_at: datetime,
     last_status: str | None = None,
+    *,
+    given_back: bool = False,
 ) -> None:
-    """Put a lead back in the queue, due at `due_at`."""
+    """Put a lead back in the queue, due at `due_at`; `given_back` returns the attempt it
+    was charged for one that never reached the carrier."""
     values: dict[str, object] = {
         "state": QUEUED,
         "due_at": due_at,
@@ -169,6 +172,8 @@ async def requeue(
     }
     if last_status is not None:
         values["last_status"] = last_status
+    if given_back:
+        values["attempts"] = campaign_leads.c.attempts - 1
     await conn.execute(
         update(campaign_leads)
         .where(campaign_leads.c.campaign_id == campaign_id, campaign_leads.c.lead_id == lead_id)
@@ -229,6 +234,26 @@ async def settle_skips(
             for lead_id, due_at, outcome in moves
         ],
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    lead_id: int
+    lease_node: str | None
+    lease_until: datetime | None
+
+
+async def in_flight(conn: AsyncConnection, campaign_id: int) -> list[Lease]:
+    """The campaign's leads with an attempt under way, and who holds them until when."""
+    rows = await conn.execute(
+        select(
+            campaign_leads.c.lead_id, campaign_leads.c.lease_node, campaign_leads.c.lease_until
+        ).where(
+            campaign_leads.c.campaign_id == campaign_id,
+            campaign_leads.c.state.in_([CLAIMED, IN_FLIGHT]),
+        )
+    )
+    return [Lease(row.lead_id, row.lease_node, row.lease_until) for row in rows]
 
 
 async def counts(conn: AsyncConnection, campaign_id: int) -> dict[str, int]:

@@ -5,13 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import ColumnElement, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from compliance.accounts import Company
 from compliance.dnc import Channel
 from compliance.phone import to_key
 from compliance.tables import attempts, in_batch
+
+# The status of an attempt whose dial intent was committed but never reached the carrier.
+ABANDONED = "ABANDONED"
 
 
 async def record_attempt(
@@ -41,6 +44,11 @@ async def record_attempt(
     ).scalar_one()
 
 
+def _dialed() -> ColumnElement[bool]:
+    """Attempts abandoned before reaching the carrier (a crash) were never dialed."""
+    return or_(attempts.c.status.is_(None), attempts.c.status != ABANDONED)
+
+
 async def recent_attempts(
     conn: AsyncConnection, company: Company, numbers: Sequence[str], since: datetime
 ) -> dict[str, list[tuple[datetime, Channel]]]:
@@ -53,6 +61,7 @@ async def recent_attempts(
             attempts.c.company_id == company.id,
             in_batch(attempts.c.number, list(keys), conn.dialect.name),
             attempts.c.placed_at > since,
+            _dialed(),
         )
     )
     found: dict[str, list[tuple[datetime, Channel]]] = {}
@@ -75,6 +84,7 @@ async def campaign_attempt_counts(
         .where(
             attempts.c.campaign_id.in_(campaign_ids),  # a batch holds one campaign or a few
             in_batch(attempts.c.lead_id, lead_ids, conn.dialect.name),
+            _dialed(),
         )
         .group_by(attempts.c.campaign_id, attempts.c.lead_id)
     )

@@ -40,6 +40,7 @@ from compliance import (
     screen,
     to_key,
 )
+from compliance.attempts import ABANDONED
 from compliance.tables import attempts
 from dialer.app import App
 from dialer.carriers import BadCallback, Carrier, CarrierError
@@ -285,6 +286,62 @@ class Engine:
                 event.status,
             )
 
+    # --- after a crash ----------------------------------------------------------------------
+
+    async def recover(self, company: Company, campaign: Campaign) -> int:
+        """Take back the campaign's in-flight leads whose holder is gone; returns how many.
+
+        An attempt the carrier never acknowledged (no carrier reference) was not placed as
+        far as anyone can tell: the lead is re-queued and the attempt marked abandoned. One
+        with a reference is reconciled from the carrier's own status.
+        """
+        now = self.clock.now()
+        async with self.app.transaction() as conn:
+            held = await queue.in_flight(conn, campaign.id)
+            stale = [lead for lead in held if lease_lapsed(lead.lease_node, lead.lease_until, now)]
+            pending = await _open_attempts(conn, campaign.id, [lead.lead_id for lead in stale])
+        for lead in stale:
+            attempt = pending.get(lead.lead_id)
+            if attempt is None or attempt.carrier_sid is None:
+                await self._abandon(campaign, lead.lead_id, attempt.id if attempt else None, now)
+            else:
+                await self._reconcile(company, campaign, attempt.id, attempt.carrier_sid)
+        if stale:
+            log.warning("engine.recovered", campaign=campaign.name, leads=len(stale))
+        return len(stale)
+
+    async def _abandon(
+        self, campaign: Campaign, lead_id: int, attempt_id: int | None, now: datetime
+    ) -> None:
+        async with self.app.transaction() as conn:
+            if attempt_id is not None:
+                await conn.execute(
+                    update(attempts)
+                    .where(attempts.c.id == attempt_id)
+                    .values(state="ended", status=ABANDONED, ended_at=now)
+                )
+            await queue.requeue(conn, campaign.id, lead_id, now, given_back=True)
+
+    async def _reconcile(
+        self, company: Company, campaign: Campaign, attempt_id: int, sid: str
+    ) -> None:
+        kind = "sms" if campaign.spec.channel is Channel.SMS else "call"
+        event = await self.carrier.fetch_status(sid, kind)
+        if not event.final:
+            return  # still ringing: its callback will end it
+        async with self.app.transaction() as conn:
+            await outcomes.end_attempt(
+                conn,
+                company,
+                campaign.spec,
+                await campaign_store.status_book(conn, company),
+                attempt_id,
+                event.result or "failed",
+                event.digits,
+                self.clock.now(),
+                event.status,
+            )
+
     # --- running a campaign to the end ----------------------------------------------------
 
     async def settle(self, campaign: Campaign) -> None:
@@ -305,6 +362,7 @@ class Engine:
                 campaign = await campaign_store.change_state(
                     conn, company, name, CampaignAction.START, self.clock.now()
                 )
+        await self.recover(company, campaign)
         while campaign.state is CampaignState.RUNNING:
             claimed = await self.tick(company, campaign)
             await self.settle(campaign)
@@ -330,6 +388,45 @@ class Engine:
             await asyncio.sleep(min(max(delay, 0.0), 1.0))
         else:
             await asyncio.sleep(1.0)
+
+
+def lease_lapsed(node: str | None, until: datetime | None, now: datetime) -> bool:
+    """A lease is over when it expired, or when its holder was a process of this machine
+    that is no longer running (a crash or kill -9 need not wait for the expiry)."""
+    if until is None or until <= now:
+        return True
+    host, _, pid = (node or "").rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class _OpenAttempt:
+    id: int
+    carrier_sid: str | None
+
+
+async def _open_attempts(
+    conn: AsyncConnection, campaign_id: int, lead_ids: Sequence[int]
+) -> dict[int, _OpenAttempt]:
+    """The unfinished attempt of each lead, if any; one query."""
+    if not lead_ids:
+        return {}
+    rows = await conn.execute(
+        select(attempts.c.id, attempts.c.lead_id, attempts.c.carrier_sid).where(
+            attempts.c.campaign_id == campaign_id,
+            attempts.c.lead_id.in_(lead_ids),
+            attempts.c.state != "ended",
+        )
+    )
+    return {row.lead_id: _OpenAttempt(row.id, row.carrier_sid) for row in rows}
 
 
 def _skip_row(

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+import sys
 from datetime import UTC, datetime
 
 import aiohttp
@@ -13,7 +16,7 @@ from sqlalchemy import func, select
 
 from campaigns import CampaignState, repository
 from campaigns.tables import campaign_leads, skips
-from compliance import DncList, Source, leads, registry, sheets
+from compliance import Channel, DncList, Source, leads, registry, sheets
 from compliance.tables import attempts, dnc_events
 from dialer.app import open_app
 from dialer.carriers.simulator import Scenario
@@ -175,3 +178,93 @@ async def test_a_dnc_add_waits_for_a_screening_in_progress(app, company):
         assert not adding.done()
         await screening.commit()
     await asyncio.wait_for(adding, timeout=10)
+
+
+async def test_kill_9_mid_run_loses_nothing_and_a_restart_finishes(
+    app, company, database_url, tmp_path
+):
+    many = "phone,external_id\n" + "".join(f"305-555-{n:04d},L{n}\n" for n in range(200, 320))
+    (tmp_path / "leads.csv").write_text(many)
+    scenario = tmp_path / "scenario.toml"
+    scenario.write_text(
+        "seed = 3\ndefault = { answered = 0.5, no-answer = 0.5 }\n"
+        '[[outcome]]\nmatch = "*7"\nresult = "answered"\ndigits = "9"\n'
+    )
+    async with app.transaction() as conn:
+        await leads.import_leads(
+            conn,
+            company,
+            sheets.iter_records(tmp_path / "leads.csv", leads.LEAD_COLUMNS),
+            "spring",
+            NOW,
+        )
+        await repository.create_campaign(
+            conn,
+            company,
+            CAMPAIGN.replace("attempts_per_second = 10", "attempts_per_second = 4"),
+            NOW,
+        )
+    command = [
+        sys.executable,
+        "-m",
+        "dialer",
+        "campaign",
+        "run",
+        "spring",
+        "--until-done",
+        "--company",
+        "acme",
+        "--sim-clock",
+        "2026-03-10T13:00Z",
+        "--scenario",
+        str(scenario),
+    ]
+    env = {**os.environ, "DIALER_DATABASE_URL": database_url, "DIALER_LOG_LEVEL": "WARNING"}
+
+    first = await asyncio.create_subprocess_exec(
+        *command, env=env, stdout=asyncio.subprocess.DEVNULL
+    )
+    try:
+        while await count(app, attempts) < 20:
+            assert first.returncode is None, "the run ended before it could be killed"
+            await asyncio.sleep(0.02)
+    finally:
+        first.send_signal(signal.SIGKILL)
+        await first.wait()
+    second = await asyncio.create_subprocess_exec(
+        *command, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await second.communicate()
+
+    assert second.returncode == 0, err.decode()
+    assert "is completed" in out.decode()
+    states = await rows(
+        app, select(campaign_leads.c.state, func.count()).group_by(campaign_leads.c.state)
+    )
+    assert states == [("done", 120)]
+    open_attempts = await rows(app, select(attempts.c.id).where(attempts.c.state != "ended"))
+    assert open_attempts == []
+    per_lead = await rows(
+        app,
+        select(attempts.c.lead_id, func.count())
+        .where(attempts.c.status != "ABANDONED")
+        .group_by(attempts.c.lead_id)
+        .having(func.count() > 3),
+    )
+    assert per_lead == []
+    opted_out = {
+        r.number
+        for r in await rows(
+            app, select(attempts.c.number).where(attempts.c.status == "DNC_REQUESTED")
+        )
+    }
+    async with app.transaction() as conn:
+        listed = await registry.blocked(
+            conn, company, [f"+{n}" for n in opted_out], Channel.VOICE, NOW
+        )
+    assert opted_out
+    assert len(listed) == len(opted_out)
+
+
+async def count(app, table) -> int:
+    return (await rows(app, select(func.count()).select_from(table)))[0][0]
