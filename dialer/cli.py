@@ -921,3 +921,6 @@ def leads_show(lead: str, company: str | None, as_json: bool) -> None:
             f"(reason {dnc_view['reason']!r}, by {dnc_view['updated_by']}, "
             f"updated {_iso(dnc_view['updated_at'])})"
         )
+
+
+import dialer.reporting  # noqa: E402, F401  (registers skips, interactions, report)

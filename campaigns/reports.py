@@ -1,0 +1,343 @@
+"""What the engine did, read back for a company: the skip log, every interaction, and a
+campaign's figures.
+
+Read-only functions over an `AsyncConnection`. Every figure is aggregated by the database
+(one query each, GROUP BY), never lead by lead in Python.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Integer,
+    Select,
+    String,
+    case,
+    cast,
+    distinct,
+    func,
+    select,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from campaigns.repository import find_campaign
+from campaigns.tables import campaign_leads, campaigns, skips
+from compliance import Company, Source, from_key
+from compliance.tables import attempts, dnc_events, leads
+
+# A lead counts as contacted once an attempt reached a person (call) or a handset (text).
+CONTACT_RESULTS = ("answered", "delivered")
+
+# Status rules write their DNC events with this reason: "status BUSY on attempt 42".
+_STATUS_PREFIX = "status "
+_ATTEMPT_MARK = " on attempt "
+_DNC_ADDITIONS = ("add", "lead_channels")
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
+@dataclass(frozen=True, slots=True)
+class SkipRow:
+    """One attempt the gate refused, with every failing rule."""
+
+    campaign: str | None
+    lead_id: int | None
+    external_id: str | None
+    number: str  # E.164, or the raw input when it was not a valid number
+    channel: str
+    reason: str  # the first failing code
+    reasons: tuple[str, ...]  # every failing code, first first
+    rule: str  # the first failing rule
+    detail: Any  # every failing rule: [{"code", "rule", "detail"}, ...]
+    decided_at: datetime
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "campaign": self.campaign,
+            "lead_id": self.lead_id,
+            "external_id": self.external_id,
+            "number": self.number,
+            "channel": self.channel,
+            "reason": self.reason,
+            "reasons": list(self.reasons),
+            "rule": self.rule,
+            "detail": self.detail,
+            "decided_at": _iso(self.decided_at),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class InteractionRow:
+    """One placed attempt and what came of it (result, keyed digits, call status)."""
+
+    id: int
+    campaign: str | None
+    lead_id: int | None
+    external_id: str | None
+    number: str  # E.164
+    channel: str
+    result: str | None
+    digits: str | None
+    status: str | None
+    placed_at: datetime
+    ended_at: datetime | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "campaign": self.campaign,
+            "lead_id": self.lead_id,
+            "external_id": self.external_id,
+            "number": self.number,
+            "channel": self.channel,
+            "result": self.result,
+            "digits": self.digits,
+            "status": self.status,
+            "placed_at": _iso(self.placed_at),
+            "ended_at": _iso(self.ended_at),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignReport:
+    """A campaign's figures.
+
+    leads: leads in its queue; attempted: distinct leads with an attempt; contacted:
+    distinct leads with an answered or delivered attempt; statuses: attempts per call
+    status; skipped: skips per first reason code; dnc_added: DNC additions made by each
+    status's rules on this campaign's attempts; attempts_per_hour: attempts per UTC hour
+    ("2026-03-10T15:00Z") of placed_at.
+    """
+
+    campaign: str
+    leads: int
+    attempted: int
+    contacted: int
+    statuses: dict[str, int] = field(default_factory=dict)
+    skipped: dict[str, int] = field(default_factory=dict)
+    dnc_added: dict[str, int] = field(default_factory=dict)
+    attempts_per_hour: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "campaign": self.campaign,
+            "leads": self.leads,
+            "attempted": self.attempted,
+            "contacted": self.contacted,
+            "statuses": dict(self.statuses),
+            "skipped": dict(self.skipped),
+            "dnc_added": dict(self.dnc_added),
+            "attempts_per_hour": dict(self.attempts_per_hour),
+        }
+
+
+async def skip_log(
+    conn: AsyncConnection,
+    company: Company,
+    *,
+    campaign: str | None,
+    reason: str | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> list[SkipRow]:
+    """The company's skipped attempts, oldest first.
+
+    `campaign` keeps one campaign's (UnknownCampaign if the company has none of that name);
+    `reason` keeps the skips whose first failing code it is (as `skipped` counts them);
+    `since` is inclusive and `until` exclusive.
+    """
+    query = (
+        select(
+            campaigns.c.name.label("campaign"),
+            skips.c.lead_id,
+            leads.c.external_id,
+            skips.c.number,
+            skips.c.channel,
+            skips.c.reason,
+            skips.c.reasons,
+            skips.c.rule,
+            skips.c.detail,
+            skips.c.decided_at,
+        )
+        .select_from(
+            skips.outerjoin(campaigns, campaigns.c.id == skips.c.campaign_id).outerjoin(
+                leads, leads.c.id == skips.c.lead_id
+            )
+        )
+        .where(skips.c.company_id == company.id)
+        .order_by(skips.c.decided_at, skips.c.id)
+    )
+    if campaign is not None:
+        chosen = await find_campaign(conn, company, campaign)
+        query = query.where(skips.c.campaign_id == chosen.id)
+    if reason is not None:
+        query = query.where(skips.c.reason == reason)
+    if since is not None:
+        query = query.where(skips.c.decided_at >= since)
+    if until is not None:
+        query = query.where(skips.c.decided_at < until)
+    return [
+        SkipRow(
+            campaign=row.campaign,
+            lead_id=row.lead_id,
+            external_id=row.external_id,
+            number=row.number,
+            channel=row.channel,
+            reason=row.reason,
+            reasons=tuple(json.loads(row.reasons)),
+            rule=row.rule,
+            detail=json.loads(row.detail),
+            decided_at=row.decided_at,
+        )
+        for row in await conn.execute(query)
+    ]
+
+
+async def interactions(
+    conn: AsyncConnection, company: Company, *, campaign: str | None
+) -> list[InteractionRow]:
+    """The company's attempts (optionally one campaign's), in the order they were placed."""
+    query = (
+        select(
+            attempts.c.id,
+            campaigns.c.name.label("campaign"),
+            attempts.c.lead_id,
+            leads.c.external_id,
+            attempts.c.number,
+            attempts.c.channel,
+            attempts.c.result,
+            attempts.c.digits,
+            attempts.c.status,
+            attempts.c.placed_at,
+            attempts.c.ended_at,
+        )
+        .select_from(
+            attempts.outerjoin(campaigns, campaigns.c.id == attempts.c.campaign_id).outerjoin(
+                leads, leads.c.id == attempts.c.lead_id
+            )
+        )
+        .where(attempts.c.company_id == company.id)
+        .order_by(attempts.c.placed_at, attempts.c.id)
+    )
+    if campaign is not None:
+        chosen = await find_campaign(conn, company, campaign)
+        query = query.where(attempts.c.campaign_id == chosen.id)
+    return [
+        InteractionRow(
+            id=row.id,
+            campaign=row.campaign,
+            lead_id=row.lead_id,
+            external_id=row.external_id,
+            number=from_key(row.number),
+            channel=row.channel,
+            result=row.result,
+            digits=row.digits,
+            status=row.status,
+            placed_at=row.placed_at,
+            ended_at=row.ended_at,
+        )
+        for row in await conn.execute(query)
+    ]
+
+
+async def campaign_report(
+    conn: AsyncConnection, company: Company, campaign_name: str
+) -> CampaignReport:
+    """The figures of one of the company's campaigns; UnknownCampaign if it has none."""
+    chosen = await find_campaign(conn, company, campaign_name)
+    own = (attempts.c.company_id == company.id, attempts.c.campaign_id == chosen.id)
+    dialect = conn.dialect.name
+
+    queued = (
+        await conn.execute(select(func.count()).where(campaign_leads.c.campaign_id == chosen.id))
+    ).scalar_one()
+    contact = case((attempts.c.result.in_(CONTACT_RESULTS), attempts.c.lead_id))
+    reached = select(func.count(distinct(attempts.c.lead_id)), func.count(distinct(contact))).where(
+        *own
+    )
+    attempted, contacted = (await conn.execute(reached)).one()
+    statuses = await _counts(
+        conn,
+        select(attempts.c.status.label("key")).where(*own, attempts.c.status.is_not(None)),
+    )
+    skipped = await _counts(
+        conn,
+        select(skips.c.reason.label("key")).where(
+            skips.c.company_id == company.id, skips.c.campaign_id == chosen.id
+        ),
+    )
+    status, attempt_id, check = _status_rule_reason(dialect)
+    dnc_added = await _counts(
+        conn,
+        select(status.label("key"))
+        .select_from(dnc_events.join(attempts, attempts.c.id == attempt_id))
+        .where(
+            dnc_events.c.company_id == company.id,
+            dnc_events.c.source == Source.STATUS_RULE.value,
+            dnc_events.c.action.in_(_DNC_ADDITIONS),
+            dnc_events.c.reason.like(f"{_STATUS_PREFIX}%{_ATTEMPT_MARK}%"),
+            *check,
+            *own,
+        ),
+    )
+    per_hour = await _counts(
+        conn, select(_utc_hour(attempts.c.placed_at, dialect).label("key")).where(*own)
+    )
+    return CampaignReport(
+        campaign=chosen.name,
+        leads=queued,
+        attempted=attempted,
+        contacted=contacted,
+        statuses=statuses,
+        skipped=skipped,
+        dnc_added=dnc_added,
+        attempts_per_hour=per_hour,
+    )
+
+
+async def _counts(conn: AsyncConnection, keys: Select) -> dict[str, int]:
+    """{key: rows} of a query whose one column is labelled `key`, in key order.
+
+    Grouped over a subquery, so that an expression with bound parameters is written once
+    (PostgreSQL would not match the SELECT's and the GROUP BY's parameters).
+    """
+    inner = keys.subquery()
+    rows = await conn.execute(
+        select(inner.c.key, func.count()).group_by(inner.c.key).order_by(inner.c.key)
+    )
+    return {key: count for key, count in rows}
+
+
+def _status_rule_reason(
+    dialect: str,
+) -> tuple[ColumnElement[str], ColumnElement[int], tuple[ColumnElement[bool], ...]]:
+    """From a status rule's reason, "status BUSY on attempt 42": the status, the attempt
+    id (joined with attempts.id), and the conditions that the reason is exactly that."""
+    reason = dnc_events.c.reason
+    if dialect == "postgresql":
+        attempt_id = cast(
+            func.substring(reason, r"^status .* on attempt ([0-9]{1,18})$"), BigInteger
+        )
+        status = func.substring(reason, r"^status (.*) on attempt [0-9]+$", type_=String)
+        return status, attempt_id, ()
+    mark = func.instr(reason, _ATTEMPT_MARK)
+    tail = func.substr(reason, mark + len(_ATTEMPT_MARK))
+    status = func.substr(reason, len(_STATUS_PREFIX) + 1, mark - len(_STATUS_PREFIX) - 1)
+    # SQLite casts "12abc" to 12: the tail must also read back as the id, digit for digit.
+    return status, cast(tail, Integer), (tail == cast(attempts.c.id, String),)
+
+
+def _utc_hour(column: ColumnElement[datetime], dialect: str) -> ColumnElement[str]:
+    """The UTC hour of an instant as text, "2026-03-10T15:00Z"."""
+    if dialect == "postgresql":
+        return func.to_char(func.timezone("UTC", column), 'YYYY-MM-DD"T"HH24":00Z"', type_=String)
+    # SQLite holds UtcDateTime as naive UTC text.
+    return func.strftime("%Y-%m-%dT%H:00Z", column, type_=String)

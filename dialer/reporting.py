@@ -1,0 +1,234 @@
+"""Reporting commands: `dialer skips`, `dialer interactions`, `dialer report`.
+
+Registered on the `main` group of `dialer.cli`, which imports this module last.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import fields
+from datetime import datetime
+from typing import Any
+
+import click
+
+from campaigns import reports
+from compliance import Code
+from dialer.app import App
+from dialer.cli import (
+    company_of,
+    company_option,
+    emit_json,
+    main,
+    parse_instant,
+    print_table,
+    run,
+)
+
+
+def optional_instant(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> datetime | None:
+    """Like `parse_instant` (an offset is required), but a missing value stays None."""
+    return None if value is None else parse_instant(ctx, param, value)
+
+
+_FORMAT_USES = {
+    "table": "table for people",
+    "csv": "csv for spreadsheets",
+    "json": "json for programs",
+}
+
+
+def format_option(*choices: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option(
+        "--format",
+        "output_format",
+        type=click.Choice(choices),
+        default=choices[0],
+        show_default=True,
+        help=", ".join(_FORMAT_USES[choice] for choice in choices) + ".",
+    )
+
+
+campaign_option = click.option("--campaign", metavar="NAME", help="One campaign only.")
+
+
+def _write_csv(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    writer = csv.writer(sys.stdout)
+    writer.writerow(columns)
+    writer.writerows(rows)
+
+
+def _lead(view: dict[str, Any]) -> Any:
+    return view["external_id"] or view["lead_id"]
+
+
+# --- the skip log -----------------------------------------------------------------------
+
+
+@main.command("skips")
+@campaign_option
+@click.option(
+    "--reason",
+    type=click.Choice([code.value for code in Code], case_sensitive=False),
+    metavar="CODE",
+    help="Only skips whose first failing code is CODE, e.g. COMPANY_DNC (as report counts them).",
+)
+@click.option(
+    "--since",
+    callback=optional_instant,
+    metavar="ISO-8601",
+    help="Decided at or after this instant, with its UTC offset.",
+)
+@click.option(
+    "--until",
+    callback=optional_instant,
+    metavar="ISO-8601",
+    help="Decided before this instant, with its UTC offset.",
+)
+@format_option("table", "csv", "json")
+@company_option
+def skips(
+    campaign: str | None,
+    reason: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    output_format: str,
+    company: str | None,
+) -> None:
+    """The skip log: every attempt the gate refused, oldest first, with all its reasons."""
+
+    async def body(app: App) -> list[reports.SkipRow]:
+        async with app.transaction() as conn:
+            owner = await company_of(app, conn, company)
+            return await reports.skip_log(
+                conn, owner, campaign=campaign, reason=reason, since=since, until=until
+            )
+
+    views = [row.as_dict() for row in run(body)]
+    if output_format == "json":
+        emit_json(views)
+    elif output_format == "csv":
+        columns = [column.name for column in fields(reports.SkipRow)]
+        _write_csv(
+            columns,
+            [
+                [
+                    "|".join(v["reasons"])
+                    if key == "reasons"
+                    else json.dumps(v["detail"])
+                    if key == "detail"
+                    else v[key]
+                    for key in columns
+                ]
+                for v in views
+            ],
+        )
+    elif not views:
+        click.echo("No skipped attempts.")
+    else:
+        print_table(
+            ("decided at", "campaign", "lead", "number", "channel", "reason", "rule", "reasons"),
+            (
+                (
+                    v["decided_at"],
+                    v["campaign"],
+                    _lead(v),
+                    v["number"],
+                    v["channel"],
+                    v["reason"],
+                    v["rule"],
+                    ", ".join(v["reasons"]),
+                )
+                for v in views
+            ),
+        )
+
+
+# --- interactions -----------------------------------------------------------------------
+
+
+@main.command("interactions")
+@campaign_option
+@format_option("table", "csv", "json")
+@company_option
+def interactions(campaign: str | None, output_format: str, company: str | None) -> None:
+    """Every attempt placed, in order: result, keyed digits and call status."""
+
+    async def body(app: App) -> list[reports.InteractionRow]:
+        async with app.transaction() as conn:
+            owner = await company_of(app, conn, company)
+            return await reports.interactions(conn, owner, campaign=campaign)
+
+    views = [row.as_dict() for row in run(body)]
+    if output_format == "json":
+        emit_json(views)
+    elif output_format == "csv":
+        columns = [column.name for column in fields(reports.InteractionRow)]
+        _write_csv(columns, [[v[key] for key in columns] for v in views])
+    elif not views:
+        click.echo("No attempts.")
+    else:
+        print_table(
+            ("placed at", "campaign", "lead", "number", "channel", "result", "digits", "status"),
+            (
+                (
+                    v["placed_at"],
+                    v["campaign"],
+                    _lead(v),
+                    v["number"],
+                    v["channel"],
+                    v["result"],
+                    v["digits"],
+                    v["status"],
+                )
+                for v in views
+            ),
+        )
+
+
+# --- a campaign's figures ---------------------------------------------------------------
+
+_SECTIONS = (
+    ("statuses", "Attempts by call status", "status"),
+    ("skipped", "Skipped attempts by reason", "reason"),
+    ("dnc_added", "DNC additions by status rules", "status"),
+    ("attempts_per_hour", "Attempts per hour (UTC)", "hour"),
+)
+
+
+@main.command("report")
+@click.argument("name")
+@format_option("table", "json")
+@company_option
+def report(name: str, output_format: str, company: str | None) -> None:
+    """A campaign's figures: leads reached, call statuses, skips, DNC additions, pace."""
+
+    async def body(app: App) -> reports.CampaignReport:
+        async with app.transaction() as conn:
+            owner = await company_of(app, conn, company)
+            return await reports.campaign_report(conn, owner, name)
+
+    view = run(body).as_dict()
+    if output_format == "json":
+        emit_json(view)
+        return
+    click.echo(f"Campaign {view['campaign']!r}")
+    print_table(
+        ("leads", "count"),
+        (
+            ("in the queue", view["leads"]),
+            ("attempted", view["attempted"]),
+            ("contacted", view["contacted"]),
+        ),
+    )
+    for key, title, column in _SECTIONS:
+        click.echo(f"\n{title}")
+        if view[key]:
+            print_table((column, "count"), view[key].items())
+        else:
+            click.echo("none")

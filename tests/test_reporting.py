@@ -1,0 +1,726 @@
+"""Reports over what the engine wrote: skip log, interactions, campaign figures; both backends."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from click.testing import CliRunner, Result
+from sqlalchemy import insert, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from campaigns import UnknownCampaign, repository
+from campaigns.reports import campaign_report, interactions, skip_log
+from campaigns.tables import campaign_leads, skips
+from compliance import Company, accounts, leads, to_key
+from compliance.tables import attempts, dnc_events
+from compliance.tables import leads as leads_table
+from dialer import reporting
+from dialer.cli import main
+from tests.support import NOW
+
+DEFINITION = """
+name = "{name}"
+channel = "voice"
+leads = "spring-list"
+caller_id = "+13055550000"
+max_attempts = 3
+max_concurrent = 20
+attempts_per_second = 10
+window = {{ start = "09:00", end = "20:00", days = ["mon", "tue", "wed", "thu", "fri"] }}
+retry = {{ NO_ANSWER = "4h", BUSY = "30m", MACHINE = "1d" }}
+ivr_optout_digit = "9"
+"""
+
+SKIP_KEYS = [
+    "campaign",
+    "lead_id",
+    "external_id",
+    "number",
+    "channel",
+    "reason",
+    "reasons",
+    "rule",
+    "detail",
+    "decided_at",
+]
+INTERACTION_KEYS = [
+    "id",
+    "campaign",
+    "lead_id",
+    "external_id",
+    "number",
+    "channel",
+    "result",
+    "digits",
+    "status",
+    "placed_at",
+    "ended_at",
+]
+EDT = timezone(timedelta(hours=-4))
+
+
+def at(hour: int, minute: int = 0) -> datetime:
+    return NOW.replace(hour=hour, minute=minute)
+
+
+@dataclass
+class Seeded:
+    """Ids of what `seed` wrote."""
+
+    leads: dict[str, int]
+    attempts: dict[str, int]
+
+
+async def _leads(conn, company: Company, rows: list[tuple[str, str]]) -> dict[str, int]:
+    records = [
+        (
+            number,
+            {
+                "phone": phone,
+                "first_name": "",
+                "last_name": "",
+                "email": "",
+                "state": "FL",
+                "postal_code": "",
+                "timezone": "",
+                "external_id": external_id,
+            },
+        )
+        for number, (external_id, phone) in enumerate(rows, start=2)
+    ]
+    await leads.import_leads(conn, company, records, "spring-list", NOW)
+    found = await conn.execute(
+        select(leads_table.c.external_id, leads_table.c.id).where(
+            leads_table.c.company_id == company.id
+        )
+    )
+    return dict(found.all())
+
+
+def _skip(company: Company, campaign_id: int | None, lead_id: int | None, **values) -> dict:
+    codes = values.pop("codes")
+    rules = values.pop("rules")
+    return {
+        "company_id": company.id,
+        "campaign_id": campaign_id,
+        "lead_id": lead_id,
+        "channel": "voice",
+        "reason": codes[0],
+        "reasons": json.dumps(codes),
+        "rule": rules[0],
+        "detail": json.dumps(
+            [
+                {"code": c, "rule": r, "detail": {"n": i}}
+                for i, (c, r) in enumerate(zip(codes, rules, strict=True))
+            ]
+        ),
+        "permanent": False,
+        "node": "n1",
+        **values,
+    }
+
+
+async def seed(engine: AsyncEngine, company: Company) -> Seeded:
+    """Two campaigns of `company` and a same-named one of another company, with queues,
+    attempts, skips and DNC events for each."""
+    async with engine.begin() as conn:
+        other, _ = await accounts.ensure_company(conn, "other", NOW)
+        await repository.seed_status_book(conn, other, NOW)
+        spring = await repository.create_campaign(
+            conn, company, DEFINITION.format(name="spring-followup"), NOW
+        )
+        autumn = await repository.create_campaign(
+            conn, company, DEFINITION.format(name="autumn"), NOW
+        )
+        theirs = await repository.create_campaign(
+            conn, other, DEFINITION.format(name="spring-followup"), NOW
+        )
+        await repository.create_campaign(conn, other, DEFINITION.format(name="winter"), NOW)
+        ids = await _leads(
+            conn,
+            company,
+            [("L1", "305-555-0101"), ("L2", "305-555-0102"), ("L3", "305-555-0103")],
+        )
+        ids |= await _leads(conn, other, [("O1", "305-555-0109")])
+        queue = [
+            (spring.id, ids["L1"], "done"),
+            (spring.id, ids["L2"], "in_flight"),
+            (spring.id, ids["L3"], "queued"),
+            (autumn.id, ids["L1"], "done"),
+            (theirs.id, ids["O1"], "done"),
+        ]
+        await conn.execute(
+            insert(campaign_leads),
+            [
+                {"campaign_id": c, "lead_id": lead, "state": s, "due_at": NOW}
+                for c, lead, s in queue
+            ],
+        )
+
+        def attempt(name, owner, campaign, lead, phone, placed_at, **outcome):
+            return name, {
+                "company_id": owner.id,
+                "campaign_id": campaign.id,
+                "lead_id": ids[lead],
+                "number": to_key(phone),
+                "channel": "voice",
+                "placed_at": placed_at,
+                "state": "ended" if outcome else "intent",
+                "result": None,
+                "digits": None,
+                "status": None,
+                "ended_at": None,
+                **outcome,
+            }
+
+        rows = [
+            attempt(
+                "a1",
+                company,
+                spring,
+                "L1",
+                "+13055550101",
+                datetime(2026, 3, 10, 11, 5, tzinfo=EDT),  # 15:05 UTC, New York time
+                result="no-answer",
+                status="NO_ANSWER",
+                ended_at=at(15, 6),
+            ),
+            attempt(
+                "a2",
+                company,
+                spring,
+                "L1",
+                "+13055550101",
+                at(15, 40),
+                result="answered",
+                digits="9",
+                status="DNC_REQUESTED",
+                ended_at=at(15, 42),
+            ),
+            attempt(
+                "a3",
+                company,
+                spring,
+                "L2",
+                "+13055550102",
+                at(16, 10),
+                result="busy",
+                status="BUSY",
+                ended_at=at(16, 11),
+            ),
+            attempt("a4", company, spring, "L2", "+13055550102", at(16, 50)),
+            attempt(
+                "a6",
+                company,
+                spring,
+                "L1",
+                "+13055550101",
+                at(17, 30),
+                result="answered",
+                status="ANSWERED",
+                ended_at=at(17, 31),
+            ),
+            attempt(
+                "a5",
+                company,
+                autumn,
+                "L2",
+                "+13055550102",
+                at(15, 20),
+                result="answered",
+                status="ANSWERED",
+                ended_at=at(15, 25),
+            ),
+            attempt(
+                "o1",
+                other,
+                theirs,
+                "O1",
+                "+13055550109",
+                at(15, 10),
+                result="answered",
+                status="DNC_REQUESTED",
+                ended_at=at(15, 12),
+            ),
+        ]
+        made = {}
+        for name, values in rows:
+            made[name] = (
+                await conn.execute(insert(attempts).values(**values).returning(attempts.c.id))
+            ).scalar_one()
+
+        await conn.execute(
+            insert(skips),
+            [
+                _skip(
+                    company,
+                    spring.id,
+                    ids["L3"],
+                    number="+13055550103",
+                    codes=["COMPANY_DNC", "OUTSIDE_CALLING_HOURS"],
+                    rules=["list:dnc", "state:FL"],
+                    decided_at=at(15),
+                ),
+                _skip(
+                    company,
+                    spring.id,
+                    ids["L2"],
+                    number="+13055550102",
+                    codes=["OUTSIDE_CALLING_HOURS"],
+                    rules=["state:FL"],
+                    decided_at=at(21),
+                ),
+                _skip(
+                    company,
+                    autumn.id,
+                    ids["L1"],
+                    number="+13055550101",
+                    codes=["MAX_ATTEMPTS"],
+                    rules=["campaign"],
+                    decided_at=at(16, 30),
+                ),
+                _skip(
+                    company,
+                    None,
+                    None,
+                    number="555",
+                    codes=["INVALID_NUMBER"],
+                    rules=["number"],
+                    decided_at=at(17),
+                ),
+                _skip(
+                    other,
+                    theirs.id,
+                    ids["O1"],
+                    number="+13055550109",
+                    codes=["COMPANY_DNC"],
+                    rules=["list:dnc"],
+                    decided_at=at(15, 30),
+                ),
+            ],
+        )
+
+        def event(owner, source, reason, **values):
+            return {
+                "company_id": owner.id,
+                "at": NOW,
+                "action": "add",
+                "list_name": "dnc",
+                "number": None,
+                "lead_id": None,
+                "channels": None,
+                "source": source,
+                "reason": reason,
+                "actor": "engine",
+                **values,
+            }
+
+        a2, a3, a5, o1 = made["a2"], made["a3"], made["a5"], made["o1"]
+        await conn.execute(
+            insert(dnc_events),
+            [
+                # Counted: the two additions of a2's DNC_REQUESTED rules, a3's BUSY rule.
+                event(company, "status_rule", f"status DNC_REQUESTED on attempt {a2}",
+                      number=to_key("+13055550101")),
+                event(company, "status_rule", f"status DNC_REQUESTED on attempt {a2}",
+                      action="lead_channels", list_name=None, lead_id=ids["L1"], channels="phone"),
+                event(company, "status_rule", f"status BUSY on attempt {a3}",
+                      number=to_key("+13055550102")),
+                # Not counted: another campaign's attempt, another source, another company,
+                # an attempt id that only starts like a3's, a removal, an unrelated text.
+                event(company, "status_rule", f"status ANSWERED on attempt {a5}",
+                      number=to_key("+13055550102")),
+                event(company, "manual", f"status DNC_REQUESTED on attempt {a2}",
+                      number=to_key("+13055550101")),
+                event(other, "status_rule", f"status DNC_REQUESTED on attempt {a2}",
+                      number=to_key("+13055550109")),
+                event(other, "status_rule", f"status DNC_REQUESTED on attempt {o1}",
+                      number=to_key("+13055550109")),
+                event(company, "status_rule", f"status BUSY on attempt {a3}7",
+                      number=to_key("+13055550102")),
+                event(company, "status_rule", f"status BUSY on attempt {a3}x",
+                      number=to_key("+13055550102")),
+                event(company, "status_rule", f"status BUSY on attempt {a3}", action="remove",
+                      number=to_key("+13055550102")),
+                event(company, "status_rule", "asked on the phone",
+                      number=to_key("+13055550102")),
+            ],
+        )  # fmt: skip
+    return Seeded(leads=ids, attempts=made)
+
+
+@pytest.fixture
+async def seeded(engine: AsyncEngine, company: Company) -> Seeded:
+    return await seed(engine, company)
+
+
+async def _read(engine: AsyncEngine, function, company: Company, *args, **kwargs):
+    async with engine.connect() as conn:
+        return await function(conn, company, *args, **kwargs)
+
+
+def _skips(engine, company, campaign=None, reason=None, since=None, until=None):
+    return _read(
+        engine, skip_log, company, campaign=campaign, reason=reason, since=since, until=until
+    )
+
+
+# --- storage functions ------------------------------------------------------------------
+
+
+async def test_skip_log_shows_every_skip_of_the_company_oldest_first(engine, company, seeded):
+    rows = await _skips(engine, company)
+
+    assert [(r.campaign, r.number, r.reason) for r in rows] == [
+        ("spring-followup", "+13055550103", "COMPANY_DNC"),
+        ("autumn", "+13055550101", "MAX_ATTEMPTS"),
+        (None, "555", "INVALID_NUMBER"),
+        ("spring-followup", "+13055550102", "OUTSIDE_CALLING_HOURS"),
+    ]
+    assert rows[0].as_dict() == {
+        "campaign": "spring-followup",
+        "lead_id": seeded.leads["L3"],
+        "external_id": "L3",
+        "number": "+13055550103",
+        "channel": "voice",
+        "reason": "COMPANY_DNC",
+        "reasons": ["COMPANY_DNC", "OUTSIDE_CALLING_HOURS"],
+        "rule": "list:dnc",
+        "detail": [
+            {"code": "COMPANY_DNC", "rule": "list:dnc", "detail": {"n": 0}},
+            {"code": "OUTSIDE_CALLING_HOURS", "rule": "state:FL", "detail": {"n": 1}},
+        ],
+        "decided_at": "2026-03-10T15:00:00+00:00",
+    }
+    assert rows[2].as_dict()["lead_id"] is None
+    assert rows[2].as_dict()["external_id"] is None
+
+
+async def test_skip_log_filters_by_campaign_reason_and_time(engine, company, seeded):
+    spring = await _skips(engine, company, campaign="spring-followup")
+    dnc = await _skips(engine, company, reason="COMPANY_DNC")
+    hours = await _skips(engine, company, reason="OUTSIDE_CALLING_HOURS")
+    window = await _skips(engine, company, since=at(16, 30), until=at(21))
+    local = await _skips(engine, company, since=datetime(2026, 3, 10, 13, 30, tzinfo=EDT))
+
+    assert [r.number for r in spring] == ["+13055550103", "+13055550102"]
+    # The reason filter is the first failing code, as the report counts them.
+    assert [r.number for r in dnc] == ["+13055550103"]
+    assert [r.number for r in hours] == ["+13055550102"]
+    assert [r.reason for r in window] == ["MAX_ATTEMPTS", "INVALID_NUMBER"]
+    assert [r.reason for r in local] == ["OUTSIDE_CALLING_HOURS"]
+    assert await _skips(engine, company, campaign="autumn", reason="COMPANY_DNC") == []
+
+
+async def test_skip_log_and_interactions_stay_inside_the_company(engine, company, seeded):
+    async with engine.begin() as conn:
+        other = await accounts.find_company(conn, "other")
+
+    theirs = await _skips(engine, other)
+    their_attempts = await _read(engine, interactions, other, campaign=None)
+
+    assert [(r.campaign, r.external_id, r.number) for r in theirs] == [
+        ("spring-followup", "O1", "+13055550109")
+    ]
+    assert [r.id for r in their_attempts] == [seeded.attempts["o1"]]
+    with pytest.raises(UnknownCampaign):
+        await _skips(engine, company, campaign="winter")
+    with pytest.raises(UnknownCampaign):
+        await _read(engine, interactions, company, campaign="winter")
+
+
+async def test_interactions_list_attempts_in_order_with_their_outcome(engine, company, seeded):
+    every = await _read(engine, interactions, company, campaign=None)
+    spring = await _read(engine, interactions, company, campaign="spring-followup")
+
+    ids = seeded.attempts
+    assert [r.id for r in every] == [ids[a] for a in ("a1", "a5", "a2", "a3", "a4", "a6")]
+    assert [r.id for r in spring] == [ids[a] for a in ("a1", "a2", "a3", "a4", "a6")]
+    assert spring[1].as_dict() == {
+        "id": ids["a2"],
+        "campaign": "spring-followup",
+        "lead_id": seeded.leads["L1"],
+        "external_id": "L1",
+        "number": "+13055550101",
+        "channel": "voice",
+        "result": "answered",
+        "digits": "9",
+        "status": "DNC_REQUESTED",
+        "placed_at": "2026-03-10T15:40:00+00:00",
+        "ended_at": "2026-03-10T15:42:00+00:00",
+    }
+    assert spring[3].as_dict()["ended_at"] is None
+    assert spring[0].as_dict()["placed_at"] == "2026-03-10T15:05:00+00:00"
+
+
+async def test_campaign_report_aggregates_one_campaign(engine, company, seeded):
+    async with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            # Hours are UTC whatever the session's zone.
+            await conn.execute(text("SET TIME ZONE 'America/New_York'"))
+        report = await campaign_report(conn, company, "spring-followup")
+
+    assert report.as_dict() == {
+        "campaign": "spring-followup",
+        "leads": 3,
+        "attempted": 2,
+        "contacted": 1,
+        "statuses": {"ANSWERED": 1, "BUSY": 1, "DNC_REQUESTED": 1, "NO_ANSWER": 1},
+        "skipped": {"COMPANY_DNC": 1, "OUTSIDE_CALLING_HOURS": 1},
+        "dnc_added": {"BUSY": 1, "DNC_REQUESTED": 2},
+        "attempts_per_hour": {
+            "2026-03-10T15:00Z": 2,
+            "2026-03-10T16:00Z": 2,
+            "2026-03-10T17:00Z": 1,
+        },
+    }
+
+
+async def test_campaign_report_of_another_campaign_and_company(engine, company, seeded):
+    async with engine.begin() as conn:
+        other = await accounts.find_company(conn, "other")
+        autumn = await campaign_report(conn, company, "autumn")
+        theirs = await campaign_report(conn, other, "spring-followup")
+        with pytest.raises(UnknownCampaign):
+            await campaign_report(conn, company, "winter")
+
+    assert autumn.as_dict() == {
+        "campaign": "autumn",
+        "leads": 1,
+        "attempted": 1,
+        "contacted": 1,
+        "statuses": {"ANSWERED": 1},
+        "skipped": {"MAX_ATTEMPTS": 1},
+        "dnc_added": {"ANSWERED": 1},
+        "attempts_per_hour": {"2026-03-10T15:00Z": 1},
+    }
+    assert theirs.as_dict() == {
+        "campaign": "spring-followup",
+        "leads": 1,
+        "attempted": 1,
+        "contacted": 1,
+        "statuses": {"DNC_REQUESTED": 1},
+        "skipped": {"COMPANY_DNC": 1},
+        "dnc_added": {"DNC_REQUESTED": 1},
+        "attempts_per_hour": {"2026-03-10T15:00Z": 1},
+    }
+
+
+async def test_an_untouched_campaign_reports_zeros(engine, company):
+    async with engine.begin() as conn:
+        await repository.create_campaign(conn, company, DEFINITION.format(name="new"), NOW)
+        report = await campaign_report(conn, company, "new")
+
+    assert report.as_dict() == {
+        "campaign": "new",
+        "leads": 0,
+        "attempted": 0,
+        "contacted": 0,
+        "statuses": {},
+        "skipped": {},
+        "dnc_added": {},
+        "attempts_per_hour": {},
+    }
+
+
+# --- the command line -------------------------------------------------------------------
+
+
+@pytest.fixture
+def dialer(database_url, seeded):
+    """Run `dialer ARGS... --company acme` against the seeded test database."""
+    runner = CliRunner()
+    env = {"DIALER_DATABASE_URL": database_url, "DIALER_LOG_LEVEL": "WARNING"}
+
+    def invoke(*args: str, company: str = "acme") -> Result:
+        return runner.invoke(main, [*args, "--company", company], env=env, catch_exceptions=False)
+
+    return invoke
+
+
+def as_json(result: Result):
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def as_csv(result: Result) -> tuple[list[str], list[dict[str, str]]]:
+    assert result.exit_code == 0, result.output
+    reader = csv.DictReader(io.StringIO(result.stdout))
+    return list(reader.fieldnames or []), list(reader)
+
+
+def test_skips_command_json_matches_the_log_and_filters(dialer, seeded):
+    every = as_json(dialer("skips", "--format", "json"))
+    spring = as_json(dialer("skips", "--campaign", "spring-followup", "--format", "json"))
+    by_reason = as_json(dialer("skips", "--reason", "max_attempts", "--format", "json"))
+    window = as_json(
+        dialer(
+            "skips",
+            "--since",
+            "2026-03-10T12:30-04:00",
+            "--until",
+            "2026-03-10T17:00Z",
+            "--format",
+            "json",
+        )
+    )
+    theirs = as_json(dialer("skips", "--format", "json", company="other"))
+
+    assert [list(row) for row in every] == [SKIP_KEYS] * 4
+    assert [r["number"] for r in every] == ["+13055550103", "+13055550101", "555", "+13055550102"]
+    assert every[0]["reasons"] == ["COMPANY_DNC", "OUTSIDE_CALLING_HOURS"]
+    assert every[0]["detail"][1] == {
+        "code": "OUTSIDE_CALLING_HOURS",
+        "rule": "state:FL",
+        "detail": {"n": 1},
+    }
+    assert every[0]["decided_at"] == "2026-03-10T15:00:00+00:00"
+    assert [r["number"] for r in spring] == ["+13055550103", "+13055550102"]
+    assert [r["external_id"] for r in by_reason] == ["L1"]
+    assert [r["reason"] for r in window] == ["MAX_ATTEMPTS"]
+    assert [r["number"] for r in theirs] == ["+13055550109"]
+
+
+def test_skips_command_refuses_bad_input(dialer, seeded):
+    naive = dialer("skips", "--since", "2026-03-10T12:30")
+    garbage = dialer("skips", "--until", "yesterday")
+    unknown_reason = dialer("skips", "--reason", "BORED")
+    unknown_campaign = dialer("skips", "--campaign", "winter")
+
+    assert (naive.exit_code, garbage.exit_code, unknown_reason.exit_code) == (2, 2, 2)
+    assert "UTC offset" in naive.stderr
+    assert unknown_campaign.exit_code == 1
+    assert "no campaign named 'winter'" in unknown_campaign.stderr
+
+
+def test_skips_command_csv_and_table(dialer, seeded):
+    header, rows = as_csv(dialer("skips", "--format", "csv"))
+    table = dialer("skips", "--campaign", "autumn")
+    empty = dialer("skips", "--campaign", "autumn", "--reason", "COMPANY_DNC")
+
+    assert header == SKIP_KEYS
+    assert rows[0] == {
+        "campaign": "spring-followup",
+        "lead_id": str(seeded.leads["L3"]),
+        "external_id": "L3",
+        "number": "+13055550103",
+        "channel": "voice",
+        "reason": "COMPANY_DNC",
+        "reasons": "COMPANY_DNC|OUTSIDE_CALLING_HOURS",
+        "rule": "list:dnc",
+        "detail": json.dumps(
+            [
+                {"code": "COMPANY_DNC", "rule": "list:dnc", "detail": {"n": 0}},
+                {"code": "OUTSIDE_CALLING_HOURS", "rule": "state:FL", "detail": {"n": 1}},
+            ]
+        ),
+        "decided_at": "2026-03-10T15:00:00+00:00",
+    }
+    assert (rows[2]["campaign"], rows[2]["lead_id"], rows[2]["number"]) == ("", "", "555")
+    assert json.loads(rows[1]["detail"])[0]["code"] == "MAX_ATTEMPTS"
+    assert table.exit_code == 0
+    assert "MAX_ATTEMPTS" in table.stdout
+    assert "+13055550101" in table.stdout
+    assert "COMPANY_DNC" not in table.stdout
+    assert empty.stdout == "No skipped attempts.\n"
+
+
+def test_interactions_command_in_every_format(dialer, seeded):
+    ids = seeded.attempts
+    every = as_json(dialer("interactions", "--format", "json"))
+    spring = as_json(dialer("interactions", "--campaign", "spring-followup", "--format", "json"))
+    header, rows = as_csv(dialer("interactions", "--campaign", "autumn", "--format", "csv"))
+    table = dialer("interactions", "--campaign", "spring-followup")
+    theirs = as_json(dialer("interactions", "--format", "json", company="other"))
+
+    assert [list(row) for row in every] == [INTERACTION_KEYS] * 6
+    assert [r["id"] for r in every] == [ids[a] for a in ("a1", "a5", "a2", "a3", "a4", "a6")]
+    assert [r["id"] for r in spring] == [ids[a] for a in ("a1", "a2", "a3", "a4", "a6")]
+    assert spring[1]["number"] == "+13055550101"
+    assert (spring[1]["result"], spring[1]["digits"], spring[1]["status"]) == (
+        "answered",
+        "9",
+        "DNC_REQUESTED",
+    )
+    assert header == INTERACTION_KEYS
+    assert rows == [
+        {
+            "id": str(ids["a5"]),
+            "campaign": "autumn",
+            "lead_id": str(seeded.leads["L2"]),
+            "external_id": "L2",
+            "number": "+13055550102",
+            "channel": "voice",
+            "result": "answered",
+            "digits": "",
+            "status": "ANSWERED",
+            "placed_at": "2026-03-10T15:20:00+00:00",
+            "ended_at": "2026-03-10T15:25:00+00:00",
+        }
+    ]
+    assert table.exit_code == 0
+    assert "DNC_REQUESTED" in table.stdout
+    assert "2026-03-10T15:20" not in table.stdout  # autumn's attempt
+    assert [r["id"] for r in theirs] == [ids["o1"]]
+    assert dialer("interactions", "--campaign", "winter").exit_code == 1
+
+
+def test_report_command_json_and_table(dialer, seeded):
+    report = as_json(dialer("report", "spring-followup", "--format", "json"))
+    theirs = as_json(dialer("report", "spring-followup", "--format", "json", company="other"))
+    table = dialer("report", "spring-followup")
+
+    assert report == {
+        "campaign": "spring-followup",
+        "leads": 3,
+        "attempted": 2,
+        "contacted": 1,
+        "statuses": {"ANSWERED": 1, "BUSY": 1, "DNC_REQUESTED": 1, "NO_ANSWER": 1},
+        "skipped": {"COMPANY_DNC": 1, "OUTSIDE_CALLING_HOURS": 1},
+        "dnc_added": {"BUSY": 1, "DNC_REQUESTED": 2},
+        "attempts_per_hour": {
+            "2026-03-10T15:00Z": 2,
+            "2026-03-10T16:00Z": 2,
+            "2026-03-10T17:00Z": 1,
+        },
+    }
+    assert (theirs["leads"], theirs["statuses"]) == (1, {"DNC_REQUESTED": 1})
+    assert table.exit_code == 0
+    lines = table.stdout.splitlines()
+    assert lines[0] == "Campaign 'spring-followup'"
+    for title in (
+        "Attempts by call status",
+        "Skipped attempts by reason",
+        "DNC additions by status rules",
+        "Attempts per hour (UTC)",
+    ):
+        assert title in lines
+    assert any("attempted" in line and "2" in line for line in lines)
+    assert any("2026-03-10T16:00Z" in line for line in lines)
+    assert any("OUTSIDE_CALLING_HOURS" in line for line in lines)
+
+
+def test_the_commands_are_registered_on_main():
+    names = ("skips", "interactions", "report")
+    assert [main.get_command(None, name) for name in names] == [
+        reporting.skips,
+        reporting.interactions,
+        reporting.report,
+    ]
+
+
+def test_report_command_refuses_unknown_campaigns_and_formats(dialer, seeded):
+    unknown = dialer("report", "winter")
+    csv_format = dialer("report", "spring-followup", "--format", "csv")
+    empty = dialer("report", "winter", company="other")
+
+    assert unknown.exit_code == 1
+    assert "no campaign named 'winter'" in unknown.stderr
+    assert csv_format.exit_code == 2
+    assert empty.exit_code == 0
+    assert empty.stdout.count("none") == 4
