@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from campaigns import queue
+from campaigns import repository as campaign_store
 from campaigns.definitions import CampaignSpec
 from campaigns.statuses import ActionKind, CallStatus, StatusBook
 from compliance import Company, DncList, LeadChannel, Source, from_key, leads, registry
@@ -170,3 +171,34 @@ async def _block_lead_channel(
         now=now,
         source=Source.STATUS_RULE,
     )
+
+
+class UnknownAttempt(LookupError):
+    """No attempt with that id in the company."""
+
+
+async def set_disposition(
+    conn: AsyncConnection, company: Company, attempt_id: int, code: str, by: str, now: datetime
+) -> CallStatus:
+    """A status set by a person after the attempt: its actions fire, and a final status
+    finishes the lead in its campaign."""
+    row = (
+        await conn.execute(
+            select(attempts).where(attempts.c.id == attempt_id, attempts.c.company_id == company.id)
+        )
+    ).first()
+    if row is None:
+        raise UnknownAttempt(f"no attempt {attempt_id}")
+    book = await campaign_store.status_book(conn, company)
+    if code not in book.statuses:
+        known = ", ".join(sorted(book.statuses))
+        raise UnknownAttempt(f"no call status {code!r}; the company's statuses: {known}")
+    status = book.statuses[code]
+    await conn.execute(update(attempts).where(attempts.c.id == attempt_id).values(status=code))
+    await apply_actions(
+        conn, company, status, attempt_id, row.lead_id, from_key(row.number), now, by
+    )
+    if status.final and row.campaign_id is not None:
+        await queue.finish(conn, row.campaign_id, row.lead_id, code, code)
+    log.info("attempt.disposition", company=company.name, attempt_id=attempt_id, status=code, by=by)
+    return status

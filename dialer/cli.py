@@ -33,6 +33,7 @@ from campaigns import (
     UnknownCampaign,
     repository,
 )
+from campaigns.outcomes import UnknownAttempt
 from compliance import (
     Attempt,
     Channel,
@@ -66,6 +67,7 @@ T = TypeVar("T")
 
 # Errors that mean "refused or failed, nothing changed": exit 1 with the message.
 REFUSALS = (
+    UnknownAttempt,
     InvalidDefinition,
     InvalidNumber,
     InvalidTransition,

@@ -15,9 +15,9 @@ from typing import Any
 
 import click
 
-from campaigns import reports
+from campaigns import outcomes, reports
 from compliance import Code
-from dialer.app import App
+from dialer.app import App, utcnow
 from dialer.cli import (
     company_of,
     company_option,
@@ -152,12 +152,17 @@ def skips(
 # --- interactions -----------------------------------------------------------------------
 
 
-@main.command("interactions")
+@main.group("interactions", invoke_without_command=True)
 @campaign_option
 @format_option("table", "csv", "json")
 @company_option
-def interactions(campaign: str | None, output_format: str, company: str | None) -> None:
+@click.pass_context
+def interactions(
+    ctx: click.Context, campaign: str | None, output_format: str, company: str | None
+) -> None:
     """Every attempt placed, in order: result, keyed digits and call status."""
+    if ctx.invoked_subcommand is not None:
+        return
 
     async def body(app: App) -> list[reports.InteractionRow]:
         async with app.transaction() as conn:
@@ -232,3 +237,23 @@ def report(name: str, output_format: str, company: str | None) -> None:
             print_table((column, "count"), view[key].items())
         else:
             click.echo("none")
+
+
+@interactions.command("disposition")
+@click.argument("attempt_id", type=int)
+@click.argument("status")
+@click.option("--by", "by", required=True, help="Who sets it.")
+@company_option
+def disposition(attempt_id: int, status: str, by: str, company: str | None) -> None:
+    """Set an attempt's call status after the fact; the status's actions fire too.
+
+    As always, only the status's configured actions count, not its name.
+    """
+
+    async def body(app: App) -> str:
+        async with app.transaction() as conn:
+            owner = await company_of(app, conn, company)
+            applied = await outcomes.set_disposition(conn, owner, attempt_id, status, by, utcnow())
+            return ", ".join(str(action) for action in applied.actions) or "no action"
+
+    click.echo(f"Attempt {attempt_id} is {status} ({run(body)}).")

@@ -12,14 +12,16 @@ from datetime import UTC, datetime
 
 import aiohttp
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from campaigns import CampaignState, repository
 from campaigns.tables import campaign_leads, skips
-from compliance import Channel, DncList, Source, leads, registry, sheets
+from compliance import Channel, DncList, LeadChannel, Source, leads, registry, sheets
 from compliance.tables import attempts, dnc_events
 from dialer.app import open_app
 from dialer.carriers.simulator import Scenario
+from dialer.cli import main
 from dialer.engine import SimClock
 from dialer.runner import simulated_engine
 from dialer.settings import Settings
@@ -268,3 +270,42 @@ async def test_kill_9_mid_run_loses_nothing_and_a_restart_finishes(
 
 async def count(app, table) -> int:
     return (await rows(app, select(func.count()).select_from(table)))[0][0]
+
+
+async def test_a_disposition_after_the_fact_fires_the_status_rules(
+    app, company, database_url, tmp_path
+):
+    await prepare(app, company, tmp_path)
+    scenario = Scenario.from_dict(SCENARIO)
+    async with simulated_engine(app, scenario, SimClock(START)) as (engine, _):
+        await engine.run_until_done(company, "spring")
+    attempt_id = (await rows(app, select(func.min(attempts.c.id))))[0][0]
+    runner = CliRunner()
+    env = {"DIALER_DATABASE_URL": database_url, "DIALER_LOG_LEVEL": "WARNING"}
+
+    async def dialer(*args: str):
+        # The CLI runs its own event loop: give it a thread of its own.
+        return await asyncio.to_thread(runner.invoke, main, [*args, "--company", "acme"], env=env)
+
+    unknown = await dialer("interactions", "disposition", str(attempt_id), "NOPE", "--by", "mia")
+    done = await dialer(
+        "interactions", "disposition", str(attempt_id), "WRONG_NUMBER", "--by", "mia"
+    )
+
+    assert unknown.exit_code == 1
+    assert "no call status 'NOPE'" in unknown.stderr
+    assert done.exit_code == 0, done.output
+    assert "lead_dnc:phone, lead_dnc:sms" in done.stdout
+    lead_id, status = (
+        await rows(
+            app, select(attempts.c.lead_id, attempts.c.status).where(attempts.c.id == attempt_id)
+        )
+    )[0]
+    assert status == "WRONG_NUMBER"
+    async with app.transaction() as conn:
+        blocked = await leads.blocked_channels(conn, [lead_id])
+    assert blocked[lead_id] >= {LeadChannel.PHONE, LeadChannel.SMS}
+    events = await rows(
+        app, select(dnc_events.c.actor, dnc_events.c.reason).where(dnc_events.c.lead_id == lead_id)
+    )
+    assert ("mia", f"status WRONG_NUMBER on attempt {attempt_id}") in events
