@@ -20,6 +20,7 @@ from campaigns.statuses import DEFAULT_STATUSES_PATH, InvalidDefinition, StatusB
 from campaigns.statuses import parse_statuses as _parse_statuses
 from campaigns.tables import campaigns, status_books
 from compliance import CampaignLimits, Company
+from compliance.tables import companies
 
 log = structlog.get_logger("campaigns")
 
@@ -106,6 +107,20 @@ async def find_campaign(conn: AsyncConnection, company: Company, name: str) -> C
 async def find_campaign_by_id(conn: AsyncConnection, campaign_id: int) -> Campaign:
     row = (await conn.execute(select(campaigns).where(campaigns.c.id == campaign_id))).one()
     return _campaign(row)
+
+
+async def running_campaigns(conn: AsyncConnection) -> list[tuple[Company, Campaign]]:
+    """Every running campaign of every company, for the scheduler."""
+    rows = await conn.execute(
+        select(campaigns, companies.c.name.label("company_name"), companies.c.default_region)
+        .join(companies, companies.c.id == campaigns.c.company_id)
+        .where(campaigns.c.state == CampaignState.RUNNING.value)
+        .order_by(campaigns.c.id)
+    )
+    return [
+        (Company(row.company_id, row.company_name, row.default_region), _campaign(row))
+        for row in rows
+    ]
 
 
 async def list_campaigns(conn: AsyncConnection, company: Company) -> list[Campaign]:

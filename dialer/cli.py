@@ -61,6 +61,7 @@ from dialer.app import App, open_app, utcnow
 from dialer.carriers.simulator import Scenario
 from dialer.database import upgrade_schema
 from dialer.engine import SimClock, WallClock
+from dialer.runner import serve as serve_forever
 from dialer.runner import simulated_engine
 
 T = TypeVar("T")
@@ -487,6 +488,18 @@ def statuses_list(company: str | None, as_json: bool) -> None:
     print_table(
         ("result", "digits", "status"), ((r["result"], r["digits"], r["status"]) for r in rules)
     )
+
+
+@main.command()
+def serve() -> None:
+    """Run every running campaign unattended: the dispatch loop and the carrier webhooks.
+
+    Stops cleanly on SIGTERM or Ctrl-C: the round under way finishes first. The carrier,
+    webhook address and tick come from the settings (carrier, webhook_host, webhook_port,
+    public_url, tick_seconds; see config/dialer.toml).
+    """
+    run(serve_forever)
+    click.echo("Stopped.")
 
 
 # --- users ----------------------------------------------------------------------------

@@ -85,7 +85,9 @@ class Engine:
     clock: Clock = field(default_factory=WallClock)
     rules: RuleBook = field(default_factory=load_rules)
     node: str = field(default_factory=node_name)
+    busy: asyncio.Lock = field(default_factory=asyncio.Lock)  # held while a round runs
     _books: dict[int, StatusBook] = field(default_factory=dict)
+    _recovered: set[int] = field(default_factory=set)
 
     # --- one tick of one campaign ---------------------------------------------------------
 
@@ -354,6 +356,28 @@ class Engine:
                 return
             await asyncio.sleep(0.005)
 
+    async def tick_all(self) -> None:
+        """One round over every running campaign: what the scheduler calls each tick."""
+        async with self.busy:
+            async with self.app.transaction() as conn:
+                running = await campaign_store.running_campaigns(conn)
+            for company, campaign in running:
+                if campaign.id not in self._recovered:
+                    await self.recover(company, campaign)
+                    self._recovered.add(campaign.id)
+                await self.tick(company, campaign)
+                await self._complete_if_done(company, campaign)
+
+    async def _complete_if_done(self, company: Company, campaign: Campaign) -> bool:
+        async with self.app.transaction() as conn:
+            states = await queue.counts(conn, campaign.id)
+            if any(states.get(s) for s in (queue.QUEUED, queue.CLAIMED, queue.IN_FLIGHT)):
+                return False
+            await campaign_store.change_state(
+                conn, company, campaign.name, CampaignAction.COMPLETE, self.clock.now()
+            )
+        return True
+
     async def run_until_done(self, company: Company, name: str) -> Campaign:
         """Start the campaign if needed and dial until no lead can be attempted any more."""
         async with self.app.transaction() as conn:
@@ -366,12 +390,10 @@ class Engine:
         while campaign.state is CampaignState.RUNNING:
             claimed = await self.tick(company, campaign)
             await self.settle(campaign)
+            if await self._complete_if_done(company, campaign):
+                async with self.app.transaction() as conn:
+                    return await campaign_store.find_campaign(conn, company, name)
             async with self.app.transaction() as conn:
-                states = await queue.counts(conn, campaign.id)
-                if not any(states.get(s) for s in (queue.QUEUED, queue.CLAIMED, queue.IN_FLIGHT)):
-                    return await campaign_store.change_state(
-                        conn, company, name, CampaignAction.COMPLETE, self.clock.now()
-                    )
                 due = await queue.next_due(conn, campaign.id)
                 campaign = await campaign_store.find_campaign(conn, company, name)
             await self._wait(claimed, due)

@@ -32,6 +32,16 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
+    carrier: Literal["simulator", "twilio"] = "simulator"
+    carrier_url: str = "https://api.twilio.com"
+    carrier_account_sid: str = ""
+    carrier_auth_token: str = ""
+    scenario: Path | None = None
+    webhook_host: str = "127.0.0.1"
+    webhook_port: int = 8080
+    public_url: str = ""
+    tick_seconds: float = 1.0
+
     @classmethod
     def settings_customise_sources(
         cls,

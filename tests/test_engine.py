@@ -9,13 +9,14 @@ import os
 import signal
 import sys
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from campaigns import CampaignState, repository
+from campaigns import CampaignAction, CampaignState, repository
 from campaigns.tables import campaign_leads, skips
 from compliance import Channel, DncList, LeadChannel, Source, leads, registry, sheets
 from compliance.tables import attempts, dnc_events
@@ -309,3 +310,69 @@ async def test_a_disposition_after_the_fact_fires_the_status_rules(
         app, select(dnc_events.c.actor, dnc_events.c.reason).where(dnc_events.c.lead_id == lead_id)
     )
     assert ("mia", f"status WRONG_NUMBER on attempt {attempt_id}") in events
+
+
+# Numbers in three far-apart zones: whatever the hour of the test, one is in calling hours.
+AROUND_THE_WORLD = {
+    "Europe/London": ["+442079460958", "+442079460959"],
+    "Australia/Sydney": ["+61293744000", "+61293744001"],
+    "Pacific/Honolulu": ["+18085550100", "+18085550101"],
+}
+
+
+def numbers_in_calling_hours() -> list[str]:
+    for zone, numbers in AROUND_THE_WORLD.items():
+        if 9 <= datetime.now(ZoneInfo(zone)).hour < 19:
+            return numbers
+    raise AssertionError("no zone in calling hours: extend AROUND_THE_WORLD")
+
+
+async def test_serve_runs_campaigns_unattended_and_stops_on_sigterm(
+    app, company, database_url, tmp_path
+):
+    numbers = numbers_in_calling_hours()
+    (tmp_path / "leads.csv").write_text(
+        "phone,external_id\n" + "".join(f"{n},S{i}\n" for i, n in enumerate(numbers))
+    )
+    scenario = tmp_path / "scenario.toml"
+    scenario.write_text("seed = 1\ndefault = { answered = 1.0 }\n")
+    async with app.transaction() as conn:
+        await leads.import_leads(
+            conn,
+            company,
+            sheets.iter_records(tmp_path / "leads.csv", leads.LEAD_COLUMNS),
+            "spring",
+            NOW,
+        )
+        anytime = "\n".join(x for x in CAMPAIGN.splitlines() if not x.startswith("window"))
+        await repository.create_campaign(conn, company, anytime, NOW)
+        await repository.change_state(conn, company, "spring", CampaignAction.START, NOW)
+    env = {
+        **os.environ,
+        "DIALER_DATABASE_URL": database_url,
+        "DIALER_LOG_LEVEL": "WARNING",
+        "DIALER_WEBHOOK_PORT": "0",
+        "DIALER_TICK_SECONDS": "0.2",
+        "DIALER_SCENARIO": str(scenario),
+    }
+    server = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "dialer", "serve", env=env, stdout=asyncio.subprocess.PIPE
+    )
+    try:
+        async with asyncio.timeout(30):
+            while (await state_of(app, company, "spring")) is not CampaignState.COMPLETED:
+                assert server.returncode is None, "serve exited early"
+                await asyncio.sleep(0.1)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        out, _ = await server.communicate()
+
+    assert server.returncode == 0
+    assert out.decode() == "Stopped.\n"
+    ended = await rows(app, select(attempts.c.number, attempts.c.status))
+    assert sorted(status for _, status in ended) == ["ANSWERED", "ANSWERED"]
+
+
+async def state_of(app, company, name: str) -> CampaignState:
+    async with app.transaction() as conn:
+        return (await repository.find_campaign(conn, company, name)).state
