@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import signal
 import sys
+import time
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -23,8 +25,8 @@ from compliance.tables import attempts, dnc_events
 from dialer.app import open_app
 from dialer.carriers.simulator import Scenario
 from dialer.cli import main
-from dialer.engine import SimClock
-from dialer.runner import simulated_engine
+from dialer.engine import Engine, SimClock
+from dialer.runner import listening, simulated_carrier, simulated_engine
 from dialer.settings import Settings
 from tests.support import NOW
 
@@ -376,3 +378,65 @@ async def test_serve_runs_campaigns_unattended_and_stops_on_sigterm(
 async def state_of(app, company, name: str) -> CampaignState:
     async with app.transaction() as conn:
         return (await repository.find_campaign(conn, company, name)).state
+
+
+class RecordingEngine(Engine):
+    """Notes when each batch of dial intents was written, just before its commit."""
+
+    intents: list[tuple[float, list[str]]]
+
+    async def _commit_intents(self, conn, company, campaign, allowed, now):
+        committed = await super()._commit_intents(conn, company, campaign, allowed, now)
+        self.intents.append((time.monotonic(), [lead.phone for _, lead in committed]))
+        return committed
+
+
+async def test_dnc_adds_racing_a_running_campaign_are_never_dialed(app, company, tmp_path):
+    numbers = [f"+1305555{n:04d}" for n in range(1000, 1200)]
+    (tmp_path / "leads.csv").write_text(
+        "phone,external_id\n" + "".join(f"{n},R{i}\n" for i, n in enumerate(numbers))
+    )
+    async with app.transaction() as conn:
+        await leads.import_leads(
+            conn,
+            company,
+            sheets.iter_records(tmp_path / "leads.csv", leads.LEAD_COLUMNS),
+            "spring",
+            NOW,
+        )
+        await repository.create_campaign(conn, company, CAMPAIGN, NOW)
+    added_at: dict[str, float] = {}
+
+    async def add_while_running() -> None:
+        for number in random.Random(4).sample(numbers, len(numbers)):
+            async with app.transaction() as conn:
+                await registry.add_numbers(
+                    conn,
+                    company,
+                    [number],
+                    DncList.DNC,
+                    source=Source.API,
+                    reason="race",
+                    actor="api",
+                    now=NOW,
+                )
+            added_at[number] = time.monotonic()
+            await asyncio.sleep(0.003)  # spread the adds over the run
+
+    scenario = Scenario.from_dict({"seed": 2, "default": {"answered": 1.0}})
+    async with simulated_carrier(scenario) as (carrier, sim):
+        nine_in_new_york = SimClock(datetime(2026, 3, 10, 13, 0, tzinfo=UTC))
+        engine = RecordingEngine(app, carrier, callback_base="", clock=nine_in_new_york)
+        engine.intents = []
+        async with listening(engine, "127.0.0.1", 0):
+            adder = asyncio.create_task(add_while_running())
+            await engine.run_until_done(company, "spring")
+            await adder
+
+    dialed = {number for _, batch in engine.intents for number in batch}
+    assert dialed, "the adds finished before the campaign dialed anyone"
+    assert len(dialed) < len(numbers), "the campaign finished before the adds raced it"
+    for written, batch in engine.intents:
+        late = [n for n in batch if n in added_at and added_at[n] < written]
+        assert not late, f"dialed after their DNC add had committed: {late}"
+    assert {call["to"] for call in sim.calls} == dialed
