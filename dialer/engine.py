@@ -43,7 +43,7 @@ from compliance import (
 from compliance.attempts import ABANDONED
 from compliance.tables import attempts
 from dialer.app import App
-from dialer.carriers import BadCallback, Carrier, CarrierError
+from dialer.carriers import BadCallback, Carrier, CarrierError, CarrierEvent
 
 log = structlog.get_logger("dialer.engine")
 
@@ -88,6 +88,8 @@ class Engine:
     busy: asyncio.Lock = field(default_factory=asyncio.Lock)  # held while a round runs
     _books: dict[int, StatusBook] = field(default_factory=dict)
     _recovered: set[int] = field(default_factory=set)
+    _open: set[int] = field(default_factory=set)  # attempts placed and not yet ended
+    _idle: asyncio.Event = field(default_factory=asyncio.Event)
 
     # --- one tick of one campaign ---------------------------------------------------------
 
@@ -189,6 +191,8 @@ class Engine:
             insert(attempts).returning(attempts.c.id, sort_by_parameter_order=True), rows
         )
         ids = result.scalars().all()
+        self._open.update(ids)
+        self._idle.clear()
         await queue.mark_in_flight(
             conn, campaign.id, [lead.lead_id for lead in allowed], now + LEASE
         )
@@ -233,6 +237,8 @@ class Engine:
                     None,
                     self.clock.now(),
                 )
+        for attempt_id in failed:
+            self._ended(attempt_id)
 
     async def _place(
         self, campaign: Campaign, attempt_id: int, lead: queue.QueuedLead
@@ -259,6 +265,18 @@ class Engine:
     async def on_callback(self, attempt_id: int, params: dict[str, str]) -> None:
         """Store a carrier callback once; a final one ends the attempt and fires its rules."""
         event = self.carrier.parse_callback(params)
+        await self._apply_callback(attempt_id, event, params)
+        if event.final:
+            self._ended(attempt_id)
+
+    def _ended(self, attempt_id: int) -> None:
+        self._open.discard(attempt_id)
+        if not self._open:
+            self._idle.set()
+
+    async def _apply_callback(
+        self, attempt_id: int, event: CarrierEvent, params: dict[str, str]
+    ) -> None:
         now = self.clock.now()
         async with self.app.transaction() as conn:
             row = (
@@ -328,7 +346,15 @@ class Engine:
         self, company: Company, campaign: Campaign, attempt_id: int, sid: str
     ) -> None:
         kind = "sms" if campaign.spec.channel is Channel.SMS else "call"
-        event = await self.carrier.fetch_status(sid, kind)
+        try:
+            event = await self.carrier.fetch_status(sid, kind)
+        except CarrierError as error:
+            if error.retryable:
+                log.warning("engine.reconcile_later", attempt_id=attempt_id, error=str(error))
+                return
+            # The carrier denies knowing the attempt: it cannot have connected.
+            log.warning("engine.reconcile_unknown", attempt_id=attempt_id, error=str(error))
+            event = CarrierEvent.of(sid, kind, "failed")
         if not event.final:
             return  # still ringing: its callback will end it
         async with self.app.transaction() as conn:
@@ -346,15 +372,14 @@ class Engine:
 
     # --- running a campaign to the end ----------------------------------------------------
 
-    async def settle(self, campaign: Campaign) -> None:
-        """Wait until no attempt of the campaign is in flight (callbacks processed)."""
-        deadline = asyncio.get_running_loop().time() + SETTLE_TIMEOUT
-        while asyncio.get_running_loop().time() < deadline:
-            async with self.app.transaction() as conn:
-                states = await queue.counts(conn, campaign.id)
-            if not states.get(queue.IN_FLIGHT) and not states.get(queue.CLAIMED):
-                return
-            await asyncio.sleep(0.005)
+    async def settle(self) -> None:
+        """Wait until every attempt this engine placed has ended (its callbacks applied)."""
+        if not self._open:
+            return
+        try:
+            await asyncio.wait_for(self._idle.wait(), SETTLE_TIMEOUT)
+        except TimeoutError:
+            log.warning("engine.settle_timeout", open_attempts=len(self._open))
 
     async def tick_all(self) -> None:
         """One round over every running campaign: what the scheduler calls each tick."""
@@ -389,7 +414,7 @@ class Engine:
         await self.recover(company, campaign)
         while campaign.state is CampaignState.RUNNING:
             claimed = await self.tick(company, campaign)
-            await self.settle(campaign)
+            await self.settle()
             if await self._complete_if_done(company, campaign):
                 async with self.app.transaction() as conn:
                     return await campaign_store.find_campaign(conn, company, name)

@@ -20,6 +20,9 @@ from dialer.webhooks import webhook_app
 
 log = structlog.get_logger("dialer.serve")
 SIMULATED_ACCOUNT = "ACsimulated00000000000000000000000"
+# The engine acts on final call statuses only; each progress callback would cost a signed
+# request and a database write.
+FINAL_ONLY = ("completed",)
 
 
 @asynccontextmanager
@@ -28,7 +31,9 @@ async def simulated_carrier(scenario: Scenario) -> AsyncIterator[tuple[TwilioCar
     adapter and signed webhooks that a real carrier uses."""
     token = secrets.token_hex(16)
     simulator = Simulator(scenario, SIMULATED_ACCOUNT, token)
-    carrier = TwilioCarrier(SIMULATED_ACCOUNT, token, base_url=await simulator.start())
+    carrier = TwilioCarrier(
+        SIMULATED_ACCOUNT, token, base_url=await simulator.start(), call_events=FINAL_ONLY
+    )
     try:
         yield carrier, simulator
         await simulator.drain()
@@ -68,7 +73,10 @@ async def configured_carrier(app: App) -> AsyncIterator[Carrier]:
     settings = app.settings
     if settings.carrier == "twilio":
         carrier = TwilioCarrier(
-            settings.carrier_account_sid, settings.carrier_auth_token, base_url=settings.carrier_url
+            settings.carrier_account_sid,
+            settings.carrier_auth_token,
+            base_url=settings.carrier_url,
+            call_events=FINAL_ONLY,
         )
         try:
             yield carrier

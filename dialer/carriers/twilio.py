@@ -54,8 +54,10 @@ class TwilioCarrier(Carrier):
         auth_token: str,
         base_url: str = "https://api.twilio.com",
         session: aiohttp.ClientSession | None = None,
+        call_events: tuple[str, ...] = CALL_EVENTS,
     ) -> None:
         self.account_sid = account_sid
+        self._call_events = call_events
         self._auth_token = auth_token
         self._headers = {
             "Accept": "application/json",
@@ -73,7 +75,7 @@ class TwilioCarrier(Carrier):
             ("StatusCallback", status_callback),
             ("StatusCallbackMethod", "POST"),
             ("MachineDetection", "Enable"),
-            *(("StatusCallbackEvent", event) for event in CALL_EVENTS),
+            *(("StatusCallbackEvent", event) for event in self._call_events),
         ]
         return _sid(await self._request("POST", "Calls.json", form))
 
