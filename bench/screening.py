@@ -23,6 +23,7 @@ from pathlib import Path
 import asyncpg
 from sqlalchemy import text
 
+from bench.common import compare
 from bench.upload import POSTGRES_SERVER, scratch_postgres
 from compliance import Attempt, CampaignLimits, Channel, accounts, load_rules, screen
 from dialer.database import create_engine, upgrade_schema
@@ -139,13 +140,13 @@ async def time_postgres_query(dsn: str, probes: list[list[int]]) -> float:
 
 def report(label: str, ours: float, blocked: int, baseline: float, baseline_name: str) -> None:
     attempts = BATCH * BATCHES
-    ratio = baseline / ours
-    verdict = "ok" if ratio >= TARGET else "BELOW TARGET"
-    print(
-        f"screening {label}: {attempts / ours:,.0f} attempts/s ({blocked:,} of {attempts:,} "
-        f"skipped); {baseline_name} {attempts / baseline:,.0f} numbers/s; ratio {ratio:.2f}x "
-        f"(target >= {TARGET}x) {verdict}",
-        flush=True,
+    compare(
+        f"screening {label} ({blocked:,} of {attempts:,} skipped)",
+        attempts / ours,
+        attempts / baseline,
+        baseline_name,
+        TARGET,
+        "attempts",
     )
 
 

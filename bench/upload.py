@@ -22,6 +22,7 @@ from pathlib import Path
 
 import asyncpg
 
+from bench.common import compare
 from bench.normalize import iter_inputs
 from compliance import DncList, accounts, normalize, registry, sheets
 from dialer.database import SQLITE_PRAGMAS, create_engine, upgrade_schema
@@ -150,14 +151,13 @@ async def scratch_postgres(name: str) -> bool:
 def report(
     label: str, rows: int, ours: float, baseline_rows: int, baseline: float, baseline_name: str
 ) -> None:
-    ours_rate, base_rate = rows / ours, baseline_rows / baseline
-    ratio = ours_rate / base_rate
-    verdict = "ok" if ratio >= TARGET else "BELOW TARGET"
-    print(
-        f"upload {label}: {rows:,} rows in {ours:.2f}s = {ours_rate:,.0f} rows/s; "
-        f"{baseline_name} {base_rate:,.0f} rows/s; ratio {ratio:.2f}x "
-        f"(target >= {TARGET}x) {verdict}",
-        flush=True,
+    compare(
+        f"upload {label} ({rows:,} rows in {ours:.2f}s)",
+        rows / ours,
+        baseline_rows / baseline,
+        baseline_name,
+        TARGET,
+        "rows",
     )
 
 
