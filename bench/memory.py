@@ -24,7 +24,7 @@ def peak_rss_mb(upload: Path, database: Path) -> tuple[float, float]:
     """(peak RSS in MB, seconds) of one `dialer dnc import` in a child process."""
     env_url = f"sqlite+aiosqlite:///{database}"
     script = (
-        "import resource, subprocess, sys\n"
+        "import resource, sys\n"
         "from dialer.cli import main\n"
         "try:\n"
         "    main(['dnc', 'import', sys.argv[1]])\n"

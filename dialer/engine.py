@@ -88,6 +88,7 @@ class Engine:
     busy: asyncio.Lock = field(default_factory=asyncio.Lock)  # held while a round runs
     _books: dict[int, StatusBook] = field(default_factory=dict)
     _recovered: set[int] = field(default_factory=set)
+    _campaigns: dict[int, tuple[Company, Campaign]] = field(default_factory=dict)
     _open: set[int] = field(default_factory=set)  # attempts placed and not yet ended
     _idle: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -98,6 +99,7 @@ class Engine:
         spec, now = campaign.spec, self.clock.now()
         async with self.app.transaction() as conn:
             self._books[company.id] = await campaign_store.status_book(conn, company)
+            self._campaigns[campaign.id] = (company, campaign)
             states = await queue.counts(conn, campaign.id)
             room = spec.max_concurrent - states.get(queue.CLAIMED, 0)
             room -= states.get(queue.IN_FLIGHT, 0)
@@ -109,7 +111,7 @@ class Engine:
                 return 0
             batch = [
                 Attempt(
-                    address=lead.phone if spec.channel is not Channel.EMAIL else lead.email,
+                    address=lead.phone,
                     channel=spec.channel,
                     lead_id=lead.lead_id,
                     lead_timezone=lead.timezone or None,
@@ -269,6 +271,18 @@ class Engine:
         if event.final:
             self._ended(attempt_id)
 
+    async def _campaign_of(
+        self, conn: AsyncConnection, company_id: int, campaign_id: int
+    ) -> tuple[Company, Campaign]:
+        """The company and campaign of an attempt: remembered from the tick that placed it
+        (a definition never changes), read once after a restart."""
+        if campaign_id not in self._campaigns:
+            self._campaigns[campaign_id] = (
+                await accounts.get_company(conn, company_id),
+                await campaign_store.find_campaign_by_id(conn, campaign_id),
+            )
+        return self._campaigns[campaign_id]
+
     def _ended(self, attempt_id: int) -> None:
         self._open.discard(attempt_id)
         if not self._open:
@@ -291,8 +305,7 @@ class Engine:
             stored = await _store_event(conn, attempt_id, event.sid, event.status, params, now)
             if not stored or not event.final or row.state == "ended":
                 return
-            company = await accounts.get_company(conn, row.company_id)
-            campaign = await campaign_store.find_campaign_by_id(conn, row.campaign_id)
+            company, campaign = await self._campaign_of(conn, row.company_id, row.campaign_id)
             book = self._books.get(company.id) or await campaign_store.status_book(conn, company)
             await outcomes.end_attempt(
                 conn,
