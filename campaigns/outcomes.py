@@ -6,17 +6,20 @@ recorded with source `status_rule` and the status and attempt as the reason.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from campaigns import queue
 from campaigns import repository as campaign_store
 from campaigns.definitions import CampaignSpec
+from campaigns.repository import Campaign
 from campaigns.statuses import ActionKind, CallStatus, StatusBook
+from campaigns.tables import campaign_leads
 from compliance import Company, DncList, LeadChannel, Source, from_key, leads, registry
 from compliance.tables import attempts
 from compliance.tables import leads as leads_table
@@ -44,72 +47,104 @@ def next_step(
     return NextStep(due_at=now + delay)
 
 
-async def end_attempt(
+@dataclass(frozen=True, slots=True)
+class Ending:
+    """How the carrier says an attempt ended."""
+
+    attempt_id: int
+    result: str
+    digits: str | None = None
+    carrier_status: str | None = None
+
+
+async def end_attempts(
     conn: AsyncConnection,
     company: Company,
-    spec: CampaignSpec,
+    campaign: Campaign,
     book: StatusBook,
-    attempt_id: int,
-    result: str,
-    digits: str | None,
+    endings: Sequence[Ending],
     now: datetime,
-    carrier_status: str | None = None,
-) -> CallStatus | None:
-    """Record how an attempt ended, fire its status's actions, and move its lead on.
+) -> dict[int, CallStatus]:
+    """Record how a campaign's attempts ended, fire their statuses' actions, and move their
+    leads on: a few statements per batch, plus one per configured action.
 
-    Returns None when the attempt had already ended (a repeated callback).
+    Returns the status of each attempt ended here; one that had already ended (a repeated
+    callback) is left alone and left out.
     """
-    row = (await conn.execute(select(attempts).where(attempts.c.id == attempt_id))).first()
-    if row is None or row.state == "ended":
-        return None
-    status = book.status_for(result, digits)
+    rows = await conn.execute(
+        select(attempts.c.id, attempts.c.lead_id, attempts.c.number).where(
+            attempts.c.id.in_([ending.attempt_id for ending in endings]),
+            attempts.c.campaign_id == campaign.id,
+            attempts.c.state != "ended",
+        )
+    )
+    open_rows = {row.id: row for row in rows}
+    ending_now = {e.attempt_id: e for e in endings if e.attempt_id in open_rows}
+    if not ending_now:
+        return {}
+    statuses = {i: book.status_for(e.result, e.digits) for i, e in ending_now.items()}
     await conn.execute(
         update(attempts)
-        .where(attempts.c.id == attempt_id)
+        .where(attempts.c.id == bindparam("attempt"))
         .values(
             state="ended",
-            result=result,
-            digits=digits,
-            status=status.code,
+            result=bindparam("result"),
+            digits=bindparam("digits"),
+            status=bindparam("status"),
             ended_at=now,
-            carrier_status=carrier_status,
+            carrier_status=bindparam("carrier_status"),
+        ),
+        [
+            {
+                "attempt": i,
+                "result": e.result,
+                "digits": e.digits,
+                "status": statuses[i].code,
+                "carrier_status": e.carrier_status,
+            }
+            for i, e in ending_now.items()
+        ],
+    )
+    for i, status in statuses.items():
+        row = open_rows[i]
+        await apply_actions(conn, company, status, i, row.lead_id, from_key(row.number), now)
+    ended = [(open_rows[i].lead_id, status) for i, status in statuses.items()]
+    await _move_leads(conn, campaign, ended, now)
+    for i, e in ending_now.items():
+        log.info(
+            "attempt.ended",
+            company=company.name,
+            attempt_id=i,
+            lead_id=open_rows[i].lead_id,
+            result=e.result,
+            digits=e.digits,
+            status=statuses[i].code,
         )
-    )
-    await apply_actions(conn, company, status, attempt_id, row.lead_id, from_key(row.number), now)
-    await _move_lead(conn, spec, row.campaign_id, row.lead_id, status, now)
-    log.info(
-        "attempt.ended",
-        company=company.name,
-        attempt_id=attempt_id,
-        lead_id=row.lead_id,
-        result=result,
-        digits=digits,
-        status=status.code,
-    )
-    return status
+    return statuses
 
 
-async def _move_lead(
+async def _move_leads(
     conn: AsyncConnection,
-    spec: CampaignSpec,
-    campaign_id: int,
-    lead_id: int,
-    status: CallStatus,
+    campaign: Campaign,
+    ended: Sequence[tuple[int, CallStatus]],
     now: datetime,
 ) -> None:
-    made = (
-        await conn.execute(
-            select(queue.campaign_leads.c.attempts).where(
-                queue.campaign_leads.c.campaign_id == campaign_id,
-                queue.campaign_leads.c.lead_id == lead_id,
+    """Retry or finish the lead of each ended attempt."""
+    made = dict(
+        (
+            await conn.execute(
+                select(campaign_leads.c.lead_id, campaign_leads.c.attempts).where(
+                    campaign_leads.c.campaign_id == campaign.id,
+                    campaign_leads.c.lead_id.in_([lead_id for lead_id, _ in ended]),
+                )
             )
-        )
-    ).scalar_one()
-    step = next_step(status, spec, made, now)
-    if step.outcome is not None:
-        await queue.finish(conn, campaign_id, lead_id, step.outcome, status.code)
-    else:
-        await queue.requeue(conn, campaign_id, lead_id, step.due_at, status.code)
+        ).all()
+    )
+    moves = []
+    for lead_id, status in ended:
+        step = next_step(status, campaign.spec, made[lead_id], now)
+        moves.append(queue.Move(lead_id, step.due_at, step.outcome, status.code))
+    await queue.move_leads(conn, campaign.id, moves)
 
 
 async def apply_actions(
@@ -199,6 +234,6 @@ async def set_disposition(
         conn, company, status, attempt_id, row.lead_id, from_key(row.number), now, by
     )
     if status.final and row.campaign_id is not None:
-        await queue.finish(conn, row.campaign_id, row.lead_id, code, code)
+        await queue.move_leads(conn, row.campaign_id, [queue.Move(row.lead_id, None, code, code)])
     log.info("attempt.disposition", company=company.name, attempt_id=attempt_id, status=code, by=by)
     return status

@@ -153,64 +153,39 @@ async def mark_in_flight(
         )
 
 
-async def requeue(
-    conn: AsyncConnection,
-    campaign_id: int,
-    lead_id: int,
-    due_at: datetime,
-    last_status: str | None = None,
-    *,
-    given_back: bool = False,
+async def give_back(
+    conn: AsyncConnection, campaign_id: int, lead_id: int, due_at: datetime
 ) -> None:
-    """Put a lead back in the queue, due at `due_at`; `given_back` returns the attempt it
-    was charged for one that never reached the carrier."""
-    values: dict[str, object] = {
-        "state": QUEUED,
-        "due_at": due_at,
-        "lease_node": None,
-        "lease_until": None,
-    }
-    if last_status is not None:
-        values["last_status"] = last_status
-    if given_back:
-        values["attempts"] = campaign_leads.c.attempts - 1
+    """Requeue a lead whose attempt never reached the carrier, returning the attempt it was
+    charged for."""
     await conn.execute(
         update(campaign_leads)
         .where(campaign_leads.c.campaign_id == campaign_id, campaign_leads.c.lead_id == lead_id)
-        .values(**values)
+        .values(
+            state=QUEUED,
+            due_at=due_at,
+            attempts=campaign_leads.c.attempts - 1,
+            lease_node=None,
+            lease_until=None,
+        )
     )
 
 
-async def finish(
-    conn: AsyncConnection,
-    campaign_id: int,
-    lead_id: int,
-    outcome: str,
-    last_status: str | None = None,
-) -> None:
-    """The campaign is done with this lead."""
-    values: dict[str, object] = {
-        "state": DONE,
-        "outcome": outcome,
-        "lease_node": None,
-        "lease_until": None,
-    }
-    if last_status is not None:
-        values["last_status"] = last_status
-    await conn.execute(
-        update(campaign_leads)
-        .where(campaign_leads.c.campaign_id == campaign_id, campaign_leads.c.lead_id == lead_id)
-        .values(**values)
-    )
+@dataclass(frozen=True, slots=True)
+class Move:
+    """Where a lead goes next: back in the queue at `due_at`, or, with no `due_at`, done
+    with `outcome`. `last_status`, when given, replaces the lead's last call status."""
+
+    lead_id: int
+    due_at: datetime | None = None
+    outcome: str | None = None
+    last_status: str | None = None
 
 
-async def settle_skips(
-    conn: AsyncConnection,
-    campaign_id: int,
-    moves: Sequence[tuple[int, datetime | None, str]],
-) -> None:
-    """After screening: each (lead, due_at, outcome) is requeued at due_at, or finished
-    with the outcome when due_at is None. One statement for the batch."""
+async def move_leads(conn: AsyncConnection, campaign_id: int, moves: Sequence[Move]) -> None:
+    """Requeue or finish each lead, releasing its lease; one statement for the batch."""
+    if not moves:
+        return
     await conn.execute(
         update(campaign_leads)
         .where(
@@ -221,17 +196,19 @@ async def settle_skips(
             state=bindparam("state"),
             due_at=func.coalesce(bindparam("due", type_=UtcDateTime), campaign_leads.c.due_at),
             outcome=bindparam("outcome"),
+            last_status=func.coalesce(bindparam("last_status"), campaign_leads.c.last_status),
             lease_node=None,
             lease_until=None,
         ),
         [
             {
-                "lead": lead_id,
-                "state": QUEUED if due_at else DONE,
-                "due": due_at,
-                "outcome": None if due_at else outcome,
+                "lead": move.lead_id,
+                "state": QUEUED if move.due_at else DONE,
+                "due": move.due_at,
+                "outcome": None if move.due_at else move.outcome,
+                "last_status": move.last_status,
             }
-            for lead_id, due_at, outcome in moves
+            for move in moves
         ],
     )
 

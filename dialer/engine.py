@@ -49,6 +49,10 @@ log = structlog.get_logger("dialer.engine")
 
 LEASE = timedelta(minutes=10)
 SETTLE_TIMEOUT = 30.0  # seconds of real time to wait for in-flight attempts to end
+# Group commit: how long the first callback of a batch waits for others to join it. A
+# transaction costs far more than a row, and carriers wait seconds for a webhook's answer.
+CALLBACK_LINGER = 0.01
+EVENTS_PER_INSERT = 1000  # 5,000 bound parameters: within SQLite's and asyncpg's limits
 
 
 class Clock(Protocol):
@@ -91,6 +95,8 @@ class Engine:
     _campaigns: dict[int, tuple[Company, Campaign]] = field(default_factory=dict)
     _open: set[int] = field(default_factory=set)  # attempts placed and not yet ended
     _idle: asyncio.Event = field(default_factory=asyncio.Event)
+    _inbox: list[_Callback] = field(default_factory=list)  # callbacks awaiting their commit
+    _flusher: asyncio.Task[None] | None = None
 
     # --- one tick of one campaign ---------------------------------------------------------
 
@@ -163,8 +169,8 @@ class Engine:
                 permanent=decision.permanent,
             )
             later = None if decision.permanent else decision.next_eligible_at
-            moves.append((lead.lead_id, later, f"skipped:{first.code.value}"))
-        await queue.settle_skips(conn, campaign.id, moves)
+            moves.append(queue.Move(lead.lead_id, later, f"skipped:{first.code.value}"))
+        await queue.move_leads(conn, campaign.id, moves)
 
     async def _commit_intents(
         self,
@@ -228,17 +234,14 @@ class Engine:
                     ),
                     [{"attempt": attempt_id, "sid": sid} for attempt_id, sid in placed],
                 )
-            for attempt_id in failed:
-                await outcomes.end_attempt(
-                    conn,
-                    company,
-                    campaign.spec,
-                    self._books[company.id],
-                    attempt_id,
-                    "failed",
-                    None,
-                    self.clock.now(),
-                )
+            await outcomes.end_attempts(
+                conn,
+                company,
+                campaign,
+                self._books[company.id],
+                [outcomes.Ending(attempt_id, "failed") for attempt_id in failed],
+                self.clock.now(),
+            )
         for attempt_id in failed:
             self._ended(attempt_id)
 
@@ -265,11 +268,36 @@ class Engine:
     # --- callbacks ------------------------------------------------------------------------
 
     async def on_callback(self, attempt_id: int, params: dict[str, str]) -> None:
-        """Store a carrier callback once; a final one ends the attempt and fires its rules."""
+        """Store a carrier callback once; a final one ends the attempt and fires its rules.
+
+        Returns once the callback is committed. Callbacks arriving together are committed
+        together (a group commit): one transaction per batch, not one per callback.
+        """
         event = self.carrier.parse_callback(params)
-        await self._apply_callback(attempt_id, event, params)
+        stored = asyncio.get_running_loop().create_future()
+        self._inbox.append(_Callback(attempt_id, event, params, stored))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_callbacks())
+        await stored
         if event.final:
             self._ended(attempt_id)
+
+    async def _flush_callbacks(self) -> None:
+        while self._inbox:
+            await asyncio.sleep(CALLBACK_LINGER)  # let callbacks arriving together gather
+            batch, self._inbox = self._inbox, []
+            try:
+                refused = await self._apply_callbacks(batch)
+            except Exception as error:  # the carrier gets an error and sends the batch again
+                log.exception("callbacks.failed", callbacks=len(batch))
+                refused = dict.fromkeys((c.attempt_id for c in batch), error)
+            for callback in batch:
+                if callback.stored.done():  # its request was cancelled
+                    continue
+                if error := refused.get(callback.attempt_id):
+                    callback.stored.set_exception(error)
+                else:
+                    callback.stored.set_result(None)
 
     async def _campaign_of(
         self, conn: AsyncConnection, company_id: int, campaign_id: int
@@ -288,36 +316,38 @@ class Engine:
         if not self._open:
             self._idle.set()
 
-    async def _apply_callback(
-        self, attempt_id: int, event: CarrierEvent, params: dict[str, str]
-    ) -> None:
+    async def _apply_callbacks(self, batch: Sequence[_Callback]) -> dict[int, Exception]:
+        """Store a batch of callbacks and end the attempts their final statuses report, in
+        one transaction; returns the refusal of each callback naming an unknown attempt."""
         now = self.clock.now()
         async with self.app.transaction() as conn:
-            row = (
-                await conn.execute(
-                    select(attempts.c.company_id, attempts.c.campaign_id, attempts.c.state).where(
-                        attempts.c.id == attempt_id
-                    )
-                )
-            ).first()
-            if row is None:
-                raise BadCallback(f"no attempt {attempt_id}")
-            stored = await _store_event(conn, attempt_id, event.sid, event.status, params, now)
-            if not stored or not event.final or row.state == "ended":
-                return
-            company, campaign = await self._campaign_of(conn, row.company_id, row.campaign_id)
-            book = self._books.get(company.id) or await campaign_store.status_book(conn, company)
-            await outcomes.end_attempt(
-                conn,
-                company,
-                campaign.spec,
-                book,
-                attempt_id,
-                event.result or "failed",
-                event.digits,
-                now,
-                event.status,
+            rows = await conn.execute(
+                select(
+                    attempts.c.id, attempts.c.company_id, attempts.c.campaign_id, attempts.c.state
+                ).where(attempts.c.id.in_({c.attempt_id for c in batch}))
             )
+            known = {row.id: row for row in rows}
+            refused: dict[int, Exception] = {
+                c.attempt_id: BadCallback(f"no attempt {c.attempt_id}")
+                for c in batch
+                if c.attempt_id not in known
+            }
+            fresh = await _store_events(conn, [c for c in batch if c.attempt_id in known], now)
+            endings: dict[int, list[outcomes.Ending]] = {}
+            for c in fresh:
+                if c.event.final and known[c.attempt_id].state != "ended":
+                    ending = outcomes.Ending(
+                        c.attempt_id, c.event.result or "failed", c.event.digits, c.event.status
+                    )
+                    endings.setdefault(known[c.attempt_id].campaign_id, []).append(ending)
+            for campaign_id, ended in endings.items():
+                company_id = known[ended[0].attempt_id].company_id
+                company, campaign = await self._campaign_of(conn, company_id, campaign_id)
+                book = self._books.get(company.id) or await campaign_store.status_book(
+                    conn, company
+                )
+                await outcomes.end_attempts(conn, company, campaign, book, ended, now)
+        return refused
 
     # --- after a crash ----------------------------------------------------------------------
 
@@ -353,7 +383,7 @@ class Engine:
                     .where(attempts.c.id == attempt_id)
                     .values(state="ended", status=ABANDONED, ended_at=now)
                 )
-            await queue.requeue(conn, campaign.id, lead_id, now, given_back=True)
+            await queue.give_back(conn, campaign.id, lead_id, now)
 
     async def _reconcile(
         self, company: Company, campaign: Campaign, attempt_id: int, sid: str
@@ -370,18 +400,10 @@ class Engine:
             event = CarrierEvent.of(sid, kind, "failed")
         if not event.final:
             return  # still ringing: its callback will end it
+        ending = outcomes.Ending(attempt_id, event.result or "failed", event.digits, event.status)
         async with self.app.transaction() as conn:
-            await outcomes.end_attempt(
-                conn,
-                company,
-                campaign.spec,
-                await campaign_store.status_book(conn, company),
-                attempt_id,
-                event.result or "failed",
-                event.digits,
-                self.clock.now(),
-                event.status,
-            )
+            book = await campaign_store.status_book(conn, company)
+            await outcomes.end_attempts(conn, company, campaign, book, [ending], self.clock.now())
 
     # --- running a campaign to the end ----------------------------------------------------
 
@@ -515,25 +537,46 @@ def _skip_row(
     }
 
 
-async def _store_event(
-    conn: AsyncConnection,
-    attempt_id: int,
-    sid: str,
-    status: str,
-    params: dict[str, str],
-    now: datetime,
-) -> bool:
-    """Keep a callback once per (sid, status); False when it was a repeat."""
+@dataclass(slots=True)
+class _Callback:
+    attempt_id: int
+    event: CarrierEvent
+    params: dict[str, str]
+    stored: asyncio.Future[None]
+
+
+async def _store_events(
+    conn: AsyncConnection, batch: Sequence[_Callback], now: datetime
+) -> list[_Callback]:
+    """Keep each callback once per (sid, status); returns those that were not repeats."""
+    if not batch:
+        return []
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    result = await conn.execute(
-        dialect.insert(call_events)
-        .values(
-            attempt_id=attempt_id,
-            carrier_sid=sid,
-            status=status,
-            params=json.dumps(params, sort_keys=True),
-            received_at=now,
+    new: set[tuple[str, str]] = set()
+    for start in range(0, len(batch), EVENTS_PER_INSERT):
+        chunk = batch[start : start + EVENTS_PER_INSERT]
+        result = await conn.execute(
+            dialect.insert(call_events)
+            .values(
+                [
+                    {
+                        "attempt_id": c.attempt_id,
+                        "carrier_sid": c.event.sid,
+                        "status": c.event.status,
+                        "params": json.dumps(c.params, sort_keys=True),
+                        "received_at": now,
+                    }
+                    for c in chunk
+                ]
+            )
+            .on_conflict_do_nothing(index_elements=["carrier_sid", "status"])
+            .returning(call_events.c.carrier_sid, call_events.c.status)
         )
-        .on_conflict_do_nothing(index_elements=["carrier_sid", "status"])
-    )
-    return result.rowcount == 1
+        new.update((sid, status) for sid, status in result)
+    fresh = []
+    for c in batch:  # a repeat inside the batch is a repeat too
+        key = (c.event.sid, c.event.status)
+        if key in new:
+            new.discard(key)
+            fresh.append(c)
+    return fresh
