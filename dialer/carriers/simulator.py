@@ -31,7 +31,7 @@ import structlog
 from aiohttp import web
 
 from dialer.carriers.abc import Kind
-from dialer.carriers.twilio import API_VERSION, compute_signature
+from dialer.carriers.twilio import API_VERSION, FORM, compute_signature, form_body
 from dialer.logs import configure_logging
 
 log = structlog.get_logger("dialer.carriers.simulator")
@@ -425,13 +425,17 @@ class Simulator:
     async def _deliver(self, url: str, params: dict[str, str]) -> None:
         """POST one signed callback, retrying connection failures as Twilio does (bounded)."""
         assert self._client is not None, "start() opens the client session"
-        headers = {"X-Twilio-Signature": compute_signature(self.auth_token, url, params)}
+        headers = {
+            "Content-Type": FORM,
+            "X-Twilio-Signature": compute_signature(self.auth_token, url, params),
+        }
+        body = form_body(params)
         failure: Exception | None = None
         for attempt in range(self.callback_retries + 1):
             if attempt:
                 await asyncio.sleep(self.retry_delay * attempt)
             try:
-                async with self._client.post(url, data=params, headers=headers) as response:
+                async with self._client.post(url, data=body, headers=headers) as response:
                     if response.status >= 400:  # Twilio does not retry these either
                         log.warning("status callback refused", url=url, status=response.status)
                     return
