@@ -2,7 +2,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench lint clean
+.PHONY: install demo test bench lint clean area-codes
 
 install: $(STAMP)
 
@@ -24,6 +24,11 @@ bench: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+# The area code -> state table, from phonenumbers' geocoder (a test says when it is stale).
+area-codes: install
+	$(PY) -c 'from compliance.zones import area_code_table; print(area_code_table(), end="")' \
+		> config/area_codes.toml
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -41,7 +41,9 @@ __all__ = [
     "state_zones",
 ]
 
-STATE_ZONES_PATH = Path(__file__).resolve().parent.parent / "config" / "state_zones.toml"
+CONFIG = Path(__file__).resolve().parent.parent / "config"
+STATE_ZONES_PATH = CONFIG / "state_zones.toml"
+AREA_CODES_PATH = CONFIG / "area_codes.toml"
 
 # More zones than this for one number means a non-geographic number (toll-free +1 800 and
 # +1 500 get all 42 NANP zones): no location at all.
@@ -202,13 +204,21 @@ def _area_code_zones() -> dict[str, tuple[str, ...]]:
 
 @cache
 def _area_code_states() -> dict[str, str]:
-    """'305' -> 'FL', by majority over the geocoder's entries under each area code.
+    """'305' -> 'FL', from config/area_codes.toml (see `derive_area_code_states`)."""
+    with AREA_CODES_PATH.open("rb") as file:
+        return tomllib.load(file)["states"]
+
+
+def derive_area_code_states() -> dict[str, str]:
+    """'305' -> 'FL', by majority over phonenumbers' geocoder entries under each area code.
 
     The area code's own entry names the state ('Florida'); exchange entries name a city
     ('Gary, IN'). A few area codes have only exchange entries, and border exchanges may name
     the neighbouring state, hence the vote. Canadian provinces never match a US code.
+    Importing the geocoder takes most of a second, so the result is kept in
+    config/area_codes.toml, and a test checks the two still agree.
     """
-    from phonenumbers.geodata import GEOCODE_DATA  # 0.3 s to import: only when first needed
+    from phonenumbers.geodata import GEOCODE_DATA
 
     votes: dict[str, Counter[str]] = defaultdict(Counter)
     for prefix, names in GEOCODE_DATA.items():
@@ -216,7 +226,20 @@ def _area_code_states() -> dict[str, str]:
             state = _state_of(names.get("en", ""))
             if state:
                 votes[prefix[1:4]][state] += 1
-    return {npa: counter.most_common(1)[0][0] for npa, counter in votes.items()}
+    return {npa: counter.most_common(1)[0][0] for npa, counter in sorted(votes.items())}
+
+
+def area_code_table() -> str:
+    """config/area_codes.toml as `derive_area_code_states` would write it today."""
+    lines = [
+        "# The US state of each area code: a majority vote over phonenumbers' geocoder",
+        f"# entries under the area code (phonenumbers {phonenumbers.__version__}).",
+        "# Regenerate with: make area-codes",
+        "",
+        "[states]",
+        *(f'{npa} = "{state}"' for npa, state in derive_area_code_states().items()),
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def _state_of(place: str) -> str | None:

@@ -6,6 +6,7 @@ Vectors from the reference (compliance-rules.md Z-01..Z-03), checked with phonen
 from __future__ import annotations
 
 import random
+import tomllib
 
 import phonenumbers
 import pytest
@@ -113,6 +114,14 @@ def test_numbers_without_a_place_have_no_zone(e164):
 )
 def test_area_code_state(e164, state):
     assert area_code_state(e164) == state
+
+
+def test_the_area_code_table_matches_the_geocoder_of_the_installed_phonenumbers():
+    # config/area_codes.toml spares every process the geocoder's import; a phonenumbers
+    # release that moves an area code must not go unnoticed.
+    with zones.AREA_CODES_PATH.open("rb") as file:
+        stored = tomllib.load(file)["states"]
+    assert stored == zones.derive_area_code_states(), "stale: run `make area-codes`"
 
 
 def test_every_us_geographic_area_code_has_a_state():
