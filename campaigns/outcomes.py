@@ -79,7 +79,13 @@ async def end_attempts(
         )
     )
     open_rows = {row.id: row for row in rows}
-    ending_now = {e.attempt_id: e for e in endings if e.attempt_id in open_rows}
+    # In id order, as every batch that updates attempts: on PostgreSQL, two batches taking
+    # the same row locks in different orders would deadlock.
+    ending_now = {
+        e.attempt_id: e
+        for e in sorted(endings, key=lambda e: e.attempt_id)
+        if e.attempt_id in open_rows
+    }
     if not ending_now:
         return {}
     statuses = {i: book.status_for(e.result, e.digits) for i, e in ending_now.items()}

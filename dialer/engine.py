@@ -22,6 +22,7 @@ from typing import Protocol
 import structlog
 from sqlalchemy import bindparam, case, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from campaigns import Campaign, CampaignAction, CampaignState, StatusBook, outcomes, queue
@@ -52,7 +53,7 @@ SETTLE_TIMEOUT = 30.0  # seconds of real time to wait for in-flight attempts to 
 # Group commit: how long the first callback of a batch waits for others to join it. A
 # transaction costs far more than a row, and carriers wait seconds for a webhook's answer.
 CALLBACK_LINGER = 0.01
-EVENTS_PER_INSERT = 1000  # 5,000 bound parameters: within SQLite's and asyncpg's limits
+FLUSH_TRIES = 3
 
 
 class Clock(Protocol):
@@ -115,6 +116,7 @@ class Engine:
             )
             if not claimed:
                 return 0
+            limits = campaign.limits
             batch = [
                 Attempt(
                     address=lead.phone,
@@ -122,7 +124,7 @@ class Engine:
                     lead_id=lead.lead_id,
                     lead_timezone=lead.timezone or None,
                     lead_state=lead.state or None,
-                    campaign=campaign.limits,
+                    campaign=limits,
                 )
                 for lead in claimed
             ]
@@ -218,7 +220,7 @@ class Engine:
             *(self._place(campaign, attempt_id, lead) for attempt_id, lead in intents)
         )
         sids = [(attempt_id, sid) for (attempt_id, _), sid in zip(intents, results, strict=True)]
-        placed = [(attempt_id, sid) for attempt_id, sid in sids if sid]
+        placed = sorted((attempt_id, sid) for attempt_id, sid in sids if sid)  # lock order
         failed = [attempt_id for attempt_id, sid in sids if not sid]
         async with self.app.transaction() as conn:
             if placed:
@@ -287,8 +289,8 @@ class Engine:
             await asyncio.sleep(CALLBACK_LINGER)  # let callbacks arriving together gather
             batch, self._inbox = self._inbox, []
             try:
-                refused = await self._apply_callbacks(batch)
-            except Exception as error:  # the carrier gets an error and sends the batch again
+                refused = await self._apply_callbacks_retrying(batch)
+            except Exception as error:  # answered with an error; `settle` asks the carrier later
                 log.exception("callbacks.failed", callbacks=len(batch))
                 refused = dict.fromkeys((c.attempt_id for c in batch), error)
             for callback in batch:
@@ -315,6 +317,16 @@ class Engine:
         self._open.discard(attempt_id)
         if not self._open:
             self._idle.set()
+
+    async def _apply_callbacks_retrying(self, batch: Sequence[_Callback]) -> dict[int, Exception]:
+        """`_apply_callbacks`, tried again when the database refuses the transaction (a
+        deadlock, a dropped connection): it rolled back whole, so trying again is safe."""
+        for _ in range(FLUSH_TRIES - 1):
+            try:
+                return await self._apply_callbacks(batch)
+            except DBAPIError as error:
+                log.warning("callbacks.retrying", callbacks=len(batch), error=str(error.orig))
+        return await self._apply_callbacks(batch)
 
     async def _apply_callbacks(self, batch: Sequence[_Callback]) -> dict[int, Exception]:
         """Store a batch of callbacks and end the attempts their final statuses report, in
@@ -387,23 +399,50 @@ class Engine:
 
     async def _reconcile(
         self, company: Company, campaign: Campaign, attempt_id: int, sid: str
-    ) -> None:
+    ) -> bool:
+        """End an attempt as the carrier's own status says; False while it is not over."""
         kind = "sms" if campaign.spec.channel is Channel.SMS else "call"
         try:
             event = await self.carrier.fetch_status(sid, kind)
         except CarrierError as error:
             if error.retryable:
                 log.warning("engine.reconcile_later", attempt_id=attempt_id, error=str(error))
-                return
+                return False
             # The carrier denies knowing the attempt: it cannot have connected.
             log.warning("engine.reconcile_unknown", attempt_id=attempt_id, error=str(error))
             event = CarrierEvent.of(sid, kind, "failed")
         if not event.final:
-            return  # still ringing: its callback will end it
+            return False  # still ringing: its callback will end it
         ending = outcomes.Ending(attempt_id, event.result or "failed", event.digits, event.status)
         async with self.app.transaction() as conn:
             book = await campaign_store.status_book(conn, company)
             await outcomes.end_attempts(conn, company, campaign, book, [ending], self.clock.now())
+        return True
+
+    async def _reconcile_open(self) -> None:
+        """Ask the carrier about the attempts still open here: their final callback is late,
+        lost, or could not be stored."""
+        async with self.app.transaction() as conn:
+            rows = (
+                await conn.execute(
+                    select(
+                        attempts.c.id,
+                        attempts.c.company_id,
+                        attempts.c.campaign_id,
+                        attempts.c.carrier_sid,
+                        attempts.c.state,
+                    ).where(attempts.c.id.in_(sorted(self._open)))
+                )
+            ).all()
+            owners = {
+                row.id: await self._campaign_of(conn, row.company_id, row.campaign_id)
+                for row in rows
+            }
+        for row in rows:
+            if row.state == "ended" or (
+                row.carrier_sid and await self._reconcile(*owners[row.id], row.id, row.carrier_sid)
+            ):
+                self._ended(row.id)
 
     # --- running a campaign to the end ----------------------------------------------------
 
@@ -415,6 +454,7 @@ class Engine:
             await asyncio.wait_for(self._idle.wait(), SETTLE_TIMEOUT)
         except TimeoutError:
             log.warning("engine.settle_timeout", open_attempts=len(self._open))
+            await self._reconcile_open()
 
     async def tick_all(self) -> None:
         """One round over every running campaign: what the scheduler calls each tick."""
@@ -552,27 +592,26 @@ async def _store_events(
     if not batch:
         return []
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    new: set[tuple[str, str]] = set()
-    for start in range(0, len(batch), EVENTS_PER_INSERT):
-        chunk = batch[start : start + EVENTS_PER_INSERT]
-        result = await conn.execute(
-            dialect.insert(call_events)
-            .values(
-                [
-                    {
-                        "attempt_id": c.attempt_id,
-                        "carrier_sid": c.event.sid,
-                        "status": c.event.status,
-                        "params": json.dumps(c.params, sort_keys=True),
-                        "received_at": now,
-                    }
-                    for c in chunk
-                ]
-            )
-            .on_conflict_do_nothing(index_elements=["carrier_sid", "status"])
-            .returning(call_events.c.carrier_sid, call_events.c.status)
-        )
-        new.update((sid, status) for sid, status in result)
+    # Many parameter sets with RETURNING: SQLAlchemy sends them as multi-row INSERTs of a
+    # size each database accepts, compiled once and cached.
+    result = await conn.execute(
+        dialect.insert(call_events)
+        .on_conflict_do_nothing(index_elements=["carrier_sid", "status"])
+        .returning(call_events.c.carrier_sid, call_events.c.status),
+        [
+            {
+                "attempt_id": c.attempt_id,
+                "carrier_sid": c.event.sid,
+                "status": c.event.status,
+                "params": json.dumps(c.params, sort_keys=True),
+                "received_at": now,
+            }
+            # In attempt order: each row takes a key-share lock on its attempt, which the
+            # placing of a batch (it sets carrier_sid, a unique key) must not take in reverse.
+            for c in sorted(batch, key=lambda c: c.attempt_id)
+        ],
+    )
+    new = {(sid, status) for sid, status in result}
     fresh = []
     for c in batch:  # a repeat inside the batch is a repeat too
         key = (c.event.sid, c.event.status)

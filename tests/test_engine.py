@@ -17,6 +17,7 @@ import aiohttp
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
+from structlog.testing import capture_logs
 
 from campaigns import CampaignAction, CampaignState, repository
 from campaigns.tables import campaign_leads, skips
@@ -137,6 +138,38 @@ async def test_repeated_and_shuffled_callbacks_apply_once(app, company, tmp_path
         select(func.count()).select_from(dnc_events).where(dnc_events.c.source == "status_rule"),
     )
     assert added == [(1,)]
+
+
+async def test_a_full_tick_of_callbacks_is_committed_in_groups(app, company):
+    # A big tick on one clock second: callbacks arrive while the tick's attempts
+    # are still being marked placed, and are committed many to a transaction. On PostgreSQL
+    # the two take row locks on the same attempts, which must come in one order.
+    count = 1000
+    numbers = [f"+1212200{index:04d}" for index in range(count)]
+    records = (
+        (row, {**dict.fromkeys(leads.LEAD_COLUMNS, ""), "phone": number, "state": "NY"})
+        for row, number in enumerate(numbers, start=2)
+    )
+    busy = CAMPAIGN.replace("max_concurrent = 20", f"max_concurrent = {count}").replace(
+        "attempts_per_second = 10", f"attempts_per_second = {count}"
+    )
+    async with app.transaction() as conn:
+        await leads.import_leads(conn, company, records, "spring", NOW)
+        await repository.create_campaign(conn, company, busy, NOW)
+    clock = SimClock(datetime(2026, 3, 10, 15, 0, tzinfo=UTC))  # 11:00 in New York
+
+    with capture_logs() as events:
+        async with simulated_engine(app, Scenario(), clock) as (engine, sim):
+            sim.callback_jitter = 0.2  # calls end in any order, as a real carrier's do
+            finished = await asyncio.wait_for(engine.run_until_done(company, "spring"), 60)
+
+    assert finished.state is CampaignState.COMPLETED
+    assert sorted(call["to"] for call in sim.calls) == numbers
+    assert sim.refused_callbacks == []
+    assert sim.undelivered_callbacks == []
+    assert [e for e in events if e["event"].startswith("callbacks.")] == []  # no deadlock
+    ended = await rows(app, select(attempts.c.status).where(attempts.c.state == "ended"))
+    assert [status for (status,) in ended] == ["ANSWERED"] * count
 
 
 async def test_a_forged_callback_is_refused_and_changes_nothing(app, company, tmp_path):

@@ -24,14 +24,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
-from urllib.parse import urlparse
+from urllib.parse import urlencode, urlparse
 
 import aiohttp
 import structlog
 from aiohttp import web
 
 from dialer.carriers.abc import Kind
-from dialer.carriers.twilio import API_VERSION, FORM, compute_signature, form_body
+from dialer.carriers.twilio import API_VERSION, FORM, compute_signature
 from dialer.logs import configure_logging
 
 log = structlog.get_logger("dialer.carriers.simulator")
@@ -226,6 +226,7 @@ class Simulator:
         *,
         duplicate_callbacks: bool = False,
         shuffle_callbacks: bool = False,
+        callback_jitter: float = 0.0,
         callback_retries: int = 3,
         retry_delay: float = 0.5,
     ) -> None:
@@ -235,12 +236,14 @@ class Simulator:
         self.callback_delay = callback_delay
         self.duplicate_callbacks = duplicate_callbacks
         self.shuffle_callbacks = shuffle_callbacks
+        self.callback_jitter = callback_jitter  # seconds: calls report in a random order
         self.callback_retries = callback_retries
         self.retry_delay = retry_delay
         self.url = ""
         self.calls: list[dict[str, Any]] = []
         self.messages: list[dict[str, Any]] = []
-        self.undelivered_callbacks: list[dict[str, str]] = []
+        self.undelivered_callbacks: list[dict[str, str]] = []  # no answer, retries spent
+        self.refused_callbacks: list[dict[str, str]] = []  # answered with an HTTP error
         self._resources: dict[str, dict[str, Any]] = {}
         self._attempts: Counter[tuple[Kind, str]] = Counter()
         self._shuffler = random.Random(scenario.seed)
@@ -406,6 +409,7 @@ class Simulator:
     async def _progress(self, resource: dict[str, Any], steps: list[Step], callback: str) -> None:
         """Move the resource through its statuses, reporting each to the status callback."""
         held: list[dict[str, str]] = []  # callbacks kept back to be delivered out of order
+        await asyncio.sleep(self._shuffler.uniform(0, self.callback_jitter))
         for index, (update, params) in enumerate(steps):
             await asyncio.sleep(self.callback_delay)
             resource.update(update)
@@ -429,7 +433,7 @@ class Simulator:
             "Content-Type": FORM,
             "X-Twilio-Signature": compute_signature(self.auth_token, url, params),
         }
-        body = form_body(params)
+        body = urlencode(params).encode()
         failure: Exception | None = None
         for attempt in range(self.callback_retries + 1):
             if attempt:
@@ -438,6 +442,7 @@ class Simulator:
                 async with self._client.post(url, data=body, headers=headers) as response:
                     if response.status >= 400:  # Twilio does not retry these either
                         log.warning("status callback refused", url=url, status=response.status)
+                        self.refused_callbacks.append(params)
                     return
             except (aiohttp.ClientConnectionError, TimeoutError) as error:
                 failure = error
