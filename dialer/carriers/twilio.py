@@ -29,11 +29,6 @@ FORM = "application/x-www-form-urlencoded"
 CONCURRENT_REQUESTS = 100
 
 
-def form_body(form: Mapping[str, str] | list[tuple[str, str]]) -> bytes:
-    """A form, encoded once: aiohttp would build a multipart writer for each dict or list."""
-    return urlencode(form).encode()
-
-
 def compute_signature(auth_token: str, url: str, params: Mapping[str, str]) -> str:
     """X-Twilio-Signature: base64 HMAC-SHA1 of the URL then each name+value in sorted order."""
     # A multidict (aiohttp's request.post()) may repeat a name; Twilio signs every value.
@@ -67,7 +62,14 @@ class TwilioCarrier(Carrier):
         call_events: tuple[str, ...] = CALL_EVENTS,
     ) -> None:
         self.account_sid = account_sid
-        self._call_events = call_events
+        # The same on every call: encoded once.
+        self._call_options = urlencode(
+            [
+                ("StatusCallbackMethod", "POST"),
+                ("MachineDetection", "Enable"),
+                *(("StatusCallbackEvent", event) for event in call_events),
+            ]
+        )
         self._auth_token = auth_token
         self._headers = {
             "Accept": "application/json",
@@ -80,19 +82,15 @@ class TwilioCarrier(Carrier):
         self._slots = asyncio.Semaphore(CONCURRENT_REQUESTS)
 
     async def place_call(self, to: str, from_: str, status_callback: str, answer_url: str) -> str:
-        form = [
-            ("To", to),
-            ("From", from_),
-            ("Url", answer_url),
-            ("StatusCallback", status_callback),
-            ("StatusCallbackMethod", "POST"),
-            ("MachineDetection", "Enable"),
-            *(("StatusCallbackEvent", event) for event in self._call_events),
-        ]
-        return _sid(await self._request("POST", "Calls.json", form))
+        form = urlencode(
+            [("To", to), ("From", from_), ("Url", answer_url), ("StatusCallback", status_callback)]
+        )
+        return _sid(await self._request("POST", "Calls.json", f"{form}&{self._call_options}"))
 
     async def send_sms(self, to: str, from_: str, body: str, status_callback: str) -> str:
-        form = [("To", to), ("From", from_), ("Body", body), ("StatusCallback", status_callback)]
+        form = urlencode(
+            [("To", to), ("From", from_), ("Body", body), ("StatusCallback", status_callback)]
+        )
         return _sid(await self._request("POST", "Messages.json", form))
 
     async def fetch_status(self, sid: str, kind: Kind) -> CarrierEvent:
@@ -150,15 +148,15 @@ class TwilioCarrier(Carrier):
             await self._session.close()
             self._session = None
 
-    async def _request(
-        self, method: str, path: str, form: list[tuple[str, str]] | None = None
-    ) -> dict[str, Any]:
+    async def _request(self, method: str, path: str, form: str | None = None) -> dict[str, Any]:
+        """One API request; `form` is urlencoded already (aiohttp would build a multipart
+        writer for every list or dict it is given)."""
         if self._session is None:  # created here, inside the running loop aiohttp wants
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
         url = f"{self._account_url}/{path}"
         body, headers = None, self._headers
         if form is not None:
-            body, headers = form_body(form), self._form_headers
+            body, headers = form.encode(), self._form_headers
         try:
             async with (
                 self._slots,
