@@ -1,42 +1,47 @@
 """Engine throughput: end-to-end attempts per second on one node, against raw carrier requests.
 
-Ours: `Engine.run_until_done` on a SimClock, wired exactly as `dialer campaign run` wires it
-(`dialer.runner.simulated_engine`: the simulated carrier and the signed-webhook server on
-127.0.0.1, no simulated delays), over a fresh SQLite file: every lead claimed, screened,
-its dial intent committed, the call placed through `TwilioCarrier`, and its four status
-callbacks stored and applied. All calls are answered, so each lead is attempted once.
+Ours: `Engine.run_until_done` on a SimClock over a fresh SQLite file, with the webhook server
+on 127.0.0.1, wired as `dialer serve` wires a real carrier: `TwilioCarrier` subscribed to
+final statuses only. The carrier is the simulator in a process of its own
+(`python -m dialer.carriers.simulator`, no simulated delays), as a real carrier is another
+machine. Every lead is claimed, screened, its dial intent committed, the call placed, and its
+signed status callback stored and applied. All calls are answered: one attempt per lead.
 
-Baseline, in the same run against the same simulator: the same number of `place_call`
-requests through a `TwilioCarrier`, in batches of the campaign's attempts_per_second like
-the engine's ticks, each batch waiting for its status callbacks, which go to a receiver
-that only answers 204. Target: >= 1,000 attempts/s.
+Baseline, in the same run against the same simulator process: the same number of
+`place_call` requests through a `TwilioCarrier`, in batches of the campaign's
+attempts_per_second like the engine's ticks, each batch waiting for its status callbacks,
+which go to a receiver that only answers 204: the HTTP traffic of the engine, without the
+engine. Target: >= 1,000 attempts/s.
 
-Run: `python -m bench.engine [LEADS]` (default 5,000).
+Run: `python -m bench.engine [LEADS]` (default 10,000).
 """
 
 from __future__ import annotations
 
 import asyncio
+import secrets
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 from aiohttp import web
+from sqlalchemy import func, select
 
 from campaigns import CampaignState, repository
 from compliance import Company, accounts, leads
+from compliance.tables import attempts
 from dialer.app import App, open_app
 from dialer.carriers import TwilioCarrier
-from dialer.carriers.simulator import Scenario, Simulator
 from dialer.database import upgrade_schema
-from dialer.engine import SimClock
-from dialer.runner import simulated_engine
+from dialer.engine import Engine, SimClock
+from dialer.runner import FINAL_ONLY, SIMULATED_ACCOUNT, listening
 from dialer.settings import Settings
 
-LEADS = 5_000
+LEADS = 10_000
 TARGET = 1_000.0
 ELEVEN_IN_NEW_YORK = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)  # a Tuesday, inside every window
 CALLER_ID = "+12125550100"
@@ -80,35 +85,72 @@ async def prepare(app: App, count: int) -> Company:
     return company
 
 
-async def time_engine(app: App, company: Company, count: int) -> tuple[float, float]:
-    """Seconds for the engine to run the campaign to the end, then for the raw requests."""
-    async with simulated_engine(app, Scenario(), SimClock(ELEVEN_IN_NEW_YORK)) as (engine, sim):
-        started = time.perf_counter()
-        finished = await engine.run_until_done(company, "bench")
-        engine_seconds = time.perf_counter() - started
-        assert finished.state is CampaignState.COMPLETED, finished.state
-        assert len(sim.calls) == count, f"{len(sim.calls)} calls placed, {count} expected"
-        raw_seconds = await time_raw_requests(sim, count)
-    return engine_seconds, raw_seconds
+@asynccontextmanager
+async def simulator_process(token: str) -> AsyncIterator[str]:
+    """The simulated carrier in a child process; yields its base URL."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *("-m", "dialer.carriers.simulator", "--port", "0", "--callback-delay", "0"),
+        *("--account-sid", SIMULATED_ACCOUNT, "--auth-token", token),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert process.stdout is not None
+        announced = (await process.stdout.readline()).decode()  # "… listening on URL"
+        yield announced.rsplit(" ", 1)[-1].strip()
+    finally:
+        process.terminate()
+        await process.wait()
 
 
-async def time_raw_requests(sim: Simulator, count: int) -> float:
+def carrier_at(url: str, token: str) -> TwilioCarrier:
+    return TwilioCarrier(SIMULATED_ACCOUNT, token, base_url=url, call_events=FINAL_ONLY)
+
+
+async def time_engine(app: App, company: Company, url: str, token: str, count: int) -> float:
+    """Seconds for the engine to run the campaign to the end."""
+    carrier = carrier_at(url, token)
+    engine = Engine(app, carrier, callback_base="", clock=SimClock(ELEVEN_IN_NEW_YORK))
+    try:
+        async with listening(engine, "127.0.0.1", 0):
+            started = time.perf_counter()
+            finished = await engine.run_until_done(company, "bench")
+            seconds = time.perf_counter() - started
+    finally:
+        await carrier.aclose()
+    assert finished.state is CampaignState.COMPLETED, finished.state
+    async with app.transaction() as conn:
+        ended = await conn.scalar(
+            select(func.count()).select_from(attempts).where(attempts.c.state == "ended")
+        )
+    assert ended == count, f"{ended} attempts ended, {count} expected"
+    return seconds
+
+
+async def time_raw_requests(url: str, token: str, count: int) -> float:
     """The same calls straight through the carrier adapter, callbacks to a bare receiver."""
+    received = 0
+    all_received = asyncio.Event()
 
-    async def received(_request: web.Request) -> web.Response:
+    async def receive(_request: web.Request) -> web.Response:
+        nonlocal received
+        received += 1
+        if received == expected:
+            all_received.set()
         return web.Response(status=204)
 
     receiver = web.Application()
-    receiver.router.add_post("/status", received)
-    receiver.router.add_post("/answer", received)
+    receiver.router.add_post("/status", receive)
     runner = web.AppRunner(receiver, access_log=None)
     await runner.setup()
-    carrier = TwilioCarrier(sim.account_sid, sim.auth_token, base_url=sim.url)
+    carrier = carrier_at(url, token)
     try:
         await web.TCPSite(runner, "127.0.0.1", 0).start()
         base = f"http://127.0.0.1:{runner.addresses[0][1]}"
         started = time.perf_counter()
         for first in range(0, count, BATCH):
+            batch = range(first, min(first + BATCH, count))
+            expected, all_received = received + len(batch), asyncio.Event()
             await asyncio.gather(
                 *(
                     carrier.place_call(
@@ -117,10 +159,10 @@ async def time_raw_requests(sim: Simulator, count: int) -> float:
                         f"{base}/status?attempt={index}",
                         f"{base}/answer?attempt={index}",
                     )
-                    for index in range(first, min(first + BATCH, count))
+                    for index in batch
                 )
             )
-            await sim.drain()  # as the engine settles each tick before the next
+            await all_received.wait()  # as the engine settles each tick before the next
         return time.perf_counter() - started
     finally:
         await carrier.aclose()
@@ -128,11 +170,16 @@ async def time_raw_requests(sim: Simulator, count: int) -> float:
 
 
 async def measure(count: int) -> tuple[float, float]:
+    token = secrets.token_hex(16)
     with tempfile.TemporaryDirectory(prefix="bench-engine-") as scratch:
         url = f"sqlite+aiosqlite:///{Path(scratch) / 'engine.db'}"
-        async with open_app(Settings(database_url=url, log_level="WARNING")) as app:
+        async with (
+            open_app(Settings(database_url=url, log_level="WARNING")) as app,
+            simulator_process(token) as carrier_url,
+        ):
             company = await prepare(app, count)
-            engine_seconds, raw_seconds = await time_engine(app, company, count)
+            engine_seconds = await time_engine(app, company, carrier_url, token, count)
+            raw_seconds = await time_raw_requests(carrier_url, token, count)
     return count / engine_seconds, count / raw_seconds
 
 
