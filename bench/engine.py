@@ -1,6 +1,7 @@
 """Engine throughput: end-to-end attempts per second on one node, against raw carrier requests.
 
-Ours: `Engine.run_until_done` on a SimClock over a fresh SQLite file, with the webhook server
+Ours: `Engine.run_until_done` on a SimClock over a fresh SQLite file, then a fresh
+PostgreSQL database when a server answers, with the webhook server
 on 127.0.0.1, wired as `dialer serve` wires a real carrier: `TwilioCarrier` subscribed to
 final statuses only. The carrier is the simulator in a process of its own
 (`python -m dialer.carriers.simulator`, no simulated delays), as a real carrier is another
@@ -31,6 +32,7 @@ from pathlib import Path
 from aiohttp import web
 from sqlalchemy import func, select
 
+from bench.upload import POSTGRES_SERVER, scratch_postgres
 from campaigns import CampaignState, repository
 from compliance import Company, accounts, leads
 from compliance.tables import attempts
@@ -55,6 +57,7 @@ max_concurrent = 1000
 attempts_per_second = 1000
 ivr_optout_digit = "9"
 """
+POSTGRES_DATABASE = "dialer_bench_engine"
 BATCH = 1000  # the campaign's attempts_per_second: what one engine tick places
 
 
@@ -169,28 +172,38 @@ async def time_raw_requests(url: str, token: str, count: int) -> float:
         await runner.cleanup()
 
 
-async def measure(count: int) -> tuple[float, float]:
+async def measure(database_url: str, count: int) -> tuple[float, float]:
     token = secrets.token_hex(16)
-    with tempfile.TemporaryDirectory(prefix="bench-engine-") as scratch:
-        url = f"sqlite+aiosqlite:///{Path(scratch) / 'engine.db'}"
-        async with (
-            open_app(Settings(database_url=url, log_level="WARNING")) as app,
-            simulator_process(token) as carrier_url,
-        ):
-            company = await prepare(app, count)
-            engine_seconds = await time_engine(app, company, carrier_url, token, count)
-            raw_seconds = await time_raw_requests(carrier_url, token, count)
+    async with (
+        open_app(Settings(database_url=database_url, log_level="WARNING")) as app,
+        simulator_process(token) as carrier_url,
+    ):
+        company = await prepare(app, count)
+        engine_seconds = await time_engine(app, company, carrier_url, token, count)
+        raw_seconds = await time_raw_requests(carrier_url, token, count)
     return count / engine_seconds, count / raw_seconds
+
+
+def report(backend: str, engine_rate: float, raw_rate: float) -> None:
+    verdict = "ok" if engine_rate >= TARGET else "BELOW TARGET"
+    print(
+        f"engine, {backend}: {engine_rate:,.0f} attempts/s; raw carrier requests "
+        f"{raw_rate:,.0f}/s; ratio {engine_rate / raw_rate:.2f} "
+        f"(target >= {TARGET:,.0f} attempts/s) {verdict}",
+        flush=True,
+    )
 
 
 def main() -> None:
     count = int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1].isdigit() else LEADS
-    engine_rate, raw_rate = asyncio.run(measure(count))
-    print(
-        f"engine: {engine_rate:,.0f} attempts/s; raw carrier requests: {raw_rate:,.0f}/s; "
-        f"ratio {engine_rate / raw_rate:.2f} (target >= {TARGET:,.0f} attempts/s)",
-        flush=True,
-    )
+    with tempfile.TemporaryDirectory(prefix="bench-engine-") as scratch:
+        url = f"sqlite+aiosqlite:///{Path(scratch) / 'engine.db'}"
+        report("SQLite", *asyncio.run(measure(url, count)))
+    if asyncio.run(scratch_postgres(POSTGRES_DATABASE)):
+        url = f"postgresql+asyncpg://{POSTGRES_SERVER}/{POSTGRES_DATABASE}"
+        report("PostgreSQL", *asyncio.run(measure(url, count)))
+    else:
+        print(f"engine, PostgreSQL: skipped, no server at {POSTGRES_SERVER}")
 
 
 if __name__ == "__main__":
