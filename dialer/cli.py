@@ -6,21 +6,16 @@ Every command takes --company NAME (default: the `default_company` setting).
 
 from __future__ import annotations
 
-import asyncio
 import csv
-import json
 import sys
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
-from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
@@ -28,12 +23,8 @@ from campaigns import (
     Campaign,
     CampaignAction,
     InvalidDefinition,
-    InvalidTransition,
-    NoStatuses,
-    UnknownCampaign,
     repository,
 )
-from campaigns.outcomes import UnknownAttempt
 from compliance import (
     Attempt,
     Channel,
@@ -42,11 +33,8 @@ from compliance import (
     DncList,
     InvalidNumber,
     LeadChannel,
-    RemovalRefused,
     Role,
     Source,
-    UnknownCompany,
-    UnreadableFile,
     accounts,
     explain,
     leads,
@@ -57,69 +45,24 @@ from compliance import (
     screen,
     sheets,
 )
-from dialer.app import App, open_app, utcnow
+from dialer import reporting
+from dialer.app import App, utcnow
 from dialer.carriers.simulator import Scenario
+from dialer.cli_support import (
+    company_of,
+    company_option,
+    emit_json,
+    json_option,
+    parse_instant,
+    parse_optional_instant,
+    print_table,
+    progress,
+    run,
+)
 from dialer.database import upgrade_schema
 from dialer.engine import SimClock, WallClock
 from dialer.runner import serve as serve_forever
 from dialer.runner import simulated_engine
-
-T = TypeVar("T")
-
-# Errors that mean "refused or failed, nothing changed": exit 1 with the message.
-REFUSALS = (
-    UnknownAttempt,
-    InvalidDefinition,
-    InvalidNumber,
-    InvalidTransition,
-    NoStatuses,
-    RemovalRefused,
-    UnknownCampaign,
-    UnknownCompany,
-    UnreadableFile,
-)
-
-
-def run(body: Callable[[App], Awaitable[T]]) -> T:
-    """Run an async command body against the configured database."""
-
-    async def main() -> T:
-        async with open_app() as app:
-            return await body(app)
-
-    try:
-        return asyncio.run(main())
-    except REFUSALS as error:
-        raise click.ClickException(str(error)) from error
-
-
-def emit_json(value: Any) -> None:
-    click.echo(json.dumps(value, indent=2, default=str))
-
-
-def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    table = Table(*columns, show_edge=False, pad_edge=False)
-    for row in rows:
-        table.add_row(*("" if value is None else str(value) for value in row))
-    console = Console(width=None if sys.stdout.isatty() else 200)
-    console.print(table)
-
-
-def progress(label: str) -> Progress:
-    """A rows-read counter on a terminal; silent when stderr is not one."""
-    console = Console(stderr=True)
-    return Progress(
-        SpinnerColumn(),
-        TextColumn(f"{label} {{task.completed:,}} rows"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-        disable=not console.is_terminal,
-    )
-
-
-async def company_of(app: App, conn: Any, name: str | None) -> Company:
-    return await accounts.find_company(conn, name or app.settings.default_company)
 
 
 def normalize_all(values: Sequence[str], region: str) -> list[str]:
@@ -135,10 +78,6 @@ def normalize_all(values: Sequence[str], region: str) -> list[str]:
     return numbers
 
 
-company_option = click.option(
-    "--company", metavar="NAME", help="Company to act for (default: the default_company setting)."
-)
-json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 list_option = click.option(
     "--list",
     "list_name",
@@ -157,6 +96,10 @@ def main() -> None:
     Settings come from config/dialer.toml and DIALER_* environment variables
     (DIALER_DATABASE_URL selects the database; SQLite by default).
     """
+
+
+for command in (reporting.skips, reporting.interactions, reporting.report):
+    main.add_command(command)
 
 
 @main.command()
@@ -183,26 +126,6 @@ def init(company: str | None) -> None:
 
 
 # --- the gate, dry run ------------------------------------------------------------------
-
-
-def parse_instant(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime:
-    """An aware ISO-8601 instant, now when not given."""
-    return parse_optional_instant(ctx, param, value) or utcnow()
-
-
-def parse_optional_instant(
-    _ctx: click.Context, _param: click.Parameter, value: str | None
-) -> datetime | None:
-    """An aware ISO-8601 instant, or None when not given."""
-    if value is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError as error:
-        raise click.BadParameter(f"{value!r} is not an ISO-8601 instant") from error
-    if moment.tzinfo is None:
-        raise click.BadParameter("give a UTC offset, e.g. 2026-03-10T20:30-04:00 or ...Z")
-    return moment
 
 
 @main.command()
@@ -936,6 +859,3 @@ def leads_show(lead: str, company: str | None, as_json: bool) -> None:
             f"(reason {dnc_view['reason']!r}, by {dnc_view['updated_by']}, "
             f"updated {_iso(dnc_view['updated_at'])})"
         )
-
-
-import dialer.reporting  # noqa: E402, F401  (registers skips, interactions, report)

@@ -1,7 +1,5 @@
-"""Reporting commands: `dialer skips`, `dialer interactions`, `dialer report`.
-
-Registered on the `main` group of `dialer.cli`, which imports this module last.
-"""
+"""Reporting commands: `dialer skips`, `dialer interactions`, `dialer report`
+(added to the `dialer` group by `dialer.cli`)."""
 
 from __future__ import annotations
 
@@ -18,23 +16,14 @@ import click
 from campaigns import outcomes, reports
 from compliance import Code
 from dialer.app import App, utcnow
-from dialer.cli import (
+from dialer.cli_support import (
     company_of,
     company_option,
     emit_json,
-    main,
-    parse_instant,
+    parse_optional_instant,
     print_table,
     run,
 )
-
-
-def optional_instant(
-    ctx: click.Context, param: click.Parameter, value: str | None
-) -> datetime | None:
-    """Like `parse_instant` (an offset is required), but a missing value stays None."""
-    return None if value is None else parse_instant(ctx, param, value)
-
 
 _FORMAT_USES = {
     "table": "table for people",
@@ -70,7 +59,7 @@ def _lead(view: dict[str, Any]) -> Any:
 # --- the skip log -----------------------------------------------------------------------
 
 
-@main.command("skips")
+@click.command("skips")
 @campaign_option
 @click.option(
     "--reason",
@@ -80,13 +69,13 @@ def _lead(view: dict[str, Any]) -> Any:
 )
 @click.option(
     "--since",
-    callback=optional_instant,
+    callback=parse_optional_instant,
     metavar="ISO-8601",
     help="Decided at or after this instant, with its UTC offset.",
 )
 @click.option(
     "--until",
-    callback=optional_instant,
+    callback=parse_optional_instant,
     metavar="ISO-8601",
     help="Decided before this instant, with its UTC offset.",
 )
@@ -152,7 +141,7 @@ def skips(
 # --- interactions -----------------------------------------------------------------------
 
 
-@main.group("interactions", invoke_without_command=True)
+@click.group("interactions", invoke_without_command=True)
 @campaign_option
 @format_option("table", "csv", "json")
 @company_option
@@ -206,7 +195,7 @@ _SECTIONS = (
 )
 
 
-@main.command("report")
+@click.command("report")
 @click.argument("name")
 @format_option("table", "json")
 @company_option

@@ -1,0 +1,110 @@
+"""What every `dialer` command shares: running a command body, output, common options."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from campaigns import InvalidDefinition, InvalidTransition, NoStatuses, UnknownCampaign
+from campaigns.outcomes import UnknownAttempt
+from compliance import (
+    Company,
+    InvalidNumber,
+    RemovalRefused,
+    UnknownCompany,
+    UnreadableFile,
+    accounts,
+)
+from dialer.app import App, open_app, utcnow
+
+T = TypeVar("T")
+
+# Errors that mean "refused or failed, nothing changed": exit 1 with the message.
+REFUSALS = (
+    UnknownAttempt,
+    InvalidDefinition,
+    InvalidNumber,
+    InvalidTransition,
+    NoStatuses,
+    RemovalRefused,
+    UnknownCampaign,
+    UnknownCompany,
+    UnreadableFile,
+)
+
+
+def run(body: Callable[[App], Awaitable[T]]) -> T:
+    """Run an async command body against the configured database."""
+
+    async def main() -> T:
+        async with open_app() as app:
+            return await body(app)
+
+    try:
+        return asyncio.run(main())
+    except REFUSALS as error:
+        raise click.ClickException(str(error)) from error
+
+
+def emit_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, default=str))
+
+
+def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    table = Table(*columns, show_edge=False, pad_edge=False)
+    for row in rows:
+        table.add_row(*("" if value is None else str(value) for value in row))
+    console = Console(width=None if sys.stdout.isatty() else 200)
+    console.print(table)
+
+
+def progress(label: str) -> Progress:
+    """A rows-read counter on a terminal; silent when stderr is not one."""
+    console = Console(stderr=True)
+    return Progress(
+        SpinnerColumn(),
+        TextColumn(f"{label} {{task.completed:,}} rows"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    )
+
+
+async def company_of(app: App, conn: Any, name: str | None) -> Company:
+    return await accounts.find_company(conn, name or app.settings.default_company)
+
+
+company_option = click.option(
+    "--company", metavar="NAME", help="Company to act for (default: the default_company setting)."
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+
+
+def parse_instant(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime:
+    """An aware ISO-8601 instant, now when not given."""
+    return parse_optional_instant(ctx, param, value) or utcnow()
+
+
+def parse_optional_instant(
+    _ctx: click.Context, _param: click.Parameter, value: str | None
+) -> datetime | None:
+    """An aware ISO-8601 instant, or None when not given."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as error:
+        raise click.BadParameter(f"{value!r} is not an ISO-8601 instant") from error
+    if moment.tzinfo is None:
+        raise click.BadParameter("give a UTC offset, e.g. 2026-03-10T20:30-04:00 or ...Z")
+    return moment
