@@ -17,31 +17,37 @@ from compliance.tables import attempts, in_batch
 ABANDONED = "ABANDONED"
 
 
-async def record_attempt(
+async def record_intents(
     conn: AsyncConnection,
     company: Company,
-    number: str,
+    contacts: Sequence[tuple[int | None, str]],
     channel: Channel,
     placed_at: datetime,
     *,
     campaign_id: int | None = None,
-    lead_id: int | None = None,
-) -> int:
-    """Remember one placed attempt; returns its id."""
-    return (
-        await conn.execute(
-            insert(attempts)
-            .values(
-                company_id=company.id,
-                campaign_id=campaign_id,
-                lead_id=lead_id,
-                number=to_key(number),
-                channel=channel.value,
-                placed_at=placed_at,
-            )
-            .returning(attempts.c.id)
-        )
-    ).scalar_one()
+    node: str | None = None,
+) -> list[int]:
+    """Remember attempts about to be placed, one per (lead id, E.164 number): the dial
+    intent that is committed before the carrier is asked. Returns their ids, in order."""
+    if not contacts:
+        return []
+    result = await conn.execute(
+        insert(attempts).returning(attempts.c.id, sort_by_parameter_order=True),
+        [
+            {
+                "company_id": company.id,
+                "campaign_id": campaign_id,
+                "lead_id": lead_id,
+                "number": to_key(number),
+                "channel": channel.value,
+                "placed_at": placed_at,
+                "state": "intent",
+                "node": node,
+            }
+            for lead_id, number in contacts
+        ],
+    )
+    return list(result.scalars())
 
 
 def _dialed() -> ColumnElement[bool]:

@@ -39,9 +39,8 @@ from compliance import (
     load_rules,
     registry,
     screen,
-    to_key,
 )
-from compliance.attempts import ABANDONED
+from compliance.attempts import ABANDONED, record_intents
 from compliance.tables import attempts
 from dialer.app import App
 from dialer.carriers import BadCallback, Carrier, CarrierError, CarrierEvent
@@ -184,23 +183,15 @@ class Engine:
     ) -> list[tuple[int, queue.QueuedLead]]:
         if not allowed:
             return []
-        rows = [
-            {
-                "company_id": company.id,
-                "campaign_id": campaign.id,
-                "lead_id": lead.lead_id,
-                "number": to_key(lead.phone),
-                "channel": campaign.spec.channel.value,
-                "placed_at": now,
-                "state": "intent",
-                "node": self.node,
-            }
-            for lead in allowed
-        ]
-        result = await conn.execute(
-            insert(attempts).returning(attempts.c.id, sort_by_parameter_order=True), rows
+        ids = await record_intents(
+            conn,
+            company,
+            [(lead.lead_id, lead.phone) for lead in allowed],
+            campaign.spec.channel,
+            now,
+            campaign_id=campaign.id,
+            node=self.node,
         )
-        ids = result.scalars().all()
         self._open.update(ids)
         self._idle.clear()
         await queue.mark_in_flight(

@@ -250,14 +250,13 @@ async def test_caps_count_every_campaign_and_limits_count_one(engine, company, t
         await leads.import_leads(conn, company, _records(path), "spring", NOW)
         lead = await leads.find_lead(conn, company, "L1")
         for campaign_id, hour in ((1, 13), (2, 14), (2, 15)):
-            await attempts.record_attempt(
+            await attempts.record_intents(
                 conn,
                 company,
-                FL,
+                [(lead.id, FL)],
                 Channel.VOICE,
                 NEW_YORK_NOON.replace(hour=hour),
                 campaign_id=campaign_id,
-                lead_id=lead.id,
             )
         spring = CampaignLimits(id=1, name="spring", max_attempts=1)
         decisions = await screen(
