@@ -22,6 +22,7 @@ from sqlalchemy import (
     cast,
     distinct,
     func,
+    literal,
     select,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -281,7 +282,8 @@ async def campaign_report(
         .select_from(dnc_events.join(attempts, attempts.c.id == attempt_id))
         .where(
             dnc_events.c.company_id == company.id,
-            dnc_events.c.source == Source.STATUS_RULE.value,
+            # Inline, so that the planner sees the partial index's own condition.
+            dnc_events.c.source == literal(Source.STATUS_RULE.value, literal_execute=True),
             dnc_events.c.action.in_(_DNC_ADDITIONS),
             dnc_events.c.reason.like(f"{_STATUS_PREFIX}%{_ATTEMPT_MARK}%"),
             *check,

@@ -190,6 +190,13 @@ dnc_events = Table(
         sqlite_where=text("lead_id IS NOT NULL"),
         postgresql_where=text("lead_id IS NOT NULL"),
     ),
+    # Partial: what the campaign report reads of an audit that holds every upload.
+    Index(
+        None,
+        "company_id",
+        sqlite_where=text("source = 'status_rule'"),
+        postgresql_where=text("source = 'status_rule'"),
+    ),
 )
 
 # Every contact attempt placed (its dial intent), whatever the campaign: the gate counts
