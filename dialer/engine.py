@@ -90,6 +90,7 @@ class Engine:
     rules: RuleBook = field(default_factory=load_rules)
     node: str = field(default_factory=node_name)
     busy: asyncio.Lock = field(default_factory=asyncio.Lock)  # held while a round runs
+    settle_timeout: float = SETTLE_TIMEOUT
     _books: dict[int, StatusBook] = field(default_factory=dict)
     _recovered: set[int] = field(default_factory=set)
     _campaigns: dict[int, tuple[Company, Campaign]] = field(default_factory=dict)
@@ -442,7 +443,7 @@ class Engine:
         if not self._open:
             return
         try:
-            await asyncio.wait_for(self._idle.wait(), SETTLE_TIMEOUT)
+            await asyncio.wait_for(self._idle.wait(), self.settle_timeout)
         except TimeoutError:
             log.warning("engine.settle_timeout", open_attempts=len(self._open))
             await self._reconcile_open()

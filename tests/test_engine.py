@@ -172,6 +172,27 @@ async def test_a_full_tick_of_callbacks_is_committed_in_groups(app, company):
     assert [status for (status,) in ended] == ["ANSWERED"] * count
 
 
+async def test_attempts_whose_callbacks_never_arrive_are_settled_by_asking_the_carrier(
+    app, company, tmp_path
+):
+    await prepare(app, company, tmp_path)
+    unanswered = {"seed": 7, "default": {"no-answer": 1.0}}
+
+    async with simulated_engine(app, Scenario.from_dict(unanswered), SimClock(START)) as (
+        engine,
+        sim,
+    ):
+        engine.callback_base = "http://127.0.0.1:9"  # nothing listens: every callback is lost
+        engine.settle_timeout = 0.2
+        sim.callback_retries = 0
+        finished = await asyncio.wait_for(engine.run_until_done(company, "spring"), 60)
+
+    assert finished.state is CampaignState.COMPLETED
+    assert len(sim.undelivered_callbacks) == len(sim.calls) == 6  # two leads, three tries
+    ended = await rows(app, select(attempts.c.state, attempts.c.status, attempts.c.carrier_status))
+    assert set(ended) == {("ended", "NO_ANSWER", "no-answer")}
+
+
 async def test_a_forged_callback_is_refused_and_changes_nothing(app, company, tmp_path):
     await prepare(app, company, tmp_path)
 
