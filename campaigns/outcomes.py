@@ -21,7 +21,7 @@ from campaigns.repository import Campaign
 from campaigns.statuses import ActionKind, CallStatus, StatusBook
 from campaigns.tables import campaign_leads
 from compliance import Company, DncList, LeadChannel, Source, from_key, leads, registry
-from compliance.tables import attempts
+from compliance.tables import attempts, in_batch
 from compliance.tables import leads as leads_table
 
 log = structlog.get_logger("campaigns.outcomes")
@@ -73,7 +73,7 @@ async def end_attempts(
     """
     rows = await conn.execute(
         select(attempts.c.id, attempts.c.lead_id, attempts.c.number).where(
-            attempts.c.id.in_([ending.attempt_id for ending in endings]),
+            in_batch(attempts.c.id, [e.attempt_id for e in endings], conn.dialect.name),
             attempts.c.campaign_id == campaign.id,
             attempts.c.state != "ended",
         )
@@ -141,7 +141,9 @@ async def _move_leads(
             await conn.execute(
                 select(campaign_leads.c.lead_id, campaign_leads.c.attempts).where(
                     campaign_leads.c.campaign_id == campaign.id,
-                    campaign_leads.c.lead_id.in_([lead_id for lead_id, _ in ended]),
+                    in_batch(
+                        campaign_leads.c.lead_id, [lead for lead, _ in ended], conn.dialect.name
+                    ),
                 )
             )
         ).all()

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from campaigns.tables import campaign_leads
 from compliance import from_key
-from compliance.tables import UtcDateTime, leads
+from compliance.tables import UtcDateTime, in_batch, leads
 
 QUEUED, CLAIMED, IN_FLIGHT, DONE = "queued", "claimed", "in_flight", "done"
 
@@ -115,7 +115,7 @@ async def _queued_leads(
                 campaign_leads.c.campaign_id == campaign_id,
             ),
         )
-        .where(leads.c.id.in_(lead_ids))
+        .where(in_batch(leads.c.id, lead_ids, conn.dialect.name))
         .order_by(leads.c.id)
     )
     return [
@@ -143,7 +143,8 @@ async def mark_in_flight(
         await conn.execute(
             update(campaign_leads)
             .where(
-                campaign_leads.c.campaign_id == campaign_id, campaign_leads.c.lead_id.in_(lead_ids)
+                campaign_leads.c.campaign_id == campaign_id,
+                in_batch(campaign_leads.c.lead_id, lead_ids, conn.dialect.name),
             )
             .values(
                 state=IN_FLIGHT,

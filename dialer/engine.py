@@ -41,7 +41,7 @@ from compliance import (
     screen,
 )
 from compliance.attempts import ABANDONED, record_intents
-from compliance.tables import attempts
+from compliance.tables import attempts, in_batch
 from dialer.app import App
 from dialer.carriers import BadCallback, Carrier, CarrierError, CarrierEvent
 
@@ -328,7 +328,11 @@ class Engine:
             rows = await conn.execute(
                 select(
                     attempts.c.id, attempts.c.company_id, attempts.c.campaign_id, attempts.c.state
-                ).where(attempts.c.id.in_({c.attempt_id for c in batch}))
+                ).where(
+                    in_batch(
+                        attempts.c.id, sorted({c.attempt_id for c in batch}), conn.dialect.name
+                    )
+                )
             )
             known = {row.id: row for row in rows}
             refused: dict[int, Exception] = {
