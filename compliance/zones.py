@@ -11,7 +11,9 @@ the area code's default zone, which is wrong for the part of a split area code t
 another zone (most of 219 is Central, its default is Eastern). So a number of a multi-zone area
 code that only the area-code default covers gets every zone of the area code (reference Z-03).
 An entry for a block of exchanges (5 or 6 digits) counts as explicit, like a single exchange:
-the data names those exchanges' zone (+1 850 432 is Pensacola, Central).
+the data names those exchanges' zone (+1 850 432 is Pensacola, Central). Where the data is
+known to be wrong, config/zone_additions.toml adds the right zone (+1 907 581, Unalaska, is
+on Alaska time, not Honolulu's): a zone is only ever added, which can only narrow the window.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ __all__ = [
     "candidate_zones",
     "is_zone",
     "load_state_zones",
+    "load_zone_additions",
     "phone_zones",
     "state_zones",
 ]
@@ -44,6 +47,7 @@ __all__ = [
 CONFIG = Path(__file__).resolve().parent.parent / "config"
 STATE_ZONES_PATH = CONFIG / "state_zones.toml"
 AREA_CODES_PATH = CONFIG / "area_codes.toml"
+ZONE_ADDITIONS_PATH = CONFIG / "zone_additions.toml"
 
 # More zones than this for one number means a non-geographic number (toll-free +1 800 and
 # +1 500 get all 42 NANP zones): no location at all.
@@ -134,7 +138,16 @@ def _zones_of_number(e164: str) -> tuple[str, ...]:
     digits = f"{number.country_code}{number.national_number}"
     if number.country_code == 1 and not _exchange_covered(digits):
         zones = _area_code_zones().get(digits[:4], zones)
-    return tuple(sorted(zones))
+    return tuple(sorted({*zones, *_added_zones(digits)}))
+
+
+def _added_zones(digits: str) -> tuple[str, ...]:
+    """The zones config/zone_additions.toml adds under the longest prefix of `digits`."""
+    additions = _zone_additions()
+    for length in range(len(digits), 0, -1):
+        if digits[:length] in additions:
+            return additions[digits[:length]]
+    return ()
 
 
 def _state_of_number(e164: str) -> str | None:
@@ -247,6 +260,30 @@ def _state_of(place: str) -> str | None:
     match = _CITY_STATE.search(place)
     code = match.group(1) if match else US_STATES.get(place)
     return code if code in US_CODES else None
+
+
+@cache
+def _zone_additions() -> dict[str, tuple[str, ...]]:
+    return load_zone_additions(ZONE_ADDITIONS_PATH)
+
+
+def load_zone_additions(path: Path) -> dict[str, tuple[str, ...]]:
+    """Read and check a prefix -> added zones table; ValueError names the bad prefix."""
+    with path.open("rb") as file:
+        table = tomllib.load(file).get("add")
+    if not isinstance(table, dict):
+        raise ValueError(f"{path.name}: an [add] table is required")
+    result = {}
+    for prefix, zones in table.items():
+        if not prefix.isdigit():
+            raise ValueError(f"{path.name}: {prefix!r} is not a prefix of E.164 digits")
+        if not (isinstance(zones, list) and zones):
+            raise ValueError(f"{path.name}: prefix {prefix}: zones must be a non-empty list")
+        bad = [zone for zone in zones if not (isinstance(zone, str) and is_zone(zone))]
+        if bad:
+            raise ValueError(f"{path.name}: prefix {prefix}: unknown time zone(s) {bad}")
+        result[prefix] = tuple(sorted(set(zones)))
+    return result
 
 
 @cache

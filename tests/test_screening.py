@@ -121,6 +121,14 @@ def test_florida_evening_is_a_temporary_skip_until_morning():
     assert "20:30 in America/New_York" in explain(decision)
 
 
+def test_unalaska_is_judged_on_alaska_time_as_well():
+    # 20:30 in Honolulu, where phonenumbers places +1 907 581, is 22:30 in Unalaska.
+    at = datetime(2026, 7, 15, 6, 30, tzinfo=UTC)
+    decision = decide(Attempt("+19075810100", Channel.VOICE), Facts(), at, RULES)
+    assert codes(decision) == [Code.OUTSIDE_CALLING_HOURS]
+    assert "America/Anchorage" in decision.reasons[0].detail["zone"]
+
+
 def test_every_failing_rule_is_reported_and_dnc_makes_it_permanent():
     at = datetime(2026, 3, 11, 0, 30, tzinfo=UTC)
 

@@ -17,6 +17,7 @@ from compliance.zones import (
     area_code_state,
     candidate_zones,
     load_state_zones,
+    load_zone_additions,
     phone_zones,
     state_zones,
 )
@@ -54,7 +55,8 @@ def library(e164: str) -> tuple[str, ...]:
         ("+18504320100", (CHICAGO,)),  # Pensacola: block entry '185043'
         ("+18502220100", (CHICAGO, EASTERN)),  # Tallahassee is only the area-code default
         ("+19075550100", ALASKA),  # Honolulu comes from the Unalaska entry of 907
-        ("+19075810100", ("Pacific/Honolulu",)),  # the Unalaska quirk, as the data says
+        # Unalaska: the data says Honolulu (no DST); config/zone_additions.toml adds Alaska.
+        ("+19075810100", ("America/Anchorage", "Pacific/Honolulu")),
         ("+19285550100", (DENVER, PHOENIX)),
         ("+19282830100", (DENVER, PHOENIX)),  # Tuba City, Navajo Nation
         ("+17756640100", (DENVER,)),  # West Wendover
@@ -209,6 +211,17 @@ def test_state_zone_data_needs_a_zones_table(tmp_path):
 
     with pytest.raises(ValueError, match=r"\[zones\] table is required"):
         load_state_zones(path)
+
+
+def test_zone_additions_name_a_bad_zone_and_a_bad_prefix(tmp_path):
+    path = tmp_path / "zone_additions.toml"
+    path.write_text('[add]\n"1907581" = ["America/Anchorge"]\n')
+    with pytest.raises(ValueError, match=r"prefix 1907581: unknown time zone\(s\)"):
+        load_zone_additions(path)
+
+    path.write_text('[add]\n"+1907" = ["America/Anchorage"]\n')
+    with pytest.raises(ValueError, match=r"'\+1907' is not a prefix of E.164 digits"):
+        load_zone_additions(path)
 
 
 def test_zone_and_state_depend_only_on_area_code_and_exchange():
