@@ -4,8 +4,9 @@ Public names live here; `registry`, `leads`, `accounts` and `sheets` are the sto
 file-reading modules, used as namespaces (`registry.blocked(...)`).
 """
 
-from compliance import accounts, attempts, leads, registry, sheets
+from compliance import accounts, attempts, blackouts, leads, registry, sheets
 from compliance.accounts import Company, UnknownCompany
+from compliance.blackouts import Blackout, InvalidBlackout
 from compliance.dnc import (
     LISTS_BLOCKING,
     AuditEvent,
@@ -44,6 +45,7 @@ __all__ = [
     "LISTS_BLOCKING",
     "Attempt",
     "AuditEvent",
+    "Blackout",
     "CampaignLimits",
     "CampaignWindow",
     "Channel",
@@ -54,6 +56,7 @@ __all__ = [
     "DncList",
     "Facts",
     "ImportSummary",
+    "InvalidBlackout",
     "InvalidLead",
     "InvalidNumber",
     "InvalidRow",
@@ -72,6 +75,7 @@ __all__ = [
     "User",
     "accounts",
     "attempts",
+    "blackouts",
     "check_removal",
     "decide",
     "explain",

@@ -21,6 +21,7 @@ class Code(StrEnum):
     ATTEMPT_CAP = "ATTEMPT_CAP"
     MAX_ATTEMPTS = "MAX_ATTEMPTS"
     TZ_UNKNOWN = "TZ_UNKNOWN"
+    STATE_EMERGENCY_BLACKOUT = "STATE_EMERGENCY_BLACKOUT"
 
 
 # Waiting never lifts these: the attempt is finished, not postponed.

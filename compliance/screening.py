@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from compliance import attempts as history
 from compliance import leads, registry
 from compliance.accounts import Company
+from compliance.blackouts import Blackout, blackouts_after
 from compliance.dnc import LEAD_CHANNEL_OF, LISTS_BLOCKING, Channel, DncEntry, LeadChannel
 from compliance.hours import CampaignWindow, RuleBook, check_hours, state_caps
 from compliance.phone import InvalidNumber, normalize
@@ -66,6 +67,7 @@ class Facts:
     lead_channels: frozenset[LeadChannel] = frozenset()
     recent: tuple[tuple[datetime, Channel], ...] = ()
     campaign_attempts: int = 0
+    blackouts: tuple[Blackout, ...] = ()  # the company's, not yet over
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +141,11 @@ def _phrase(reason: Reason) -> str:
             return f"the campaign's limit of {detail['max_attempts']} attempts is reached"
         case Code.TZ_UNKNOWN:
             return "no time zone is known for this number or lead"
+        case Code.STATE_EMERGENCY_BLACKOUT:
+            return (
+                f"state {detail['state']} is under an emergency blackout until "
+                f"{detail['until']} ({detail['reason'] or detail['source']})"
+            )
         case _:
             return f"{detail.get('input')!r} is not a valid number: {detail.get('error')}"
 
@@ -163,6 +170,7 @@ def decide(attempt: Attempt, facts: Facts, at: datetime, rules: RuleBook) -> Dec
     window = attempt.campaign.window if attempt.campaign else None
     verdict = _hours(at, zones, states, attempt.channel.value, rules, window)
     reasons += verdict.reasons
+    reasons += _blackout_reasons(states, facts, at)
     reasons += _cap_reasons(attempt.channel, states, facts, at, rules)
     reasons += _campaign_reasons(attempt.campaign, facts)
     eligible = None
@@ -229,6 +237,33 @@ def _states(number: str, lead_state: str | None) -> tuple[str, ...]:
     return tuple(sorted(state for state in states if state))
 
 
+def _blackout_reasons(states: tuple[str, ...], facts: Facts, at: datetime) -> list[Reason]:
+    return [
+        Reason(
+            Code.STATE_EMERGENCY_BLACKOUT,
+            f"emergency:{blackout.state}",
+            {
+                "state": blackout.state,
+                "from": blackout.starts_at.isoformat(),
+                "until": blackout.ends_at.isoformat(),
+                "reason": blackout.reason,
+                "source": blackout.source,
+            },
+        )
+        for blackout in facts.blackouts
+        if blackout.covers(states, at)
+    ]
+
+
+def _blackouts_lift_at(states: tuple[str, ...], facts: Facts, at: datetime) -> datetime:
+    """The first instant from `at` on that no blackout covers (they may follow each other)."""
+    moment = at
+    for blackout in facts.blackouts:  # earliest first
+        if blackout.covers(states, moment):
+            moment = blackout.ends_at
+    return moment
+
+
 def _cap_reasons(
     channel: Channel, states: Sequence[str], facts: Facts, at: datetime, rules: RuleBook
 ) -> list[Reason]:
@@ -284,11 +319,16 @@ def _next_eligible(
     at: datetime,
     rules: RuleBook,
 ) -> datetime | None:
-    """The earliest instant at which every temporary block (hours, caps) has lifted."""
+    """The earliest instant at which every temporary block (blackouts, caps, hours) has
+    lifted."""
     window = attempt.campaign.window if attempt.campaign else None
     moment = at
     for _ in range(SETTLE_ROUNDS):
         moment = _cap_lifts_at(attempt.channel, states, facts, moment, rules)
+        lifted = _blackouts_lift_at(states, facts, moment)
+        if lifted > moment:  # a blackout still runs then: try again from its end
+            moment = lifted
+            continue
         verdict = _hours(moment, zones, states, attempt.channel.value, rules, window)
         if not verdict.reasons:
             return moment
@@ -317,6 +357,7 @@ async def gather_facts(
         if attempt.campaign and attempt.campaign.id is not None and attempt.lead_id is not None
     ]
     counts = await history.campaign_attempt_counts(conn, pairs)
+    ahead = await blackouts_after(conn, company, at)
     facts = []
     for attempt in batch:
         number = numbers[attempt.address]
@@ -327,6 +368,7 @@ async def gather_facts(
                 lead_channels=channels.get(attempt.lead_id, frozenset()),
                 recent=tuple(recent.get(number, ())) if number else (),
                 campaign_attempts=counts.get((campaign_id, attempt.lead_id), 0),
+                blackouts=ahead,
             )
         )
     return facts

@@ -199,6 +199,24 @@ dnc_events = Table(
     ),
 )
 
+# State emergency blackouts (Louisiana bans telephonic solicitation while a governor-declared
+# state of emergency lasts): entered by an operator with the declaration as the source.
+blackouts = Table(
+    "blackouts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("company_id", ForeignKey("companies.id"), nullable=False),
+    Column("state", String(2), nullable=False),
+    Column("starts_at", UtcDateTime, nullable=False),
+    Column("ends_at", UtcDateTime, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("added_by", String(200), nullable=False),
+    Column("added_at", UtcDateTime, nullable=False),
+    CheckConstraint("ends_at > starts_at", name="period"),
+    Index(None, "company_id", "ends_at"),
+)
+
 # Every contact attempt placed (its dial intent), whatever the campaign: the gate counts
 # them for rolling caps and campaign limits. The engine adds its own columns.
 attempts = Table(

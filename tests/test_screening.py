@@ -27,6 +27,7 @@ from compliance import (
     screen,
     sheets,
 )
+from compliance.blackouts import Blackout, InvalidBlackout, add_blackout, check_blackout
 from tests.support import NOW
 
 RULES = load_rules()
@@ -127,6 +128,43 @@ def test_unalaska_is_judged_on_alaska_time_as_well():
     decision = decide(Attempt("+19075810100", Channel.VOICE), Facts(), at, RULES)
     assert codes(decision) == [Code.OUTSIDE_CALLING_HOURS]
     assert "America/Anchorage" in decision.reasons[0].detail["zone"]
+
+
+LOUISIANA_EMERGENCY = Blackout(
+    "LA",
+    datetime(2026, 8, 25, tzinfo=UTC),
+    datetime(2026, 9, 20, tzinfo=UTC),
+    "Hurricane",
+    "https://gov.louisiana.gov/proclamation-2026-90",
+)
+
+
+@pytest.mark.parametrize("channel", [Channel.VOICE, Channel.SMS])
+def test_a_louisiana_emergency_blocks_calls_and_texts_until_it_ends(channel):
+    # Reference S-EMERG: emergency 2026-08-25 to 2026-09-20, a call to +1 504 on 2026-09-01.
+    at = datetime(2026, 9, 1, 16, 0, tzinfo=UTC)  # Tue 11:00 in New Orleans
+    facts = Facts(blackouts=(LOUISIANA_EMERGENCY,))
+
+    decision = decide(Attempt("+15045550100", channel), facts, at, RULES)
+
+    assert codes(decision) == [Code.STATE_EMERGENCY_BLACKOUT]
+    assert decision.reasons[0].rule == "emergency:LA"
+    assert not decision.permanent
+    # The ban ends at 2026-09-20T00:00Z, Saturday 19:00 in New Orleans: still in hours.
+    assert decision.next_eligible_at == datetime(2026, 9, 20, tzinfo=UTC)
+    assert "state LA is under an emergency blackout" in explain(decision)
+
+
+def test_an_emergency_binds_a_lead_living_in_the_state_whatever_the_number():
+    at = datetime(2026, 9, 1, 16, 0, tzinfo=UTC)
+    facts = Facts(blackouts=(LOUISIANA_EMERGENCY,))
+    elsewhere = decide(Attempt(FL, Channel.VOICE), facts, at, RULES)
+    moved = decide(Attempt(FL, Channel.VOICE, lead_state="LA"), facts, at, RULES)
+    before = decide(Attempt("+15045550100", Channel.VOICE), facts, at.replace(month=8), RULES)
+
+    assert elsewhere.allowed
+    assert before.allowed
+    assert codes(moved) == [Code.STATE_EMERGENCY_BLACKOUT]
 
 
 def test_every_failing_rule_is_reported_and_dnc_makes_it_permanent():
@@ -251,6 +289,45 @@ async def test_screen_reads_what_storage_knows_now(engine, company):
     assert codes(after[0]) == [Code.COMPANY_DNC]
 
 
+async def test_a_blackout_entered_now_applies_to_the_next_batch(engine, company):
+    at = datetime(2026, 9, 1, 16, 0, tzinfo=UTC)
+    new_orleans = [Attempt("+15045550100", Channel.SMS)]
+    async with engine.begin() as conn:
+        before = await screen(conn, company, new_orleans, at, RULES)
+        await add_blackout(
+            conn,
+            company,
+            "la",
+            LOUISIANA_EMERGENCY.starts_at,
+            LOUISIANA_EMERGENCY.ends_at,
+            reason="Hurricane",
+            source=LOUISIANA_EMERGENCY.source,
+            by="ana",
+            now=at,
+        )
+        after = await screen(conn, company, new_orleans, at, RULES)
+        over = await screen(conn, company, new_orleans, LOUISIANA_EMERGENCY.ends_at, RULES)
+
+    assert before[0].allowed
+    assert codes(after[0]) == [Code.STATE_EMERGENCY_BLACKOUT]
+    assert after[0].reasons[0].detail["source"] == LOUISIANA_EMERGENCY.source
+    assert over[0].allowed
+
+
+@pytest.mark.parametrize(
+    ("state", "ends", "source", "message"),
+    [
+        ("XX", 20, "order 1", "not a US state"),
+        ("LA", 1, "order 1", "must end after it starts"),
+        ("LA", 20, " ", "source"),
+    ],
+)
+def test_a_blackout_needs_a_state_a_period_and_a_source(state, ends, source, message):
+    starts = datetime(2026, 9, 1, tzinfo=UTC)
+    with pytest.raises(InvalidBlackout, match=message):
+        check_blackout(state, starts, starts.replace(day=ends), source)
+
+
 async def test_caps_count_every_campaign_and_limits_count_one(engine, company, tmp_path):
     path = tmp_path / "leads.csv"
     path.write_text("phone,external_id\n305-555-0100,L1\n")
@@ -300,4 +377,5 @@ async def test_a_batch_costs_one_query_per_kind_of_fact(engine, company):
         event.remove(engine.sync_engine, "before_cursor_execute", record)
 
     assert all(decision.allowed for decision in decisions)
-    assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 4
+    # Company lists, attempt history, lead channels, campaign counts, blackouts.
+    assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 5
