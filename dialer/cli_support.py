@@ -18,6 +18,7 @@ from campaigns import InvalidDefinition, InvalidTransition, NoStatuses, UnknownC
 from campaigns.outcomes import UnknownAttempt
 from compliance import (
     Company,
+    InvalidBlackout,
     InvalidNumber,
     RemovalRefused,
     UnknownCompany,
@@ -31,6 +32,7 @@ T = TypeVar("T")
 # Errors that mean "refused or failed, nothing changed": exit 1 with the message.
 REFUSALS = (
     UnknownAttempt,
+    InvalidBlackout,
     InvalidDefinition,
     InvalidNumber,
     InvalidTransition,

@@ -234,6 +234,32 @@ def test_check_explains_the_decision(dialer):
     assert naive.exit_code == 2
 
 
+def test_a_blackout_stops_calls_and_texts_to_its_state_until_it_ends(dialer):
+    added = dialer(
+        *("blackouts", "add", "--state", "la", "--from", "2026-08-25T00:00Z"),
+        *("--until", "2026-09-20T00:00Z", "--reason", "Hurricane", "--source", "Proc. 90"),
+    )
+    during = as_json(dialer("check", "504-555-0100", "--at", "2026-09-01T11:00-05:00", "--json"))
+    text = dialer("check", "504-555-0100", "--channel", "sms", "--at", "2026-09-01T11:00-05:00")
+    after = as_json(dialer("check", "504-555-0100", "--at", "2026-09-21T11:00-05:00", "--json"))
+    listed = as_json(dialer("blackouts", "list", "--all", "--json"))
+    unknown = dialer(
+        "blackouts", "add", "--state", "XX", "--until", "2030-01-01T00:00Z", "--source", "x"
+    )
+
+    assert added.stdout.startswith("No calls or texts to LA from 2026-08-25T00:00:00+00:00")
+    assert [r["code"] for r in during["reasons"]] == ["STATE_EMERGENCY_BLACKOUT"]
+    assert during["next_eligible_at"] == "2026-09-20T00:00:00+00:00"
+    assert "state LA is under an emergency blackout" in text.stdout
+    assert after["allowed"] is True
+    assert [(b["state"], b["reason"], b["source"]) for b in listed] == [
+        ("LA", "Hurricane", "Proc. 90")
+    ]
+    assert unknown.exit_code == 1
+    assert "not a US state" in unknown.output
+    assert as_json(dialer("blackouts", "list", "--all", "--json")) == listed
+
+
 SPRING = """
 name = "spring-followup"
 channel = "voice"
