@@ -269,21 +269,7 @@ def _zone_additions() -> dict[str, tuple[str, ...]]:
 
 def load_zone_additions(path: Path) -> dict[str, tuple[str, ...]]:
     """Read and check a prefix -> added zones table; ValueError names the bad prefix."""
-    with path.open("rb") as file:
-        table = tomllib.load(file).get("add")
-    if not isinstance(table, dict):
-        raise ValueError(f"{path.name}: an [add] table is required")
-    result = {}
-    for prefix, zones in table.items():
-        if not prefix.isdigit():
-            raise ValueError(f"{path.name}: {prefix!r} is not a prefix of E.164 digits")
-        if not (isinstance(zones, list) and zones):
-            raise ValueError(f"{path.name}: prefix {prefix}: zones must be a non-empty list")
-        bad = [zone for zone in zones if not (isinstance(zone, str) and is_zone(zone))]
-        if bad:
-            raise ValueError(f"{path.name}: prefix {prefix}: unknown time zone(s) {bad}")
-        result[prefix] = tuple(sorted(set(zones)))
-    return result
+    return _load_zone_lists(path, "add", "prefix")
 
 
 @cache
@@ -293,16 +279,25 @@ def _state_zone_table() -> dict[str, tuple[str, ...]]:
 
 def load_state_zones(path: Path) -> dict[str, tuple[str, ...]]:
     """Read and check a state -> zones table; ValueError names the bad state."""
+    return _load_zone_lists(path, "zones", "state")
+
+
+def _load_zone_lists(path: Path, table_name: str, key_name: str) -> dict[str, tuple[str, ...]]:
+    """The table `[table_name]` of `path`: each key (a state, or a prefix of E.164 digits)
+    to a non-empty list of known zones, sorted and deduplicated."""
     with path.open("rb") as file:
-        table = tomllib.load(file).get("zones")
+        table = tomllib.load(file).get(table_name)
     if not isinstance(table, dict):
-        raise ValueError(f"{path.name}: a [zones] table is required")
+        raise ValueError(f"{path.name}: the [{table_name}] table is required")
     result = {}
-    for state, zones in table.items():
+    for key, zones in table.items():
+        if key_name == "prefix" and not key.isdigit():
+            raise ValueError(f"{path.name}: {key!r} is not a prefix of E.164 digits")
+        where = f"{path.name}: {key_name} {key}"
         if not (isinstance(zones, list) and zones):
-            raise ValueError(f"{path.name}: state {state}: zones must be a non-empty list")
+            raise ValueError(f"{where}: zones must be a non-empty list")
         bad = [zone for zone in zones if not (isinstance(zone, str) and is_zone(zone))]
         if bad:
-            raise ValueError(f"{path.name}: state {state}: unknown time zone(s) {bad}")
-        result[state] = tuple(sorted(set(zones)))
+            raise ValueError(f"{where}: unknown time zone(s) {bad}")
+        result[key] = tuple(sorted(set(zones)))
     return result
