@@ -94,3 +94,29 @@ skips = Table(
     Index(None, "company_id", "campaign_id", "decided_at"),
     Index(None, "company_id", "reason"),
 )
+
+# Several engine nodes coordinate through the next two tables (see dialer.scheduling). They
+# live here because this module assembles the one metadata the migrations compare against.
+
+# Every engine process registers itself under a random id and refreshes its heartbeat; a
+# lease is judged by its holder's heartbeat, never by a pid that means nothing elsewhere.
+nodes = Table(
+    "nodes",
+    metadata,
+    Column("node_id", String(100), primary_key=True),
+    Column("hostname", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),  # for people reading the table, never for liveness
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("heartbeat_at", UtcDateTime, nullable=False),
+    Column("stopped_at", UtcDateTime),
+)
+
+# Who paces each campaign in the current interval: one node ticks a campaign per interval.
+campaign_ticks = Table(
+    "campaign_ticks",
+    metadata,
+    Column("campaign_id", ForeignKey("campaigns.id"), primary_key=True),
+    Column("node_id", String(100), nullable=False),
+    Column("acquired_at", UtcDateTime, nullable=False),
+    Column("acquired_until", UtcDateTime, nullable=False),
+)
