@@ -1,6 +1,7 @@
-"""Several engine nodes on one database: who is alive (`nodes`). Coordination goes through
-tables only; APScheduler stays the local timer."""
+"""Several engine nodes on one database: who is alive (`nodes`) and who paces which
+campaign in each interval (`leases`). Coordination goes through tables only; APScheduler
+stays the local timer."""
 
-from dialer.scheduling import nodes
+from dialer.scheduling import leases, nodes
 
-__all__ = ["nodes"]
+__all__ = ["leases", "nodes"]
