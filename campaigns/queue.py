@@ -1,9 +1,12 @@
 """A campaign's lead queue in storage: enqueue, claim with a lease, requeue, finish.
 
-Claiming is the one database-tuned statement: an UPDATE of a LIMITed sub-select that
-returns what it took. PostgreSQL adds FOR UPDATE SKIP LOCKED so that engine processes
-never wait on, or take, each other's rows; SQLite gets the same guarantee from the write
-lock every transaction takes up front (BEGIN IMMEDIATE).
+Claiming is the one database-tuned statement: a MATERIALIZED sub-select picks and locks
+the due rows once, then an UPDATE takes them and returns what it took. Were the pick a
+plain `IN (sub-select)`, PostgreSQL could run it once per candidate row (a nested-loop
+semi-join, chosen on stale statistics), each run skipping the rows the runs before locked:
+the LIMIT would hold per run, not for the claim. PostgreSQL adds FOR UPDATE SKIP LOCKED
+so that engine processes never wait on, or take, each other's rows; SQLite gets the same
+guarantee from the write lock every transaction takes up front (BEGIN IMMEDIATE).
 """
 
 from __future__ import annotations
@@ -21,15 +24,18 @@ from compliance.tables import UtcDateTime, in_batch, leads
 
 QUEUED, CLAIMED, IN_FLIGHT, DONE = "queued", "claimed", "in_flight", "done"
 
+# WITH ... MATERIALIZED and UPDATE ... FROM: PostgreSQL 12, SQLite 3.35 (as RETURNING).
 _CLAIM = """
-UPDATE campaign_leads SET state = 'claimed', lease_node = :node, lease_until = :until
-WHERE campaign_id = :campaign AND lead_id IN (
+WITH picked AS MATERIALIZED (
     SELECT lead_id FROM campaign_leads
     WHERE campaign_id = :campaign AND state = 'queued' AND due_at <= :now
     ORDER BY due_at, lead_id
     LIMIT :limit {lock}
 )
-RETURNING lead_id
+UPDATE campaign_leads SET state = 'claimed', lease_node = :node, lease_until = :until
+FROM picked
+WHERE campaign_leads.campaign_id = :campaign AND campaign_leads.lead_id = picked.lead_id
+RETURNING campaign_leads.lead_id
 """
 
 

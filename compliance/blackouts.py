@@ -15,6 +15,7 @@ import structlog
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from compliance import registry
 from compliance.accounts import Company
 from compliance.tables import blackouts
 from compliance.zones import US_CODES
@@ -66,6 +67,7 @@ async def add_blackout(
 ) -> Blackout:
     """Record a blackout; it applies from the next screened batch on."""
     code = check_blackout(state, starts_at, ends_at, source)
+    await registry.lock_for_change(conn, company)
     await conn.execute(
         insert(blackouts).values(
             company_id=company.id,

@@ -51,17 +51,17 @@ log = structlog.get_logger("compliance.registry")
 IMPORT_CHUNK = 50_000
 
 
-# PostgreSQL advisory-lock namespace of DNC changes ("DNC" in ASCII).
+# PostgreSQL advisory-lock namespace of changes the gate reads ("DNC" in ASCII).
 _DNC_LOCKS = 0x444E43
 
 
 async def lock_for_screening(conn: AsyncConnection, company: Company) -> None:
-    """Hold off the company's DNC changes until this transaction ends.
+    """Hold off the company's changes the gate reads until this transaction ends.
 
-    The engine takes it (shared) before it screens and commits dial intents; every DNC
-    change takes it exclusively. So a change that committed before an intent was seen by
-    the screening that led to it. SQLite needs nothing: each transaction holds the
-    database's write lock from its start.
+    The engine takes it (shared) before it screens and commits dial intents; every change
+    to a DNC list, a lead's channel DNC or a blackout takes it exclusively (`lock_for_change`).
+    So a change that committed before an intent was seen by the screening that led to it.
+    SQLite needs nothing: each transaction holds the database's write lock from its start.
     """
     if conn.dialect.name == "postgresql":
         await conn.execute(
@@ -150,6 +150,7 @@ async def remove_numbers(
     """Take numbers off a list if `user` may, with a reason; returns those that were on it."""
     check_removal(user, reason, by)
     keys = sorted({to_key(number) for number in numbers})
+    await lock_for_change(conn, company)
     removed = sorted(
         (
             await conn.execute(
@@ -492,6 +493,8 @@ async def import_numbers(
         "actor": actor,
         "now": now,
     }
+    # Only now: staging the file, however long, must not hold off the engine's screening.
+    await lock_for_change(conn, company)
     distinct, summary.added = await staging.finish(params)
     summary.duplicates_in_file = staged - distinct
     summary.already_listed = distinct - summary.added

@@ -1,14 +1,17 @@
 """The compliance gate: one decision right before every contact attempt.
 
 `decide` is pure: an attempt, the facts storage knows about it, an instant and the rule
-book in; allowed or skipped out, with every failing rule. `screen` gathers the facts for a
-whole batch (one query per kind of fact, never one per attempt) and decides each attempt.
+book in; allowed or skipped out, with every failing rule. `decide_batch`, pure too, decides
+a batch in order, counting each allowed attempt against the attempts after it: storage
+knows nothing yet of the batch's own attempts. `screen` gathers the facts for a whole batch
+(one query per kind of fact, never one per attempt) and decides it.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -338,6 +341,33 @@ def _next_eligible(
     return None
 
 
+def decide_batch(
+    batch: Sequence[Attempt], facts: Sequence[Facts], at: datetime, rules: RuleBook
+) -> list[Decision]:
+    """Screen a batch in order at instant `at`, `facts[i]` being what storage knows of
+    `batch[i]`. An allowed attempt counts, for the attempts after it, as placed at `at`:
+    against its number's rolling caps and its lead's campaign attempt limit."""
+    placed: dict[str, list[tuple[datetime, Channel]]] = {}
+    per_lead: Counter[tuple[int, int]] = Counter()
+    decisions = []
+    for attempt, known in zip(batch, facts, strict=True):
+        number, lead = _e164_or_none(attempt), _campaign_lead(attempt)
+        earlier = tuple(placed.get(number, ())) if number else ()
+        with_batch = replace(
+            known,
+            recent=known.recent + earlier,
+            campaign_attempts=known.campaign_attempts + (per_lead[lead] if lead else 0),
+        )
+        decision = decide(attempt, with_batch, at, rules)
+        if decision.allowed:
+            if number:
+                placed.setdefault(number, []).append((at, attempt.channel))
+            if lead:
+                per_lead[lead] += 1
+        decisions.append(decision)
+    return decisions
+
+
 # --- the batch data path ---------------------------------------------------------------
 
 
@@ -351,27 +381,31 @@ async def gather_facts(
     recent = await history.recent_attempts(conn, company, valid, at - HISTORY_WINDOW)
     lead_ids = [attempt.lead_id for attempt in batch if attempt.lead_id is not None]
     channels = await leads.blocked_channels(conn, lead_ids)
-    pairs = [
-        (attempt.campaign.id, attempt.lead_id)
-        for attempt in batch
-        if attempt.campaign and attempt.campaign.id is not None and attempt.lead_id is not None
-    ]
+    pairs = [pair for pair in map(_campaign_lead, batch) if pair]
     counts = await history.campaign_attempt_counts(conn, pairs)
     ahead = await blackouts_after(conn, company, at)
     facts = []
     for attempt in batch:
         number = numbers[attempt.address]
-        campaign_id = attempt.campaign.id if attempt.campaign else None
+        pair = _campaign_lead(attempt)
         facts.append(
             Facts(
                 listings=tuple(listed.get(number, ())) if number else (),
                 lead_channels=channels.get(attempt.lead_id, frozenset()),
                 recent=tuple(recent.get(number, ())) if number else (),
-                campaign_attempts=counts.get((campaign_id, attempt.lead_id), 0),
+                campaign_attempts=counts.get(pair, 0) if pair else 0,
                 blackouts=ahead,
             )
         )
     return facts
+
+
+def _campaign_lead(attempt: Attempt) -> tuple[int, int] | None:
+    """The (campaign id, lead id) whose attempts the campaign's limit counts."""
+    campaign = attempt.campaign
+    if campaign is None or campaign.id is None or attempt.lead_id is None:
+        return None
+    return campaign.id, attempt.lead_id
 
 
 def _e164_or_none(attempt: Attempt) -> str | None:
@@ -390,6 +424,6 @@ async def screen(
     at: datetime,
     rules: RuleBook,
 ) -> list[Decision]:
-    """Decide every attempt of `batch` at instant `at`, from what storage knows now."""
-    facts = await gather_facts(conn, company, batch, at)
-    return [decide(attempt, fact, at, rules) for attempt, fact in zip(batch, facts, strict=True)]
+    """Decide every attempt of `batch` at instant `at`, from what storage knows now and
+    from the batch's own attempts allowed before each."""
+    return decide_batch(batch, await gather_facts(conn, company, batch, at), at, rules)

@@ -20,6 +20,7 @@ from compliance import (
     Source,
     attempts,
     decide,
+    decide_batch,
     explain,
     leads,
     load_rules,
@@ -221,6 +222,64 @@ def test_the_campaign_limit_is_permanent():
     assert decision.permanent
 
 
+ALLOWED: list[Code] = []
+CAPPED = [Code.ATTEMPT_CAP]
+SPRING = CampaignLimits(id=1, name="spring", max_attempts=1)
+
+
+@pytest.mark.parametrize(
+    ("batch", "facts", "expected"),
+    [
+        pytest.param(
+            [Attempt(FL, Channel.VOICE, lead_id=n) for n in range(5)],
+            Facts(),
+            [ALLOWED] * 3 + [CAPPED] * 2,
+            id="five leads sharing a Florida number",
+        ),
+        pytest.param(
+            [Attempt(FL, Channel.VOICE, lead_id=n) for n in range(3)],
+            Facts(recent=florida_calls(13, 14)),
+            [ALLOWED, CAPPED, CAPPED],
+            id="two calls already today",
+        ),
+        pytest.param(
+            [Attempt(MD, channel) for channel in (Channel.VOICE, Channel.SMS) * 2],
+            Facts(),
+            [ALLOWED] * 3 + [CAPPED],
+            id="Maryland calls and texts together",
+        ),
+        pytest.param(
+            [Attempt(f"+1305555010{n}", Channel.VOICE) for n in range(5)],
+            Facts(),
+            [ALLOWED] * 5,
+            id="five Florida numbers",
+        ),
+        pytest.param(
+            [Attempt(FL, Channel.VOICE, lead_id=7, campaign=SPRING)] * 2,
+            Facts(),
+            [ALLOWED, [Code.MAX_ATTEMPTS]],
+            id="one lead twice in a one-attempt campaign",
+        ),
+    ],
+)
+def test_a_batchs_own_allowed_attempts_count_for_the_attempts_after_them(batch, facts, expected):
+    decisions = decide_batch(batch, [facts] * len(batch), NEW_YORK_NOON, RULES)
+
+    assert [codes(decision) for decision in decisions] == expected
+
+
+def test_attempts_refused_in_a_batch_do_not_count_and_wait_a_day():
+    batch = [Attempt(FL, Channel.VOICE, lead_id=n) for n in range(5)]
+
+    refused = decide_batch(batch, [Facts()] * 5, NEW_YORK_NOON, RULES)[3:]
+
+    assert [decision.reasons[0].rule for decision in refused] == ["state:FL"] * 2
+    assert [decision.reasons[0].detail["count"] for decision in refused] == [3, 3]
+    assert {decision.next_eligible_at for decision in refused} == {
+        NEW_YORK_NOON + timedelta(hours=24)
+    }
+
+
 def test_a_campaign_window_narrows_the_hours():
     window = CampaignWindow(start=time(13, 0), end=time(17, 0), days=frozenset(range(5)))
     campaign = CampaignLimits(id=1, name="afternoons", window=window)
@@ -352,6 +411,23 @@ async def test_caps_count_every_campaign_and_limits_count_one(engine, company, t
             RULES,
         )
     assert codes(decisions[0]) == [Code.ATTEMPT_CAP, Code.MAX_ATTEMPTS]
+
+
+async def test_a_batch_of_leads_sharing_a_florida_number_passes_the_cap_only_three_times(
+    engine, company, tmp_path
+):
+    path = tmp_path / "leads.csv"
+    path.write_text("phone,external_id\n" + "".join(f"305-555-0100,L{n}\n" for n in range(5)))
+    async with engine.begin() as conn:
+        await leads.import_leads(conn, company, _records(path), "spring", NOW)
+        family = [(await leads.find_lead(conn, company, f"L{n}")).id for n in range(5)]
+        await attempts.record_intents(
+            conn, company, [(family[0], FL)], Channel.VOICE, NEW_YORK_NOON.replace(hour=13)
+        )
+        batch = [Attempt(FL, Channel.VOICE, lead_id=lead_id) for lead_id in family]
+        decisions = await screen(conn, company, batch, NEW_YORK_NOON, RULES)
+
+    assert [codes(decision) for decision in decisions] == [ALLOWED] * 2 + [CAPPED] * 3
 
 
 def _records(path):
