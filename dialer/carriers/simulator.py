@@ -1,7 +1,9 @@
 """A simulated carrier: a local aiohttp server speaking the Twilio REST API the adapter uses.
 
 Each call or text ends as a `Scenario` says, the same way every run, and is reported through
-signed status callbacks, so the whole dialing path runs without a real carrier:
+signed status callbacks, so the whole dialing path runs without a real carrier. An answered
+call runs the application's TwiML as Twilio does (`dialer.carriers.twiml`): the keys a
+scenario presses reach the application only through a `<Gather>`, never in a status callback:
 
     python -m dialer.carriers.simulator --port 8089 --scenario FILE --account-sid AC… --auth-token …
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import hmac
 import math
 import random
@@ -32,6 +35,7 @@ from aiohttp import web
 
 from dialer.carriers.abc import Kind
 from dialer.carriers.twilio import API_VERSION, FORM, compute_signature
+from dialer.carriers.twiml import new_call_record, run_call
 from dialer.logs import configure_logging
 
 log = structlog.get_logger("dialer.carriers.simulator")
@@ -51,6 +55,8 @@ PROGRESS: dict[str, tuple[str, ...]] = {
     "delivered": ("queued", "sent", "delivered"),
     "undelivered": ("queued", "sent", "undelivered"),
 }
+# The outcomes where someone or something picks up, and Twilio runs the call's TwiML.
+PICKED_UP = ("answered", "machine")
 # The StatusCallbackEvent that subscribes to a call status; every final status is "completed".
 CALL_EVENT = {"initiated": "initiated", "ringing": "ringing", "in-progress": "answered"}
 # Twilio's error for a missing or an invalid request field.
@@ -70,7 +76,8 @@ INVALID = {
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """How calls or texts to `match` (an E.164 number, or '*NN' for numbers ending in NN) end."""
+    """How calls or texts to `match` (an E.164 number, or '*NN' for numbers ending in NN) end;
+    `digits` are the keys the callee presses when the call's first <Gather> asks."""
 
     match: str
     result: str
@@ -212,6 +219,7 @@ def _bad_request(form: Mapping[str, Any], required: tuple[str, ...]) -> web.Resp
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Step = tuple[dict[str, Any], dict[str, str] | None]  # resource update, callback form to send
+Conversation = Callable[[], Awaitable[None]]  # what happens while an answered call is up
 
 
 class Simulator:
@@ -312,14 +320,23 @@ class Simulator:
         if error := _bad_request(form, ("To", "From", "Url")):
             return error
         to, from_, callback = _text(form, "To"), _text(form, "From"), _text(form, "StatusCallback")
-        sid = "CA" + secrets.token_hex(16)
-        self.calls.append(
-            {"sid": sid, "to": to, "from": from_, "url": _text(form, "Url"), "at": _now()}
-        )
+        sid, url = "CA" + secrets.token_hex(16), _text(form, "Url")
+        call = {"sid": sid, "to": to, "from": from_, "url": url, "at": _now(), **new_call_record()}
+        self.calls.append(call)
         events = set(form.getall("StatusCallbackEvent", [])) or {"completed"}
         detect = _text(form, "MachineDetection") in ("Enable", "DetectMessageEnd")
-        steps = self._call_steps(sid, to, from_, self._decide("call", to), events, detect)
-        return self._accept(sid, {"to": to, "from": from_, "answered_by": None}, steps, callback)
+        outcome = self._decide("call", to)
+        answered_by = _answered_by(outcome, detect)
+        steps = self._call_steps(sid, to, from_, outcome, events, answered_by)
+        conversation = None
+        if outcome.result in PICKED_UP:
+            fields = self._call_params(sid, to, from_, "in-progress", answered_by)
+            assert self._client is not None, "start() opens the client session"
+            conversation = functools.partial(
+                run_call, self._client, self.auth_token, url, fields, outcome.digits, call
+            )
+        resource = {"to": to, "from": from_, "answered_by": None}
+        return self._accept(sid, resource, steps, callback, conversation)
 
     async def _create_message(self, request: web.Request) -> web.Response:
         form = await request.post()
@@ -344,49 +361,65 @@ class Simulator:
         return self.scenario.decide(kind, number, attempt)
 
     def _accept(
-        self, sid: str, fields: dict[str, Any], steps: list[Step], callback: str
+        self,
+        sid: str,
+        fields: dict[str, Any],
+        steps: list[Step],
+        callback: str,
+        conversation: Conversation | None = None,
     ) -> web.Response:
         """Store the new resource, answer 201, and play its steps in the background."""
         resource = {"sid": sid, "account_sid": self.account_sid, "status": "queued", **fields}
         self._resources[sid] = resource
-        task = asyncio.create_task(self._progress(resource, steps, callback))
+        task = asyncio.create_task(self._progress(resource, steps, callback, conversation))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return web.json_response(dict(resource), status=201)
 
     def _call_steps(
-        self, sid: str, to: str, from_: str, outcome: Outcome, events: set[str], detect: bool
+        self,
+        sid: str,
+        to: str,
+        from_: str,
+        outcome: Outcome,
+        events: set[str],
+        answered_by: str | None,
     ) -> list[Step]:
-        # Without machine detection Twilio cannot tell a machine from a person.
-        answered_by = None
-        if detect and outcome.result in ("answered", "machine"):
-            answered_by = "machine_start" if outcome.result == "machine" else "human"
+        """The statuses and their callbacks; the keys pressed are no part of them (Twilio posts
+        those to the Gather's action)."""
         steps: list[Step] = []
         sequence = 0
         for status in PROGRESS[outcome.result]:
-            picked_up = status in ("in-progress", "completed")
-            update = {"status": status, "answered_by": answered_by if picked_up else None}
+            known_by = answered_by if status in ("in-progress", "completed") else None
+            update = {"status": status, "answered_by": known_by}
             if CALL_EVENT.get(status, "completed") not in events:
                 steps.append((update, None))
                 continue
             params = {
-                "AccountSid": self.account_sid,
-                "ApiVersion": API_VERSION,
-                "CallSid": sid,
-                "CallStatus": status,
+                **self._call_params(sid, to, from_, status, known_by),
                 "CallbackSource": "call-progress-events",
-                "Direction": "outbound-api",
-                "From": from_,
                 "SequenceNumber": str(sequence),
-                "To": to,
             }
-            if answered_by and picked_up:
-                params["AnsweredBy"] = answered_by
-            if outcome.digits and status == "completed":
-                params["Digits"] = outcome.digits
             steps.append((update, params))
             sequence += 1
         return steps
+
+    def _call_params(
+        self, sid: str, to: str, from_: str, status: str, answered_by: str | None
+    ) -> dict[str, str]:
+        """The call's fields Twilio sends with every request: TwiML webhooks and callbacks."""
+        params = {
+            "AccountSid": self.account_sid,
+            "ApiVersion": API_VERSION,
+            "CallSid": sid,
+            "CallStatus": status,
+            "Direction": "outbound-api",
+            "From": from_,
+            "To": to,
+        }
+        if answered_by:
+            params["AnsweredBy"] = answered_by
+        return params
 
     def _sms_steps(self, sid: str, to: str, from_: str, outcome: Outcome) -> list[Step]:
         steps: list[Step] = []
@@ -406,22 +439,30 @@ class Simulator:
             steps.append(({"status": status}, params))
         return steps
 
-    async def _progress(self, resource: dict[str, Any], steps: list[Step], callback: str) -> None:
-        """Move the resource through its statuses, reporting each to the status callback."""
+    async def _progress(
+        self,
+        resource: dict[str, Any],
+        steps: list[Step],
+        callback: str,
+        conversation: Conversation | None,
+    ) -> None:
+        """Move the resource through its statuses, reporting each to the status callback;
+        an answered call's conversation runs before it completes."""
         held: list[dict[str, str]] = []  # callbacks kept back to be delivered out of order
         await asyncio.sleep(self._shuffler.uniform(0, self.callback_jitter))
         for index, (update, params) in enumerate(steps):
             await asyncio.sleep(self.callback_delay)
             resource.update(update)
-            if params is None or not callback:
-                continue
-            final = index == len(steps) - 1
-            copies = [params, params] if final and self.duplicate_callbacks else [params]
-            if self.shuffle_callbacks:
-                held.extend(copies)
-                continue
-            for copy in copies:
-                await self._deliver(callback, copy)
+            if params is not None and callback:
+                final = index == len(steps) - 1
+                copies = [params, params] if final and self.duplicate_callbacks else [params]
+                if self.shuffle_callbacks:
+                    held.extend(copies)
+                else:
+                    for copy in copies:
+                        await self._deliver(callback, copy)
+            if conversation is not None and update["status"] == "in-progress":
+                await conversation()
         self._shuffler.shuffle(held)
         for params in held:
             await self._deliver(callback, params)
@@ -448,6 +489,13 @@ class Simulator:
                 failure = error
         log.warning("status callback undelivered", url=url, params=params, error=repr(failure))
         self.undelivered_callbacks.append(params)
+
+
+def _answered_by(outcome: Outcome, detect: bool) -> str | None:
+    # Without machine detection Twilio cannot tell a machine from a person.
+    if not detect or outcome.result not in PICKED_UP:
+        return None
+    return "machine_start" if outcome.result == "machine" else "human"
 
 
 def _now() -> datetime:
