@@ -16,6 +16,7 @@ import re
 import socket
 import sys
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
@@ -24,6 +25,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from multidict import MultiDict
 from twilio.request_validator import RequestValidator
+from twilio.rest import Client
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from dialer.carriers import (
@@ -523,6 +525,120 @@ async def test_a_machine_hears_the_twiml_and_presses_nothing(carrier, simulator,
     [(_, _, params)] = receiver.requests
     assert params == {**call_fields(sid, "+13055550199"), "AnsweredBy": "machine_start"}
     assert simulator.calls[0]["said"] == [OPT_OUT, "Goodbye."]
+
+
+# --- listing calls, as Twilio lists them ---
+
+RFC_2822 = re.compile(r"[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} \+0000")
+BUSY = "+13055550177"
+
+
+async def place_calls(carrier: TwilioCarrier, receiver: Receiver, numbers: list[str]) -> list[str]:
+    return [
+        await carrier.place_call(number, CALLER, receiver.url, receiver.twiml_url())
+        for number in numbers
+    ]
+
+
+async def test_the_call_list_filters_by_to_status_and_start_time_as_the_twilio_library_asks(
+    carrier, simulator, receiver
+):
+    first, busy, second = await place_calls(
+        carrier, receiver, [PRESSES_NOTHING, BUSY, PRESSES_NOTHING]
+    )
+    with pytest.raises(CarrierError):  # refused: never a call, so never listed
+        await carrier.place_call("3055550150", CALLER, receiver.url, receiver.twiml_url())
+    await simulator.drain()
+    client = Client(ACCOUNT, TOKEN)
+    client.api.base_url = simulator.url
+    now = datetime.now(UTC)
+    today, tomorrow = now.date(), now.date() + timedelta(days=1)
+
+    async def listed(**filters: object) -> list[str]:
+        # The library is synchronous: in a thread, so the simulator can answer it.
+        calls = await asyncio.to_thread(client.calls.list, page_size=1, **filters)
+        return [call.sid for call in calls]
+
+    try:
+        assert await listed() == [second, busy, first]  # newest first, page by page
+        assert await listed(to=PRESSES_NOTHING, start_time_after=today) == [second, first]
+        assert await listed(to=PRESSES_NOTHING, start_time_after=tomorrow) == []
+        assert await listed(start_time_after=now - timedelta(hours=1)) == [second, busy, first]
+        assert await listed(start_time_after=now + timedelta(hours=1)) == []
+        assert await listed(start_time_before=today) == []  # before today's midnight
+        assert await listed(start_time_before=tomorrow) == [second, busy, first]
+        assert await listed(start_time=today, to=BUSY) == [busy]  # on the day
+        assert await listed(status="busy", from_=CALLER) == [busy]
+        [call] = await asyncio.to_thread(client.calls.list, to=BUSY)
+    finally:
+        client.http_client.session.close()
+
+    assert (call.sid, call.account_sid, call.to, call._from) == (busy, ACCOUNT, BUSY, CALLER)
+    assert (call.status, call.direction, call.answered_by) == ("busy", "outbound-api", None)
+    assert call.date_created <= call.start_time <= call.end_time
+    assert now - timedelta(minutes=1) < call.start_time < now + timedelta(minutes=1)
+
+
+async def test_the_call_list_answers_in_twilios_page_shape(carrier, simulator, receiver):
+    first, second, third = await place_calls(carrier, receiver, [PRESSES_NOTHING] * 3)
+    await simulator.drain()
+    path = f"/2010-04-01/Accounts/{ACCOUNT}/Calls.json"
+    today = datetime.now(UTC).date().isoformat()
+    auth = {"Authorization": aiohttp.encode_basic_auth(ACCOUNT, TOKEN)}
+
+    async with aiohttp.ClientSession(simulator.url, headers=auth) as session:
+        # As the docs write it: `StartTime>=` is the parameter `StartTime>`, then `=`.
+        async with session.get(f"{path}?To=%2B13055550150&StartTime>={today}&PageSize=2") as one:
+            page = await one.json()
+        async with session.get(page["next_page_uri"]) as two:
+            next_page = await two.json()
+
+    assert (one.status, two.status) == (200, 200)
+    filters = f"To=%2B13055550150&StartTime%3E={today}&PageSize=2"
+    assert {key: value for key, value in page.items() if key != "calls"} == {
+        "page": 0,
+        "page_size": 2,
+        "start": 0,
+        "end": 1,
+        "uri": f"{path}?{filters}&Page=0",
+        "first_page_uri": f"{path}?{filters}&Page=0",
+        "next_page_uri": f"{path}?{filters}&Page=1&PageToken=PA{second}",
+        "previous_page_uri": None,
+    }
+    assert [call["sid"] for call in page["calls"]] == [third, second]
+    assert [call["sid"] for call in next_page["calls"]] == [first]
+    assert (next_page["start"], next_page["end"], next_page["next_page_uri"]) == (2, 2, None)
+    assert next_page["previous_page_uri"] == f"{path}?{filters}&Page=0&PageToken=PB{first}"
+    call = next_page["calls"][0]
+    assert {key: call[key] for key in ("sid", "account_sid", "to", "from", "status")} == {
+        "sid": first,
+        "account_sid": ACCOUNT,
+        "to": PRESSES_NOTHING,
+        "from": CALLER,
+        "status": "completed",
+    }
+    assert (call["direction"], call["answered_by"]) == ("outbound-api", "human")
+    for field in ("date_created", "start_time", "end_time"):
+        assert RFC_2822.fullmatch(call[field]), call[field]
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("StartTime>=03/10/2026", "StartTime>: '03/10/2026' is neither YYYY-MM-DD nor"),
+        ("StartTime<=2026-02-30", "StartTime<: '2026-02-30' is neither"),
+        ("PageSize=0", "PageSize: '0' is not a whole number from 1 to 1000"),
+        ("Page=-1", "Page: '-1' is not a whole number of 0 or more"),
+    ],
+)
+async def test_a_malformed_list_filter_is_a_twilio_style_400(simulator, query, message):
+    url = f"{simulator.url}/2010-04-01/Accounts/{ACCOUNT}/Calls.json?{query}"
+    auth = {"Authorization": aiohttp.encode_basic_auth(ACCOUNT, TOKEN)}
+    async with aiohttp.ClientSession() as session, session.get(url, headers=auth) as response:
+        body = await response.json()
+
+    assert (response.status, body["code"]) == (400, 20001)
+    assert body["message"].startswith(message)
 
 
 # --- API errors ---
