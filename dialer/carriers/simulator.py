@@ -1,7 +1,10 @@
 """A simulated carrier: a local aiohttp server speaking the Twilio REST API the adapter uses.
 
 Each call or text ends as a `Scenario` says, the same way every run, and is reported through
-signed status callbacks, so the whole dialing path runs without a real carrier:
+signed status callbacks, so the whole dialing path runs without a real carrier. An answered
+call runs the application's TwiML as Twilio does (`dialer.carriers.twiml`): the keys a
+scenario presses reach the application only through a `<Gather>`, never in a status callback.
+Calls are listed as Twilio lists them (GET Calls.json). It also runs on its own:
 
     python -m dialer.carriers.simulator --port 8089 --scenario FILE --account-sid AC… --auth-token …
 """
@@ -11,6 +14,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import email.utils
+import functools
 import hmac
 import math
 import random
@@ -30,8 +35,9 @@ import aiohttp
 import structlog
 from aiohttp import web
 
-from dialer.carriers.abc import Kind
+from dialer.carriers.abc import RESULT_OF, Kind
 from dialer.carriers.twilio import API_VERSION, FORM, compute_signature
+from dialer.carriers.twiml import new_call_record, run_call
 from dialer.logs import configure_logging
 
 log = structlog.get_logger("dialer.carriers.simulator")
@@ -51,6 +57,8 @@ PROGRESS: dict[str, tuple[str, ...]] = {
     "delivered": ("queued", "sent", "delivered"),
     "undelivered": ("queued", "sent", "undelivered"),
 }
+# The outcomes where someone or something picks up, and Twilio runs the call's TwiML.
+PICKED_UP = ("answered", "machine")
 # The StatusCallbackEvent that subscribes to a call status; every final status is "completed".
 CALL_EVENT = {"initiated": "initiated", "ringing": "ringing", "in-progress": "answered"}
 # Twilio's error for a missing or an invalid request field.
@@ -70,7 +78,8 @@ INVALID = {
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """How calls or texts to `match` (an E.164 number, or '*NN' for numbers ending in NN) end."""
+    """How calls or texts to `match` (an E.164 number, or '*NN' for numbers ending in NN) end;
+    `digits` are the keys the callee presses when the call's first <Gather> asks."""
 
     match: str
     result: str
@@ -210,8 +219,105 @@ def _bad_request(form: Mapping[str, Any], required: tuple[str, ...]) -> web.Resp
     return None
 
 
+# The list filters for a call: To, From and Status match exactly; StartTime is the day (UTC)
+# a call started, and `StartTime>` / `StartTime<` (`StartTime>=…` in a URL) bound the instant
+# it started, inclusively: a date alone is its midnight, as Twilio documents.
+CALL_FILTERS = ("To", "From", "Status", "StartTime", "StartTime>", "StartTime<")
+FIELD_OF = {"To": "to", "From": "from", "Status": "status"}
+START_TIMES = ("StartTime", "StartTime>", "StartTime<")
+
+
+def _call_filter(query: Mapping[str, str]) -> Callable[[dict[str, Any]], bool]:
+    """Whether a call resource passes the query's filters; ValueError names a bad one."""
+    tests = [
+        functools.partial(_field_is, FIELD_OF[name], value)
+        for name, value in query.items()
+        if name in FIELD_OF
+    ]
+    tests += [_start_time_test(name, value) for name, value in query.items() if name in START_TIMES]
+    return lambda call: all(test(call) for test in tests)
+
+
+def _field_is(field: str, value: str, call: dict[str, Any]) -> bool:
+    return call[field] == value
+
+
+def _start_time_test(name: str, value: str) -> Callable[[dict[str, Any]], bool]:
+    try:
+        bound = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{name}: {value!r} is neither YYYY-MM-DD nor an ISO 8601 time") from None
+    if bound.tzinfo is None:
+        bound = bound.replace(tzinfo=UTC)
+
+    def passes(call: dict[str, Any]) -> bool:
+        if call["start_time"] is None:  # not dialed yet
+            return False
+        started = email.utils.parsedate_to_datetime(call["start_time"])
+        if name == "StartTime>":
+            return started >= bound
+        if name == "StartTime<":
+            return started <= bound
+        return started.date() == bound.astimezone(UTC).date()
+
+    return passes
+
+
+def _whole_number(
+    query: Mapping[str, str], name: str, default: int, low: int, high: int | None
+) -> int:
+    text = query.get(name, str(default))
+    if not text.isdigit() or int(text) < low or (high is not None and int(text) > high):
+        limits = f"from {low} to {high}" if high is not None else f"of {low} or more"
+        raise ValueError(f"{name}: {text!r} is not a whole number {limits}")
+    return int(text)
+
+
+def _page_of(
+    calls: list[dict[str, Any]], path: str, query: Mapping[str, str], page: int, page_size: int
+) -> dict[str, Any]:
+    """One page in Twilio's list shape, with the URIs of the pages beside it."""
+    token = query.get("PageToken", "")
+    start = _page_start(calls, page, page_size, token)
+    shown = calls[start : start + page_size]
+    filters = [(name, value) for name, value in query.items() if name in CALL_FILTERS]
+
+    def uri(number: int, token: str = "") -> str:
+        params = [*filters, ("PageSize", str(page_size)), ("Page", str(number))]
+        if token:
+            params.append(("PageToken", token))
+        return f"{path}?{urlencode(params)}"
+
+    more = start + page_size < len(calls)
+    return {
+        "calls": shown,
+        "page": page,
+        "page_size": page_size,
+        "start": start,
+        "end": start + max(len(shown) - 1, 0),
+        "uri": uri(page, token),
+        "first_page_uri": uri(0),
+        "next_page_uri": uri(page + 1, "PA" + shown[-1]["sid"]) if more else None,
+        "previous_page_uri": uri(page - 1, "PB" + shown[0]["sid"]) if start and shown else None,
+    }
+
+
+def _page_start(calls: list[dict[str, Any]], page: int, page_size: int, token: str) -> int:
+    """Where a page begins: after the call a next-page token (PA…) names, a page before the
+    one a previous-page token (PB…) names, as Twilio pages; else by the page number."""
+    sids = [call["sid"] for call in calls]
+    if token[2:] in sids:
+        at = sids.index(token[2:])
+        if token.startswith("PA"):
+            return at + 1
+        if token.startswith("PB"):
+            return max(at - page_size, 0)
+    return page * page_size
+
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Step = tuple[dict[str, Any], dict[str, str] | None]  # resource update, callback form to send
+Conversation = Callable[[], Awaitable[None]]  # what happens while an answered call is up
 
 
 class Simulator:
@@ -302,6 +408,7 @@ class Simulator:
         app = web.Application(middlewares=[authenticate])
         account = f"/{API_VERSION}/Accounts/{{account}}"
         app.router.add_post(f"{account}/Calls.json", self._create_call)
+        app.router.add_get(f"{account}/Calls.json", self._list_calls)
         app.router.add_post(f"{account}/Messages.json", self._create_message)
         app.router.add_get(f"{account}/Calls/{{sid}}.json", self._fetch)
         app.router.add_get(f"{account}/Messages/{{sid}}.json", self._fetch)
@@ -312,14 +419,31 @@ class Simulator:
         if error := _bad_request(form, ("To", "From", "Url")):
             return error
         to, from_, callback = _text(form, "To"), _text(form, "From"), _text(form, "StatusCallback")
-        sid = "CA" + secrets.token_hex(16)
-        self.calls.append(
-            {"sid": sid, "to": to, "from": from_, "url": _text(form, "Url"), "at": _now()}
-        )
+        sid, url = "CA" + secrets.token_hex(16), _text(form, "Url")
+        call = {"sid": sid, "to": to, "from": from_, "url": url, "at": _now(), **new_call_record()}
+        self.calls.append(call)
         events = set(form.getall("StatusCallbackEvent", [])) or {"completed"}
         detect = _text(form, "MachineDetection") in ("Enable", "DetectMessageEnd")
-        steps = self._call_steps(sid, to, from_, self._decide("call", to), events, detect)
-        return self._accept(sid, {"to": to, "from": from_, "answered_by": None}, steps, callback)
+        outcome = self._decide("call", to)
+        answered_by = _answered_by(outcome, detect)
+        steps = self._call_steps(sid, to, from_, outcome, events, answered_by)
+        conversation = None
+        if outcome.result in PICKED_UP:
+            fields = self._call_params(sid, to, from_, "in-progress", answered_by)
+            assert self._client is not None, "start() opens the client session"
+            conversation = functools.partial(
+                run_call, self._client, self.auth_token, url, fields, outcome.digits, call
+            )
+        resource = {
+            "to": to,
+            "from": from_,
+            "direction": "outbound-api",
+            "answered_by": None,
+            "date_created": _rfc2822(call["at"]),
+            "start_time": None,  # Twilio times a call from when it is dialed, not queued
+            "end_time": None,
+        }
+        return self._accept(sid, resource, steps, callback, conversation)
 
     async def _create_message(self, request: web.Request) -> web.Response:
         form = await request.post()
@@ -331,6 +455,19 @@ class Simulator:
         steps = self._sms_steps(sid, to, from_, self._decide("sms", to))
         resource = {"to": to, "from": from_, "body": body}
         return self._accept(sid, resource, steps, _text(form, "StatusCallback"))
+
+    async def _list_calls(self, request: web.Request) -> web.Response:
+        """Twilio's call list: newest first, filtered, one page with the URIs of its neighbours."""
+        query = request.query
+        try:
+            listed = _call_filter(query)
+            page_size = _whole_number(query, "PageSize", 50, 1, 1000)
+            page = _whole_number(query, "Page", 0, 0, None)
+        except ValueError as error:
+            return _error(400, 20001, str(error))
+        calls = [self._resources[call["sid"]] for call in reversed(self.calls)]
+        listed_calls = [call for call in calls if listed(call)]
+        return web.json_response(_page_of(listed_calls, request.path, query, page, page_size))
 
     async def _fetch(self, request: web.Request) -> web.Response:
         resource = self._resources.get(request.match_info["sid"])
@@ -344,49 +481,65 @@ class Simulator:
         return self.scenario.decide(kind, number, attempt)
 
     def _accept(
-        self, sid: str, fields: dict[str, Any], steps: list[Step], callback: str
+        self,
+        sid: str,
+        fields: dict[str, Any],
+        steps: list[Step],
+        callback: str,
+        conversation: Conversation | None = None,
     ) -> web.Response:
         """Store the new resource, answer 201, and play its steps in the background."""
         resource = {"sid": sid, "account_sid": self.account_sid, "status": "queued", **fields}
         self._resources[sid] = resource
-        task = asyncio.create_task(self._progress(resource, steps, callback))
+        task = asyncio.create_task(self._progress(resource, steps, callback, conversation))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return web.json_response(dict(resource), status=201)
 
     def _call_steps(
-        self, sid: str, to: str, from_: str, outcome: Outcome, events: set[str], detect: bool
+        self,
+        sid: str,
+        to: str,
+        from_: str,
+        outcome: Outcome,
+        events: set[str],
+        answered_by: str | None,
     ) -> list[Step]:
-        # Without machine detection Twilio cannot tell a machine from a person.
-        answered_by = None
-        if detect and outcome.result in ("answered", "machine"):
-            answered_by = "machine_start" if outcome.result == "machine" else "human"
+        """The statuses and their callbacks; the keys pressed are no part of them (Twilio posts
+        those to the Gather's action)."""
         steps: list[Step] = []
         sequence = 0
         for status in PROGRESS[outcome.result]:
-            picked_up = status in ("in-progress", "completed")
-            update = {"status": status, "answered_by": answered_by if picked_up else None}
+            known_by = answered_by if status in ("in-progress", "completed") else None
+            update = {"status": status, "answered_by": known_by}
             if CALL_EVENT.get(status, "completed") not in events:
                 steps.append((update, None))
                 continue
             params = {
-                "AccountSid": self.account_sid,
-                "ApiVersion": API_VERSION,
-                "CallSid": sid,
-                "CallStatus": status,
+                **self._call_params(sid, to, from_, status, known_by),
                 "CallbackSource": "call-progress-events",
-                "Direction": "outbound-api",
-                "From": from_,
                 "SequenceNumber": str(sequence),
-                "To": to,
             }
-            if answered_by and picked_up:
-                params["AnsweredBy"] = answered_by
-            if outcome.digits and status == "completed":
-                params["Digits"] = outcome.digits
             steps.append((update, params))
             sequence += 1
         return steps
+
+    def _call_params(
+        self, sid: str, to: str, from_: str, status: str, answered_by: str | None
+    ) -> dict[str, str]:
+        """The call's fields Twilio sends with every request: TwiML webhooks and callbacks."""
+        params = {
+            "AccountSid": self.account_sid,
+            "ApiVersion": API_VERSION,
+            "CallSid": sid,
+            "CallStatus": status,
+            "Direction": "outbound-api",
+            "From": from_,
+            "To": to,
+        }
+        if answered_by:
+            params["AnsweredBy"] = answered_by
+        return params
 
     def _sms_steps(self, sid: str, to: str, from_: str, outcome: Outcome) -> list[Step]:
         steps: list[Step] = []
@@ -406,22 +559,32 @@ class Simulator:
             steps.append(({"status": status}, params))
         return steps
 
-    async def _progress(self, resource: dict[str, Any], steps: list[Step], callback: str) -> None:
-        """Move the resource through its statuses, reporting each to the status callback."""
+    async def _progress(
+        self,
+        resource: dict[str, Any],
+        steps: list[Step],
+        callback: str,
+        conversation: Conversation | None,
+    ) -> None:
+        """Move the resource through its statuses, reporting each to the status callback;
+        an answered call's conversation runs before it completes."""
         held: list[dict[str, str]] = []  # callbacks kept back to be delivered out of order
         await asyncio.sleep(self._shuffler.uniform(0, self.callback_jitter))
         for index, (update, params) in enumerate(steps):
             await asyncio.sleep(self.callback_delay)
             resource.update(update)
-            if params is None or not callback:
-                continue
-            final = index == len(steps) - 1
-            copies = [params, params] if final and self.duplicate_callbacks else [params]
-            if self.shuffle_callbacks:
-                held.extend(copies)
-                continue
-            for copy in copies:
-                await self._deliver(callback, copy)
+            if "start_time" in resource:
+                _time_call(resource)
+            if params is not None and callback:
+                final = index == len(steps) - 1
+                copies = [params, params] if final and self.duplicate_callbacks else [params]
+                if self.shuffle_callbacks:
+                    held.extend(copies)
+                else:
+                    for copy in copies:
+                        await self._deliver(callback, copy)
+            if conversation is not None and update["status"] == "in-progress":
+                await conversation()
         self._shuffler.shuffle(held)
         for params in held:
             await self._deliver(callback, params)
@@ -450,8 +613,28 @@ class Simulator:
         self.undelivered_callbacks.append(params)
 
 
+def _answered_by(outcome: Outcome, detect: bool) -> str | None:
+    # Without machine detection Twilio cannot tell a machine from a person.
+    if not detect or outcome.result not in PICKED_UP:
+        return None
+    return "machine_start" if outcome.result == "machine" else "human"
+
+
+def _time_call(call: dict[str, Any]) -> None:
+    """Stamp the start and end times of a call as it is dialed and as it ends."""
+    if call["status"] == "initiated":
+        call["start_time"] = _rfc2822(_now())
+    elif call["status"] in RESULT_OF["call"]:
+        call["end_time"] = _rfc2822(_now())
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _rfc2822(moment: datetime) -> str:
+    """Twilio's resource timestamps: 'Tue, 10 Mar 2026 12:00:00 +0000'."""
+    return email.utils.format_datetime(moment.astimezone(UTC).replace(microsecond=0))
 
 
 def main(argv: list[str] | None = None) -> None:
