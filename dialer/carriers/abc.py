@@ -9,6 +9,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
 from types import TracebackType
 from typing import Any, Literal, Self
 
@@ -62,14 +64,44 @@ RESULT_OF: dict[Kind, dict[str, Result]] = {
 }
 
 
+class Placement(StrEnum):
+    """What a failed request says about the call or text it was to create (or fetch)."""
+
+    NOT_PLACED = "not-placed"  # the carrier certainly did not act: the request may be repeated
+    UNKNOWN = "unknown"  # the carrier may have acted: a call may ring and report callbacks
+    REJECTED = "rejected"  # the carrier refused this request (an invalid number, say)
+    ACCOUNT = "account"  # every request will fail alike (credentials, account, base URL)
+    NOT_FOUND = "not-found"  # a status fetch: the carrier itself says it has no such sid
+
+    @property
+    def retryable(self) -> bool:
+        """Whether the same request may succeed later."""
+        return self in (Placement.NOT_PLACED, Placement.UNKNOWN)
+
+
 class CarrierError(Exception):
-    """A carrier API request that failed; `retryable` when the same request may succeed later."""
+    """A carrier API request that failed: `placement` says what became of the call.
+
+    `retryable` follows `placement` unless given; callers that give only `retryable` (the
+    older form) get UNKNOWN or REJECTED, the cautious reading of each.
+    """
 
     def __init__(
-        self, message: str, *, retryable: bool, status: int | None = None, code: int | None = None
+        self,
+        message: str,
+        *,
+        retryable: bool | None = None,
+        status: int | None = None,
+        code: int | None = None,
+        placement: Placement | None = None,
     ) -> None:
         super().__init__(message)
-        self.retryable = retryable
+        if placement is None:
+            if retryable is None:
+                raise TypeError("CarrierError needs a placement or retryable")
+            placement = Placement.UNKNOWN if retryable else Placement.REJECTED
+        self.placement = placement
+        self.retryable = placement.retryable if retryable is None else retryable
         self.status = status
         self.code = code
 
@@ -147,6 +179,11 @@ class Carrier(ABC):
     @abstractmethod
     async def fetch_status(self, sid: str, kind: Kind) -> CarrierEvent:
         """The current status of a call or message, to reconcile after a crash."""
+
+    @abstractmethod
+    async def list_calls(self, to: str, since: datetime) -> list[CarrierEvent]:
+        """The calls to E.164 `to` started at or after `since`: to find out what became of a
+        call whose placing ended in Placement.UNKNOWN."""
 
     @abstractmethod
     def verify(self, url: str, params: Mapping[str, str], signature: str | None) -> bool:

@@ -12,12 +12,20 @@ import hashlib
 import hmac
 import json
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode, urlparse
 
 import aiohttp
 
-from dialer.carriers.abc import BadCallback, Carrier, CarrierError, CarrierEvent, Kind
+from dialer.carriers.abc import (
+    BadCallback,
+    Carrier,
+    CarrierError,
+    CarrierEvent,
+    Kind,
+    Placement,
+)
 
 API_VERSION = "2010-04-01"
 # Twilio reports only 'completed' unless asked; the earlier events show live progress.
@@ -27,6 +35,19 @@ FORM = "application/x-www-form-urlencoded"
 # Requests in flight at once: aiohttp's default connection limit. Requests beyond it wait
 # on our semaphore, which costs far less than waiting in aiohttp's connection pool.
 CONCURRENT_REQUESTS = 100
+# Seconds. Connecting is quick or the carrier is unreachable; Twilio may take a while to
+# answer a create. A connect timeout shorter than the total means any total timeout comes
+# after the request was sent, when the carrier may have acted on it.
+CONNECT_TIMEOUT = 5.0
+READ_TIMEOUT = 15.0
+TOTAL_TIMEOUT = 30.0
+# Failures that leave the request unsent: no connection was made, or the URL is unusable.
+NOT_SENT = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError, aiohttp.InvalidURL)
+# Twilio's error code for a resource it does not have.
+TWILIO_NOT_FOUND = 20404
+# Calls to one number since a given time: a few, so a few pages bound a runaway listing.
+LIST_PAGE_SIZE = 50
+LIST_PAGES = 20
 
 
 def compute_signature(auth_token: str, url: str, params: Mapping[str, str]) -> str:
@@ -60,8 +81,17 @@ class TwilioCarrier(Carrier):
         base_url: str = "https://api.twilio.com",
         session: aiohttp.ClientSession | None = None,
         call_events: tuple[str, ...] = CALL_EVENTS,
+        *,
+        connect_timeout: float = CONNECT_TIMEOUT,
+        read_timeout: float = READ_TIMEOUT,
+        total_timeout: float = TOTAL_TIMEOUT,
     ) -> None:
+        if connect_timeout >= total_timeout:
+            raise ValueError("connect_timeout must be shorter than total_timeout")
         self.account_sid = account_sid
+        self._timeout = aiohttp.ClientTimeout(
+            total=total_timeout, connect=connect_timeout, sock_read=read_timeout
+        )
         # The same on every call: encoded once.
         self._call_options = urlencode(
             [
@@ -76,7 +106,8 @@ class TwilioCarrier(Carrier):
             "Authorization": aiohttp.encode_basic_auth(account_sid, auth_token),
         }
         self._form_headers = {**self._headers, "Content-Type": FORM}
-        self._account_url = f"{base_url.rstrip('/')}/{API_VERSION}/Accounts/{account_sid}"
+        self._base_url = base_url.rstrip("/")
+        self._account_url = f"{self._base_url}/{API_VERSION}/Accounts/{account_sid}"
         self._session = session
         self._owns_session = session is None
         self._slots = asyncio.Semaphore(CONCURRENT_REQUESTS)
@@ -85,22 +116,45 @@ class TwilioCarrier(Carrier):
         form = urlencode(
             [("To", to), ("From", from_), ("Url", answer_url), ("StatusCallback", status_callback)]
         )
-        return _sid(await self._request("POST", "Calls.json", f"{form}&{self._call_options}"))
+        url = f"{self._account_url}/Calls.json"
+        return _sid(await self._request("POST", url, f"{form}&{self._call_options}"))
 
     async def send_sms(self, to: str, from_: str, body: str, status_callback: str) -> str:
         form = urlencode(
             [("To", to), ("From", from_), ("Body", body), ("StatusCallback", status_callback)]
         )
-        return _sid(await self._request("POST", "Messages.json", form))
+        return _sid(await self._request("POST", f"{self._account_url}/Messages.json", form))
 
     async def fetch_status(self, sid: str, kind: Kind) -> CarrierEvent:
-        data = await self._request("GET", f"{RESOURCE[kind]}/{sid}.json")
         try:
-            return CarrierEvent.of(
-                sid, kind, data["status"], answered_by=data.get("answered_by"), raw=data
-            )
-        except (KeyError, BadCallback) as error:
-            raise CarrierError(f"unexpected {kind} resource: {error}", retryable=False) from error
+            data = await self._request("GET", f"{self._account_url}/{RESOURCE[kind]}/{sid}.json")
+        except CarrierError as error:
+            # Only Twilio's own 20404 says so: a proxy's 404 page says nothing about the sid.
+            if error.status == 404 and error.code == TWILIO_NOT_FOUND:
+                raise CarrierError(
+                    str(error), status=404, code=error.code, placement=Placement.NOT_FOUND
+                ) from error
+            raise
+        return _event(kind, data, sid)
+
+    async def list_calls(self, to: str, since: datetime) -> list[CarrierEvent]:
+        if since.tzinfo is None:
+            raise ValueError("since must be timezone-aware")
+        start = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        query = urlencode([("To", to), ("StartTime>", start), ("PageSize", LIST_PAGE_SIZE)])
+        url = f"{self._account_url}/Calls.json?{query}"
+        events: list[CarrierEvent] = []
+        for _ in range(LIST_PAGES):
+            page = await self._request("GET", url)
+            calls = page.get("calls")
+            if not isinstance(calls, list):
+                raise _unexpected(f"a call list without calls: {page}")
+            events += [_event("call", call) for call in calls]
+            next_url = self._next_page(page.get("next_page_uri"))
+            if next_url is None:
+                return events
+            url = next_url
+        raise _unexpected(f"more than {LIST_PAGES} pages of calls to {to} since {start}")
 
     def verify(self, url: str, params: Mapping[str, str], signature: str | None) -> bool:
         if not signature:
@@ -148,50 +202,89 @@ class TwilioCarrier(Carrier):
             await self._session.close()
             self._session = None
 
-    async def _request(self, method: str, path: str, form: str | None = None) -> dict[str, Any]:
+    def _next_page(self, next_page_uri: object) -> str | None:
+        """The URL of the next page; Twilio gives a path on the API host, or null at the end."""
+        if next_page_uri is None:
+            return None
+        if not isinstance(next_page_uri, str) or not next_page_uri.startswith("/"):
+            raise _unexpected(f"next_page_uri {next_page_uri!r} is not a path")
+        return f"{self._base_url}{next_page_uri}"
+
+    async def _request(self, method: str, url: str, form: str | None = None) -> dict[str, Any]:
         """One API request; `form` is urlencoded already (aiohttp would build a multipart
         writer for every list or dict it is given)."""
         if self._session is None:  # created here, inside the running loop aiohttp wants
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
-        url = f"{self._account_url}/{path}"
+            self._session = aiohttp.ClientSession()
         body, headers = None, self._headers
         if form is not None:
             body, headers = form.encode(), self._form_headers
         try:
             async with (
                 self._slots,
-                self._session.request(method, url, data=body, headers=headers) as response,
+                self._session.request(
+                    method, url, data=body, headers=headers, timeout=self._timeout
+                ) as response,
             ):
-                status, text = response.status, await response.text()
-        except (aiohttp.ClientError, TimeoutError) as error:
-            raise CarrierError(f"{method} {url}: {error!r}", retryable=True) from error
+                status, content = response.status, await response.read()
+        # Not only ClientError: aiohttp lets other errors out too, and each must be classified.
+        except Exception as error:
+            placement = Placement.NOT_PLACED if isinstance(error, NOT_SENT) else Placement.UNKNOWN
+            raise CarrierError(f"{method} {url}: {error!r}", placement=placement) from error
         if status >= 400:
-            raise _api_error(status, text)
+            raise _api_error(status, content)
         try:
-            data = json.loads(text)
-        except ValueError:
+            data = json.loads(content)
+        except ValueError:  # UnicodeDecodeError included
             data = None
         if not isinstance(data, dict):
-            raise CarrierError(f"{method} {url}: response is not a JSON object", retryable=False)
+            raise _unexpected(f"{method} {url}: response is not a JSON object")
         return data
 
 
-def _api_error(status: int, text: str) -> CarrierError:
-    """Twilio's error body {"code", "message", "status"}; a proxy's HTML page is kept short."""
+def _api_error(status: int, content: bytes) -> CarrierError:
+    """Twilio's error body {"code", "message", "status"}; a proxy's page is kept short."""
     try:
-        body = json.loads(text)
+        body = json.loads(content)
         message, code = str(body["message"]), body.get("code")
     except (ValueError, KeyError, TypeError):
+        text = content.decode("utf-8", errors="replace")  # a proxy's page may be in any charset
         message, code = text.strip()[:200] or "no error message", None
-    # 429 is Twilio's rate limit: the same request succeeds later, like a 5xx.
-    retryable = status >= 500 or status == 429
-    return CarrierError(f"HTTP {status}: {message}", retryable=retryable, status=status, code=code)
+    code = code if isinstance(code, int) else None
+    placement = _placement_of(status, code)
+    return CarrierError(f"HTTP {status}: {message}", status=status, code=code, placement=placement)
+
+
+def _placement_of(status: int, code: int | None) -> Placement:
+    """What an HTTP error status says about the request that got it."""
+    if status in (429, 503):  # Twilio's rate limit, or a server refusing work for now
+        return Placement.NOT_PLACED
+    if status >= 500:  # a failure in Twilio or in between, perhaps after acting on it
+        return Placement.UNKNOWN
+    if status in (401, 403, 404) or code is None:
+        # Credentials, account, or a base URL that leads elsewhere; a 4xx that is not
+        # Twilio's own (no error code) comes from something in between that refuses us.
+        return Placement.ACCOUNT
+    return Placement.REJECTED
+
+
+def _event(kind: Kind, data: dict[str, Any], sid: str | None = None) -> CarrierEvent:
+    """The event a call or message resource reports."""
+    try:
+        return CarrierEvent.of(
+            sid or data["sid"], kind, data["status"], answered_by=data.get("answered_by"), raw=data
+        )
+    except (KeyError, TypeError, BadCallback) as error:
+        raise _unexpected(f"unexpected {kind} resource: {error}") from error
+
+
+def _unexpected(message: str) -> CarrierError:
+    """An answer of the wrong shape: whether the carrier acted is unknown, and asking again
+    gets the same answer."""
+    return CarrierError(message, placement=Placement.UNKNOWN, retryable=False)
 
 
 def _sid(data: dict[str, Any]) -> str:
     sid = data.get("sid")
     if not isinstance(sid, str) or not sid:
-        raise CarrierError(
-            f"carrier accepted the request but returned no sid: {data}", retryable=False
-        )
+        raise _unexpected(f"carrier accepted the request but returned no sid: {data}")
     return sid
