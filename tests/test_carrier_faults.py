@@ -37,7 +37,7 @@ ANSWER_URL = "https://dialer.example/answer"
 ACCOUNT_PATH = f"/2010-04-01/Accounts/{ACCOUNT}"
 PROJECT = Path(__file__).resolve().parent.parent
 # Short enough for quick tests, long enough for an idle test machine to connect and answer.
-TIMEOUTS = {"connect_timeout": 0.5, "read_timeout": 0.3, "total_timeout": 2.0}
+TIMEOUTS = {"connect_timeout": 1.0, "read_timeout": 1.0, "total_timeout": 5.0}
 
 
 class FakeTwilio:
@@ -140,7 +140,7 @@ async def fake() -> AsyncIterator[FakeTwilio]:
 
 @pytest.fixture
 async def proxy(fake: FakeTwilio) -> AsyncIterator[FaultProxy]:
-    async with FaultProxy(fake.url, stall=1.0) as proxy:
+    async with FaultProxy(fake.url, stall=3.0) as proxy:
         yield proxy
 
 
@@ -158,7 +158,7 @@ async def simulator() -> AsyncIterator[Simulator]:
 
 @pytest.fixture
 async def simulator_proxy(simulator: Simulator) -> AsyncIterator[FaultProxy]:
-    async with FaultProxy(simulator.url, stall=1.0) as proxy:
+    async with FaultProxy(simulator.url, stall=3.0) as proxy:
         yield proxy
 
 
@@ -327,7 +327,7 @@ async def test_a_carrier_whose_name_does_not_resolve_did_not_place_the_call(reso
 async def test_an_answer_that_never_ends_may_have_placed_the_call(fake):
     fake.trickle = True  # straight from the carrier: the proxy would hold the answer back
 
-    timeouts = TIMEOUTS | {"total_timeout": 0.8}
+    timeouts = TIMEOUTS | {"total_timeout": 1.5}
     async with TwilioCarrier(ACCOUNT, TOKEN, base_url=fake.url, **timeouts) as carrier:
         error = await _failure(carrier)
 
