@@ -142,19 +142,18 @@ class TwilioCarrier(Carrier):
             raise ValueError("since must be timezone-aware")
         start = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         query = urlencode([("To", to), ("StartTime>", start), ("PageSize", LIST_PAGE_SIZE)])
-        url: str | None = f"{self._account_url}/Calls.json?{query}"
+        url = f"{self._account_url}/Calls.json?{query}"
         events: list[CarrierEvent] = []
         for _ in range(LIST_PAGES):
-            if url is None:
-                return events
             page = await self._request("GET", url)
             calls = page.get("calls")
             if not isinstance(calls, list):
                 raise _unexpected(f"a call list without calls: {page}")
             events += [_event("call", call) for call in calls]
-            url = self._next_page(page.get("next_page_uri"))
-        if url is None:
-            return events
+            next_url = self._next_page(page.get("next_page_uri"))
+            if next_url is None:
+                return events
+            url = next_url
         raise _unexpected(f"more than {LIST_PAGES} pages of calls to {to} since {start}")
 
     def verify(self, url: str, params: Mapping[str, str], signature: str | None) -> bool:
