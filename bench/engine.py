@@ -41,8 +41,9 @@ from compliance import Company, accounts, leads
 from compliance.tables import attempts
 from dialer.app import App, open_app
 from dialer.carriers import TwilioCarrier
+from dialer.clock import SimClock
 from dialer.database import upgrade_schema
-from dialer.engine import Engine, SimClock
+from dialer.dispatch import Dispatcher
 from dialer.runner import FINAL_ONLY, SIMULATED_ACCOUNT, listening
 from dialer.settings import Settings
 
@@ -117,7 +118,7 @@ def carrier_at(url: str, token: str) -> TwilioCarrier:
 async def time_engine(app: App, company: Company, url: str, token: str, count: int) -> float:
     """Seconds for the engine to run the campaign to the end."""
     carrier = carrier_at(url, token)
-    engine = Engine(app, carrier, callback_base="", clock=SimClock(ELEVEN_IN_NEW_YORK))
+    engine = Dispatcher(app, carrier, clock=SimClock(ELEVEN_IN_NEW_YORK))
     try:
         async with listening(engine, "127.0.0.1", 0):
             started = time.perf_counter()

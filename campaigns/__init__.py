@@ -3,7 +3,7 @@
 Plain data and plain functions; running campaigns is the dialer's job. Imports only `compliance`.
 """
 
-from campaigns import outcomes, queue, repository
+from campaigns import attempts, callbacks, outcomes, queue, repository, skiplog
 from campaigns.definitions import (
     LEAD_FIELDS,
     CampaignSpec,
@@ -49,6 +49,8 @@ __all__ = [
     "OutcomeRule",
     "StatusBook",
     "UnknownCampaign",
+    "attempts",
+    "callbacks",
     "check_optout_digit",
     "check_retry_statuses",
     "load_campaign",
@@ -61,5 +63,6 @@ __all__ = [
     "queue",
     "render_sms",
     "repository",
+    "skiplog",
     "transition",
 ]

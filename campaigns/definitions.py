@@ -49,7 +49,10 @@ _REQUIRED = (
     "max_concurrent",
     "attempts_per_second",
 )
-_OPTIONAL = ("window", "retry", "sms_body", "ivr_optout_digit")
+_OPTIONAL = ("window", "retry", "sms_body", "ivr_optout_digit", "ivr_prompt")
+DEFAULT_IVR_PROMPT = "To stop receiving these calls, press {digit}."
+# A prompt is spoken text: long enough for a sentence or two, short enough for a call.
+MAX_PROMPT = 500
 _CLOCK = re.compile(r"(\d{2}):(\d{2})")
 _DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 
@@ -59,7 +62,8 @@ class CampaignSpec:
     """A checked campaign definition. `window` None: only the legal calling hours apply.
 
     `retry` maps a non-final status code to how long after that outcome the lead is tried
-    again. `sms_body` is set exactly for sms campaigns, `ivr_optout_digit` for voice ones.
+    again. `sms_body` is set exactly for sms campaigns, `ivr_optout_digit` and `ivr_prompt`
+    for voice ones; the prompt names the key through its `{digit}`.
     """
 
     name: str
@@ -73,6 +77,13 @@ class CampaignSpec:
     retry: dict[str, timedelta] = field(default_factory=dict)
     sms_body: str | None = None
     ivr_optout_digit: str | None = None
+    ivr_prompt: str | None = None
+
+    def spoken_prompt(self) -> str:
+        """What a voice call says when answered: the prompt with its key filled in."""
+        return (self.ivr_prompt or DEFAULT_IVR_PROMPT).replace(
+            "{digit}", self.ivr_optout_digit or ""
+        )
 
 
 def load_campaign(path: str | Path) -> CampaignSpec:
@@ -106,6 +117,7 @@ def parse_campaign(data: Mapping[str, Any]) -> CampaignSpec:
         retry=_retry(data.get("retry", {})),
         sms_body=_sms_body(data.get("sms_body"), channel),
         ivr_optout_digit=_optout_digit(data.get("ivr_optout_digit"), channel),
+        ivr_prompt=_ivr_prompt(data.get("ivr_prompt"), channel),
     )
 
 
@@ -300,5 +312,25 @@ def _optout_digit(value: Any, channel: Channel) -> str | None:
     if not (isinstance(value, str) and len(value) == 1 and DIGITS.fullmatch(value)):
         raise InvalidDefinition(
             f"ivr_optout_digit: a voice campaign needs one keypad key (0-9, * or #), got {value!r}"
+        )
+    return value
+
+
+def _ivr_prompt(value: Any, channel: Channel) -> str | None:
+    if channel is not Channel.VOICE:
+        if value is not None:
+            raise InvalidDefinition("ivr_prompt: only a voice campaign has an IVR")
+        return None
+    if value is None:
+        return DEFAULT_IVR_PROMPT
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_PROMPT:
+        raise InvalidDefinition(
+            f"ivr_prompt: expected the text to say, 1 to {MAX_PROMPT} characters, got {value!r}"
+        )
+    # The caller must hear which key opts out: a prompt that does not say it is refused.
+    if "{digit}" not in value:
+        raise InvalidDefinition(
+            "ivr_prompt: must name the opt-out key as {digit}, e.g. "
+            '"To stop receiving these calls, press {digit}."'
         )
     return value

@@ -7,13 +7,14 @@ recorded with source `status_rule` and the status and attempt as the reason.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import structlog
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from campaigns import attempts as attempt_store
 from campaigns import queue
 from campaigns import repository as campaign_store
 from campaigns.definitions import CampaignSpec
@@ -71,49 +72,32 @@ async def end_attempts(
     Returns the status of each attempt ended here; one that had already ended (a repeated
     callback) is left alone and left out.
     """
-    rows = await conn.execute(
-        select(attempts.c.id, attempts.c.lead_id, attempts.c.number).where(
-            in_batch(attempts.c.id, [e.attempt_id for e in endings], conn.dialect.name),
-            attempts.c.campaign_id == campaign.id,
-            attempts.c.state != "ended",
-        )
-    )
-    open_rows = {row.id: row for row in rows}
-    # In id order, as every batch that updates attempts: on PostgreSQL, two batches taking
-    # the same row locks in different orders would deadlock.
+    open_rows = {
+        row.id: row
+        for row in (await attempt_store.find(conn, [e.attempt_id for e in endings])).values()
+        if row.campaign_id == campaign.id and row.phase in attempt_store.OPEN_PHASES
+    }
+    # A keypress is recorded when it happens; an ending that reports none (a status fetch,
+    # a callback without Digits) keeps it.
     ending_now = {
-        e.attempt_id: e
-        for e in sorted(endings, key=lambda e: e.attempt_id)
+        e.attempt_id: replace(e, digits=e.digits or open_rows[e.attempt_id].digits)
+        for e in endings
         if e.attempt_id in open_rows
     }
     if not ending_now:
         return {}
     statuses = {i: book.status_for(e.result, e.digits) for i, e in ending_now.items()}
-    await conn.execute(
-        update(attempts)
-        .where(attempts.c.id == bindparam("attempt"))
-        .values(
-            state="ended",
-            result=bindparam("result"),
-            digits=bindparam("digits"),
-            status=bindparam("status"),
-            ended_at=now,
-            carrier_status=bindparam("carrier_status"),
-        ),
+    await attempt_store.end(
+        conn,
         [
-            {
-                "attempt": i,
-                "result": e.result,
-                "digits": e.digits,
-                "status": statuses[i].code,
-                "carrier_status": e.carrier_status,
-            }
+            attempt_store.Ended(i, e.result, e.digits, statuses[i].code, e.carrier_status)
             for i, e in ending_now.items()
         ],
+        now,
     )
     for i, status in statuses.items():
         row = open_rows[i]
-        await apply_actions(conn, company, status, i, row.lead_id, from_key(row.number), now)
+        await apply_actions(conn, company, status, i, row.lead_id, row.number, now)
     ended = [(open_rows[i].lead_id, status) for i, status in statuses.items()]
     await _move_leads(conn, campaign, ended, now)
     for i, e in ending_now.items():
@@ -216,6 +200,31 @@ async def _block_lead_channel(
     )
 
 
+async def apply_keypress(
+    conn: AsyncConnection,
+    company: Company,
+    book: StatusBook,
+    attempt: attempt_store.AttemptRow,
+    digits: str,
+    now: datetime,
+) -> CallStatus:
+    """Keys pressed on an answered call: recorded, and the actions of the status they give
+    fired at once (an opt-out is on the lists before the call ends). The attempt's final
+    callback applies the same status again, which changes nothing more."""
+    await attempt_store.record_keypress(conn, attempt.id, digits)
+    status = book.status_for("answered", digits)
+    if attempt.lead_id is not None:
+        await apply_actions(conn, company, status, attempt.id, attempt.lead_id, attempt.number, now)
+    log.info(
+        "attempt.keypress",
+        company=company.name,
+        attempt_id=attempt.id,
+        digits=digits,
+        status=status.code,
+    )
+    return status
+
+
 class UnknownAttempt(LookupError):
     """No attempt with that id in the company."""
 
@@ -237,7 +246,7 @@ async def set_disposition(
         known = ", ".join(sorted(book.statuses))
         raise UnknownAttempt(f"no call status {code!r}; the company's statuses: {known}")
     status = book.statuses[code]
-    await conn.execute(update(attempts).where(attempts.c.id == attempt_id).values(status=code))
+    await attempt_store.set_status(conn, attempt_id, code)
     await apply_actions(
         conn, company, status, attempt_id, row.lead_id, from_key(row.number), now, by
     )

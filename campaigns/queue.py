@@ -161,21 +161,42 @@ async def mark_in_flight(
 
 
 async def give_back(
-    conn: AsyncConnection, campaign_id: int, lead_id: int, due_at: datetime
+    conn: AsyncConnection, campaign_id: int, lead_ids: Sequence[int], due_at: datetime
 ) -> None:
-    """Requeue a lead whose attempt never reached the carrier, returning the attempt it was
-    charged for."""
-    await conn.execute(
-        update(campaign_leads)
-        .where(campaign_leads.c.campaign_id == campaign_id, campaign_leads.c.lead_id == lead_id)
-        .values(
-            state=QUEUED,
-            due_at=due_at,
-            attempts=campaign_leads.c.attempts - 1,
-            lease_node=None,
-            lease_until=None,
+    """Requeue leads whose attempt the carrier never placed, returning the attempt each was
+    charged for; one statement."""
+    if lead_ids:
+        await conn.execute(
+            update(campaign_leads)
+            .where(
+                campaign_leads.c.campaign_id == campaign_id,
+                in_batch(campaign_leads.c.lead_id, sorted(lead_ids), conn.dialect.name),
+                campaign_leads.c.state.in_([CLAIMED, IN_FLIGHT]),
+            )
+            .values(
+                state=QUEUED,
+                due_at=due_at,
+                attempts=campaign_leads.c.attempts - 1,
+                lease_node=None,
+                lease_until=None,
+            )
         )
-    )
+
+
+async def extend_leases(
+    conn: AsyncConnection, campaign_id: int, lead_ids: Sequence[int], node: str, until: datetime
+) -> None:
+    """Leads in flight taken over by `node` (their holder is gone), leased until `until`."""
+    if lead_ids:
+        await conn.execute(
+            update(campaign_leads)
+            .where(
+                campaign_leads.c.campaign_id == campaign_id,
+                in_batch(campaign_leads.c.lead_id, sorted(lead_ids), conn.dialect.name),
+                campaign_leads.c.state.in_([CLAIMED, IN_FLIGHT]),
+            )
+            .values(lease_node=node, lease_until=until)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +244,7 @@ async def move_leads(conn: AsyncConnection, campaign_id: int, moves: Sequence[Mo
 @dataclass(frozen=True, slots=True)
 class Lease:
     lead_id: int
+    state: str
     lease_node: str | None
     lease_until: datetime | None
 
@@ -231,13 +253,16 @@ async def in_flight(conn: AsyncConnection, campaign_id: int) -> list[Lease]:
     """The campaign's leads with an attempt under way, and who holds them until when."""
     rows = await conn.execute(
         select(
-            campaign_leads.c.lead_id, campaign_leads.c.lease_node, campaign_leads.c.lease_until
+            campaign_leads.c.lead_id,
+            campaign_leads.c.state,
+            campaign_leads.c.lease_node,
+            campaign_leads.c.lease_until,
         ).where(
             campaign_leads.c.campaign_id == campaign_id,
             campaign_leads.c.state.in_([CLAIMED, IN_FLIGHT]),
         )
     )
-    return [Lease(row.lead_id, row.lease_node, row.lease_until) for row in rows]
+    return [Lease(row.lead_id, row.state, row.lease_node, row.lease_until) for row in rows]
 
 
 async def counts(conn: AsyncConnection, campaign_id: int) -> dict[str, int]:

@@ -18,7 +18,7 @@ from campaigns.definitions import parse_campaign as _parse_campaign
 from campaigns.lifecycle import CampaignAction, CampaignState, transition
 from campaigns.statuses import DEFAULT_STATUSES_PATH, InvalidDefinition, StatusBook
 from campaigns.statuses import parse_statuses as _parse_statuses
-from campaigns.tables import campaigns, status_books
+from campaigns.tables import campaign_leads, campaigns, status_books
 from compliance import CampaignLimits, Company
 from compliance.tables import companies
 
@@ -117,10 +117,21 @@ async def running_campaigns(conn: AsyncConnection) -> list[tuple[Company, Campai
         .where(campaigns.c.state == CampaignState.RUNNING.value)
         .order_by(campaigns.c.id)
     )
-    return [
-        (Company(row.company_id, row.company_name, row.default_region), _campaign(row))
-        for row in rows
-    ]
+    return [(_company(row), _campaign(row)) for row in rows]
+
+
+async def campaigns_in_flight(conn: AsyncConnection) -> list[tuple[Company, Campaign]]:
+    """Every campaign, whatever its state, with leads claimed or in flight."""
+    busy = select(campaign_leads.c.campaign_id).where(
+        campaign_leads.c.state.in_([queue.CLAIMED, queue.IN_FLIGHT])
+    )
+    rows = await conn.execute(
+        select(campaigns, companies.c.name.label("company_name"), companies.c.default_region)
+        .join(companies, companies.c.id == campaigns.c.company_id)
+        .where(campaigns.c.id.in_(busy))
+        .order_by(campaigns.c.id)
+    )
+    return [(_company(row), _campaign(row)) for row in rows]
 
 
 async def list_campaigns(conn: AsyncConnection, company: Company) -> list[Campaign]:
@@ -128,6 +139,10 @@ async def list_campaigns(conn: AsyncConnection, company: Company) -> list[Campai
         select(campaigns).where(campaigns.c.company_id == company.id).order_by(campaigns.c.name)
     )
     return [_campaign(row) for row in rows]
+
+
+def _company(row: Row) -> Company:
+    return Company(row.company_id, row.company_name, row.default_region)
 
 
 def _campaign(row: Row) -> Campaign:

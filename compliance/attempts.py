@@ -1,11 +1,13 @@
-"""Attempt history in storage: what the gate counts for rolling caps and campaign limits."""
+"""Attempt history in storage: what the gate counts for rolling caps and campaign limits,
+and the phases an attempt goes through."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from enum import StrEnum
 
-from sqlalchemy import ColumnElement, func, insert, or_, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from compliance.accounts import Company
@@ -13,46 +15,26 @@ from compliance.dnc import Channel
 from compliance.phone import to_key
 from compliance.tables import attempts, in_batch
 
-# The status of an attempt whose dial intent was committed but never reached the carrier.
-ABANDONED = "ABANDONED"
+
+class AttemptPhase(StrEnum):
+    """Where an attempt stands. `campaigns.attempts` owns the transitions:
+    intent -> placed -> ended, intent -> not_placed, and intent -> unknown -> placed or
+    not_placed once the carrier's own records say."""
+
+    INTENT = "intent"  # committed before the carrier is asked
+    PLACED = "placed"  # the carrier took it and gave its reference
+    UNKNOWN = "unknown"  # the request may have reached the carrier: wait for its word
+    NOT_PLACED = "not_placed"  # the carrier refused before placing: not an attempt
+    ENDED = "ended"  # the carrier's outcome is recorded
 
 
-async def record_intents(
-    conn: AsyncConnection,
-    company: Company,
-    contacts: Sequence[tuple[int | None, str]],
-    channel: Channel,
-    placed_at: datetime,
-    *,
-    campaign_id: int | None = None,
-    node: str | None = None,
-) -> list[int]:
-    """Remember attempts about to be placed, one per (lead id, E.164 number): the dial
-    intent that is committed before the carrier is asked. Returns their ids, in order."""
-    if not contacts:
-        return []
-    result = await conn.execute(
-        insert(attempts).returning(attempts.c.id, sort_by_parameter_order=True),
-        [
-            {
-                "company_id": company.id,
-                "campaign_id": campaign_id,
-                "lead_id": lead_id,
-                "number": to_key(number),
-                "channel": channel.value,
-                "placed_at": placed_at,
-                "state": "intent",
-                "node": node,
-            }
-            for lead_id, number in contacts
-        ],
-    )
-    return list(result.scalars())
+# Phases whose lead must not be tried again until the carrier's word settles them.
+OPEN_PHASES = (AttemptPhase.INTENT, AttemptPhase.PLACED, AttemptPhase.UNKNOWN)
 
 
 def _dialed() -> ColumnElement[bool]:
-    """Attempts abandoned before reaching the carrier (a crash) were never dialed."""
-    return or_(attempts.c.status.is_(None), attempts.c.status != ABANDONED)
+    """An attempt the carrier refused before placing it was never dialed."""
+    return attempts.c.state != AttemptPhase.NOT_PLACED.value
 
 
 async def recent_attempts(

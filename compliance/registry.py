@@ -58,16 +58,14 @@ _DNC_LOCKS = 0x444E43
 async def lock_for_screening(conn: AsyncConnection, company: Company) -> None:
     """Hold off the company's changes the gate reads until this transaction ends.
 
-    The engine takes it (shared) before it screens and commits dial intents; every change
-    to a DNC list, a lead's channel DNC or a blackout takes it exclusively (`lock_for_change`).
-    So a change that committed before an intent was seen by the screening that led to it.
+    The engine takes it before it screens and commits dial intents; every change to a DNC
+    list, a lead's channel DNC or a blackout takes it too (`lock_for_change`). So a change
+    that committed before an intent was seen by the screening that led to it. Screenings
+    exclude each other as well: each counts the attempts the one before it committed, so
+    two campaigns (or nodes) dialing one number at once stay within its caps together.
     SQLite needs nothing: each transaction holds the database's write lock from its start.
     """
-    if conn.dialect.name == "postgresql":
-        await conn.execute(
-            text("SELECT pg_advisory_xact_lock_shared(:space, :company)"),
-            {"space": _DNC_LOCKS, "company": company.id},
-        )
+    await lock_for_change(conn, company)
 
 
 async def lock_for_change(conn: AsyncConnection, company: Company) -> None:

@@ -61,10 +61,10 @@ from dialer.cli_support import (
     progress,
     run,
 )
+from dialer.clock import SimClock
 from dialer.database import upgrade_schema
-from dialer.engine import SimClock, WallClock
+from dialer.runner import configured_dispatcher
 from dialer.runner import serve as serve_forever
-from dialer.runner import simulated_engine
 
 
 def normalize_all(values: Sequence[str], region: str) -> list[str]:
@@ -310,17 +310,19 @@ def campaign_run(
 ) -> None:
     """Start NAME if needed and dial until no lead can be attempted any more.
 
-    Attempts go through the simulated carrier (a local server speaking the Twilio API),
-    each screened by the gate right before it is placed.
+    Attempts go through the configured carrier, each screened by the gate right before it
+    is placed. With the simulated carrier (the default: a local server speaking the Twilio
+    API), --sim-clock makes it a forecast; with carrier = "twilio" the calls are real, on
+    the wall clock, and --sim-clock is refused.
     """
-    outcomes = Scenario.from_toml(scenario) if scenario else Scenario()
-    clock = SimClock(sim_clock) if sim_clock else WallClock()
+    outcomes = Scenario.from_toml(scenario) if scenario else None
+    clock = SimClock(sim_clock) if sim_clock else None
 
     async def body(app: App) -> Campaign:
         async with app.transaction() as conn:
             owner = await company_of(app, conn, company)
-        async with simulated_engine(app, outcomes, clock) as (engine, _):
-            return await engine.run_until_done(owner, name)
+        async with configured_dispatcher(app, outcomes, clock) as dispatcher:
+            return await dispatcher.run_until_done(owner, name)
 
     finished = run(body)
     if as_json:

@@ -1,12 +1,14 @@
-"""Wiring: the carrier (simulated or real), the webhook server, the engine, `dialer serve`."""
+"""Wiring: the carrier (simulated or real), the webhook server, the dispatcher, this node's
+heartbeat and recovery, `dialer serve` and `dialer campaign run`."""
 
 from __future__ import annotations
 
 import asyncio
 import secrets
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 import structlog
 from aiohttp import web
@@ -15,7 +17,10 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from dialer.app import App
 from dialer.carriers import Carrier, TwilioCarrier
 from dialer.carriers.simulator import Scenario, Simulator
-from dialer.engine import Clock, Engine, WallClock
+from dialer.clock import Clock, WallClock
+from dialer.dispatch import Dispatcher
+from dialer.scheduling import nodes
+from dialer.settings import SettingsConflict
 from dialer.webhooks import webhook_app
 
 log = structlog.get_logger("dialer.serve")
@@ -23,6 +28,8 @@ SIMULATED_ACCOUNT = "ACsimulated00000000000000000000000"
 # The engine acts on final call statuses only; each progress callback would cost a signed
 # request and a database write.
 FINAL_ONLY = ("completed",)
+# Every node settles overdue attempts and takes back a gone node's leads this often.
+RECOVER_SECONDS = 5.0
 
 
 @asynccontextmanager
@@ -44,15 +51,15 @@ async def simulated_carrier(scenario: Scenario) -> AsyncIterator[tuple[TwilioCar
 
 @asynccontextmanager
 async def listening(
-    engine: Engine, host: str, port: int, public_url: str = ""
+    dispatcher: Dispatcher, host: str, port: int, public_url: str = ""
 ) -> AsyncIterator[str]:
-    """Serve the engine's webhooks; yields the base URL carriers call back."""
-    runner = web.AppRunner(webhook_app(engine), access_log=None)
+    """Serve the dispatcher's webhooks; yields the base URL carriers call back."""
+    runner = web.AppRunner(webhook_app(dispatcher), access_log=None)
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port).start()
-        engine.callback_base = public_url or f"http://{host}:{runner.addresses[0][1]}"
-        yield engine.callback_base
+        dispatcher.callback_base = public_url or f"http://{host}:{runner.addresses[0][1]}"
+        yield dispatcher.callback_base
     finally:
         await runner.cleanup()
 
@@ -60,59 +67,147 @@ async def listening(
 @asynccontextmanager
 async def simulated_engine(
     app: App, scenario: Scenario, clock: Clock
-) -> AsyncIterator[tuple[Engine, Simulator]]:
-    """An engine wired to a simulated carrier, its webhooks on a free local port."""
+) -> AsyncIterator[tuple[Dispatcher, Simulator]]:
+    """A dispatcher wired to a simulated carrier, its webhooks on a free local port."""
     async with simulated_carrier(scenario) as (carrier, simulator):
-        engine = Engine(app, carrier, callback_base="", clock=clock)
-        async with listening(engine, "127.0.0.1", 0):
-            yield engine, simulator
+        dispatcher = Dispatcher(app, carrier, clock=clock)
+        # A forecast's node is not registered: its simulated time is no heartbeat. Its
+        # leases are trusted until they expire, on the clock of the run that finds them.
+        async with listening(dispatcher, "127.0.0.1", 0):
+            yield dispatcher, simulator
+
+
+def real_carrier(app: App) -> TwilioCarrier:
+    settings = app.settings
+    return TwilioCarrier(
+        settings.carrier_account_sid,
+        settings.carrier_auth_token,
+        base_url=settings.carrier_url,
+        call_events=FINAL_ONLY,
+    )
 
 
 @asynccontextmanager
 async def configured_carrier(app: App) -> AsyncIterator[Carrier]:
+    """The carrier the settings name: a real account, or the simulator."""
     settings = app.settings
     if settings.carrier == "twilio":
-        carrier = TwilioCarrier(
-            settings.carrier_account_sid,
-            settings.carrier_auth_token,
-            base_url=settings.carrier_url,
-            call_events=FINAL_ONLY,
-        )
-        try:
+        async with real_carrier(app) as carrier:
             yield carrier
-        finally:
-            await carrier.aclose()
         return
     scenario = Scenario.from_toml(settings.scenario) if settings.scenario else Scenario()
     async with simulated_carrier(scenario) as (simulated, _):
         yield simulated
 
 
+@asynccontextmanager
+async def configured_dispatcher(
+    app: App, scenario: Scenario | None, clock: Clock | None
+) -> AsyncIterator[Dispatcher]:
+    """For `campaign run`: the real carrier on the wall clock when one is configured, else
+    the simulator, on `clock` (a simulated clock for a forecast)."""
+    settings = app.settings
+    if settings.carrier == "twilio":
+        if clock is not None:
+            raise SettingsConflict(
+                "--sim-clock runs on the simulated carrier; carrier = 'twilio' is configured, "
+                "whose calls happen on the wall clock"
+            )
+        async with real_carrier(app) as carrier:
+            dispatcher = Dispatcher(app, carrier)
+            async with (
+                listening(
+                    dispatcher, settings.webhook_host, settings.webhook_port, settings.public_url
+                ),
+                registered(dispatcher),
+            ):
+                yield dispatcher
+        return
+    if scenario is None and settings.scenario:
+        scenario = Scenario.from_toml(settings.scenario)
+    async with simulated_engine(app, scenario or Scenario(), clock or WallClock()) as (
+        dispatcher,
+        _,
+    ):
+        yield dispatcher
+
+
+@asynccontextmanager
+async def registered(dispatcher: Dispatcher) -> AsyncIterator[None]:
+    """This node in the nodes table while it runs, its heartbeat kept by `heartbeat`."""
+    app, node = dispatcher.app, dispatcher.node
+    async with app.transaction() as conn:
+        await nodes.register(conn, node, dispatcher.clock.now())
+    try:
+        yield
+    finally:
+        async with app.transaction() as conn:
+            await nodes.stop(conn, node, dispatcher.clock.now())
+
+
+async def heartbeat(dispatcher: Dispatcher) -> None:
+    """Keep this node alive; one declared dead meanwhile registers again under a new id."""
+    async with dispatcher.app.transaction() as conn:
+        now = dispatcher.clock.now()
+        if await nodes.heartbeat(conn, dispatcher.node, now):
+            return
+        fresh = nodes.new_node_id()
+        log.error("node.declared_dead", node=dispatcher.node, new_node=fresh)
+        await nodes.register(conn, fresh, now)
+    dispatcher.become(fresh)
+
+
+def _logged(name: str, job: Callable[[], Awaitable[object]]) -> Callable[[], Awaitable[None]]:
+    """A scheduled job whose failure (a database outage) is logged, and tried next time."""
+
+    async def run() -> None:
+        try:
+            await job()
+        except Exception:
+            log.exception(f"serve.{name}_failed")
+
+    return run
+
+
 async def serve(app: App) -> None:
     """Run every running campaign unattended until SIGTERM or SIGINT, then stop cleanly:
-    the round under way finishes (its attempts placed and recorded) before exit."""
+    the requests under way finish and are recorded before exit."""
     settings = app.settings
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     async with configured_carrier(app) as carrier:
-        engine = Engine(app, carrier, callback_base="", clock=WallClock())
-        async with listening(
-            engine, settings.webhook_host, settings.webhook_port, settings.public_url
-        ) as url:
+        dispatcher = Dispatcher(
+            app, carrier, clock=WallClock(), interval=timedelta(seconds=settings.tick_seconds)
+        )
+        async with (
+            listening(
+                dispatcher, settings.webhook_host, settings.webhook_port, settings.public_url
+            ) as url,
+            registered(dispatcher),
+        ):
             # APScheduler is only the timer: the schedule itself lives in our tables.
             scheduler = AsyncIOScheduler()
-            scheduler.add_job(
-                engine.tick_all,
-                "interval",
-                seconds=settings.tick_seconds,
-                max_instances=1,
-                coalesce=True,
+            ticking = asyncio.Lock()  # held while a round runs: a stop waits for it
+
+            async def tick() -> None:
+                async with ticking:
+                    await dispatcher.tick_all()
+
+            jobs = (
+                ("tick", tick, settings.tick_seconds),
+                ("recover", dispatcher.recover, RECOVER_SECONDS),
+                ("heartbeat", lambda: heartbeat(dispatcher), nodes.HEARTBEAT_EVERY.total_seconds()),
             )
+            for name, job, seconds in jobs:
+                scheduler.add_job(
+                    _logged(name, job), "interval", seconds=seconds, max_instances=1, coalesce=True
+                )
             scheduler.start()
-            log.info("serve.started", webhooks=url, carrier=settings.carrier, node=engine.node)
+            log.info("serve.started", webhooks=url, carrier=settings.carrier, node=dispatcher.node)
             await stop.wait()
             scheduler.shutdown(wait=False)
-            async with engine.busy:  # the round under way, if any, ends first
-                log.info("serve.stopping", node=engine.node)
+            log.info("serve.stopping", node=dispatcher.node)
+            async with ticking:
+                await dispatcher.drain()

@@ -21,6 +21,10 @@ def config_path() -> Path:
     return Path(os.environ.get("DIALER_CONFIG", DEFAULT_CONFIG))
 
 
+class SettingsConflict(ValueError):
+    """A command's options ask for what the settings rule out."""
+
+
 class Settings(BaseSettings):
     """Everything an operator can set; see config/dialer.toml for the meaning of each key."""
 

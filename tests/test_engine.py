@@ -26,7 +26,8 @@ from compliance.tables import attempts, dnc_events
 from dialer.app import open_app
 from dialer.carriers.simulator import Scenario
 from dialer.cli import main
-from dialer.engine import Engine, SimClock
+from dialer.clock import SimClock
+from dialer.dispatch import Dispatcher, tick
 from dialer.runner import listening, simulated_carrier, simulated_engine
 from dialer.settings import Settings
 from tests.support import NOW
@@ -301,12 +302,14 @@ async def test_kill_9_mid_run_loses_nothing_and_a_restart_finishes(
         app, select(campaign_leads.c.state, func.count()).group_by(campaign_leads.c.state)
     )
     assert states == [("done", 120)]
-    open_attempts = await rows(app, select(attempts.c.id).where(attempts.c.state != "ended"))
+    open_attempts = await rows(
+        app, select(attempts.c.id).where(attempts.c.state.in_(["intent", "placed", "unknown"]))
+    )
     assert open_attempts == []
     per_lead = await rows(
         app,
         select(attempts.c.lead_id, func.count())
-        .where(attempts.c.status != "ABANDONED")
+        .where(attempts.c.state != "not_placed")
         .group_by(attempts.c.lead_id)
         .having(func.count() > 3),
     )
@@ -434,18 +437,23 @@ async def state_of(app, company, name: str) -> CampaignState:
         return (await repository.find_campaign(conn, company, name)).state
 
 
-class RecordingEngine(Engine):
+def record_intents(monkeypatch) -> list[tuple[float, list[str]]]:
     """Notes when each batch of dial intents was written, just before its commit."""
+    written: list[tuple[float, list[str]]] = []
+    commit = tick.commit_intents
 
-    intents: list[tuple[float, list[str]]]
+    async def recording(*args, **kwargs):
+        claimed, intents = await commit(*args, **kwargs)
+        written.append((time.monotonic(), [intent.lead.phone for intent in intents]))
+        return claimed, intents
 
-    async def _commit_intents(self, conn, company, campaign, allowed, now):
-        committed = await super()._commit_intents(conn, company, campaign, allowed, now)
-        self.intents.append((time.monotonic(), [lead.phone for _, lead in committed]))
-        return committed
+    monkeypatch.setattr("dialer.dispatch.commit_intents", recording)
+    return written
 
 
-async def test_dnc_adds_racing_a_running_campaign_are_never_dialed(app, company, tmp_path):
+async def test_dnc_adds_racing_a_running_campaign_are_never_dialed(
+    app, company, tmp_path, monkeypatch
+):
     numbers = [f"+1305555{n:04d}" for n in range(1000, 1200)]
     (tmp_path / "leads.csv").write_text(
         "phone,external_id\n" + "".join(f"{n},R{i}\n" for i, n in enumerate(numbers))
@@ -480,17 +488,17 @@ async def test_dnc_adds_racing_a_running_campaign_are_never_dialed(app, company,
     scenario = Scenario.from_dict({"seed": 2, "default": {"answered": 1.0}})
     async with simulated_carrier(scenario) as (carrier, sim):
         nine_in_new_york = SimClock(datetime(2026, 3, 10, 13, 0, tzinfo=UTC))
-        engine = RecordingEngine(app, carrier, callback_base="", clock=nine_in_new_york)
-        engine.intents = []
+        engine = Dispatcher(app, carrier, clock=nine_in_new_york)
+        written = record_intents(monkeypatch)
         async with listening(engine, "127.0.0.1", 0):
             adder = asyncio.create_task(add_while_running())
             await engine.run_until_done(company, "spring")
             await adder
 
-    dialed = {number for _, batch in engine.intents for number in batch}
+    dialed = {number for _, batch in written for number in batch}
     assert dialed, "the adds finished before the campaign dialed anyone"
     assert len(dialed) < len(numbers), "the campaign finished before the adds raced it"
-    for written, batch in engine.intents:
-        late = [n for n in batch if n in added_at and added_at[n] < written]
+    for committed, batch in written:
+        late = [n for n in batch if n in added_at and added_at[n] < committed]
         assert not late, f"dialed after their DNC add had committed: {late}"
     assert {call["to"] for call in sim.calls} == dialed

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, time, timedelta
 import pytest
 from sqlalchemy import event
 
+from campaigns import attempts
 from compliance import (
     Attempt,
     CampaignLimits,
@@ -18,7 +19,6 @@ from compliance import (
     Facts,
     LeadChannel,
     Source,
-    attempts,
     decide,
     decide_batch,
     explain,

@@ -1,0 +1,167 @@
+"""The dispatch loop, split along the lead's path: `tick` (claim, screen, skip log, dial
+intents), `placing` (the carrier's answer), `callbacks` (what the carrier reports after),
+`recovery` (attempts whose word is overdue) and `runs` (a campaign run to its end).
+
+`Dispatcher` composes them; it writes no SQL of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import structlog
+
+from campaigns import Campaign, attempts
+from campaigns import repository as campaign_store
+from compliance import Company, RuleBook, load_rules
+from dialer.app import App
+from dialer.carriers import BadCallback, Carrier
+from dialer.clock import Clock, WallClock
+from dialer.dispatch import runs
+from dialer.dispatch.cache import CampaignCache, OpenAttempts
+from dialer.dispatch.callbacks import CallbackInbox
+from dialer.dispatch.placing import Placer
+from dialer.dispatch.recovery import Recovery
+from dialer.dispatch.tick import Intent, commit_intents, room
+from dialer.scheduling import leases, nodes
+
+__all__ = ["Dispatcher"]
+
+log = structlog.get_logger("dialer.dispatch")
+SETTLE_TIMEOUT = 30.0  # seconds of real time to wait for attempts under way to end
+
+
+@dataclass(slots=True)
+class Dispatcher:
+    app: App
+    carrier: Carrier
+    clock: Clock = field(default_factory=WallClock)
+    rules: RuleBook = field(default_factory=load_rules)
+    node: str = field(default_factory=nodes.new_node_id)
+    cache: CampaignCache = field(default_factory=CampaignCache)
+    open: OpenAttempts = field(default_factory=OpenAttempts)
+    placer: Placer = field(init=False)
+    inbox: CallbackInbox = field(init=False)
+    recovery: Recovery = field(init=False)
+    settle_timeout: float = SETTLE_TIMEOUT
+    interval: timedelta = timedelta(seconds=1)  # between two ticks of a campaign
+    _placing: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.placer = Placer(self.app, self.carrier, self.clock, self.cache, self.open)
+        self.inbox = CallbackInbox(self.app, self.clock, self.cache, self.open)
+        self.recovery = Recovery(
+            self.app, self.carrier, self.clock, self.cache, self.open, self.node
+        )
+
+    def become(self, node: str) -> None:
+        """Go on under a new node id: the old one was declared dead (its heartbeat came too
+        late), and survivors may be taking back what it held."""
+        self.node = self.recovery.node = node
+
+    @property
+    def callback_base(self) -> str:
+        return self.placer.callback_base
+
+    @callback_base.setter
+    def callback_base(self, url: str) -> None:
+        """The public base URL of our webhooks, which the carrier calls back."""
+        self.placer.callback_base = url
+        self.inbox.callback_base = url
+
+    async def tick(self, company: Company, campaign: Campaign) -> int:
+        """Claim, screen and place one second's worth of attempts; returns leads claimed.
+        The requests have all gone out and been answered when it returns."""
+        claimed, intents = await self._commit(company, campaign)
+        await self._place(company, campaign, intents)
+        return claimed
+
+    async def tick_all(self) -> None:
+        """One round over every running campaign: what the scheduler calls each tick.
+
+        One node ticks a campaign per interval (a lease in the database), so its rate and
+        concurrency hold in total across nodes. Each campaign's requests go out in a task
+        of their own: a slow carrier answer holds up no other campaign."""
+        async with self.app.transaction() as conn:
+            running = await campaign_store.running_campaigns(conn)
+        for company, campaign in running:
+            async with self.app.transaction() as conn:
+                ours = await leases.acquire_tick(
+                    conn, campaign.id, self.node, self.clock.now(), self.interval
+                )
+            if not ours:
+                continue
+            _, intents = await self._commit(company, campaign)
+            task = asyncio.create_task(self._place(company, campaign, intents))
+            self._placing.add(task)
+            task.add_done_callback(self._placing.discard)
+            await runs.complete_if_done(self, company, campaign)
+
+    async def drain(self) -> None:
+        """Wait for the requests under way: a clean stop lets them finish and be recorded."""
+        while self._placing:
+            await asyncio.gather(*self._placing, return_exceptions=True)
+
+    async def recover(self) -> int:
+        """Settle what is overdue and take back what a gone node held; returns how many."""
+        return await self.recovery.run()
+
+    async def settle(self) -> None:
+        """Wait until every attempt this dispatcher placed has ended; past the timeout, ask
+        the carrier about those still open."""
+        if not self.open.ids:
+            return
+        try:
+            await asyncio.wait_for(self.open.wait_idle(), self.settle_timeout)
+        except TimeoutError:
+            log.warning("dispatch.settle_timeout", open_attempts=len(self.open.ids))
+            async with self.app.transaction() as conn:
+                pending = await attempts.open_attempts(conn, ids=sorted(self.open.ids))
+            await self.recovery.settle(pending)
+
+    async def run_until_done(self, company: Company, name: str) -> Campaign:
+        """Start the campaign if needed and dial until no lead can be attempted any more."""
+        return await runs.run_until_done(self, company, name)
+
+    async def on_callback(self, attempt_id: int, params: Mapping[str, str]) -> None:
+        """A verified status callback; returns once it is committed."""
+        event = self.carrier.parse_callback(params)
+        await self.inbox.status(attempt_id, event, params)
+
+    async def on_answer(self, attempt_id: int, params: Mapping[str, str]) -> str:
+        """A verified answer request: the call's TwiML."""
+        return await self.inbox.answer(attempt_id, _call_sid(params))
+
+    async def on_keypress(self, attempt_id: int, params: Mapping[str, str]) -> str:
+        """A verified Gather request: the keys pressed, committed; the TwiML that follows."""
+        return await self.inbox.keypress(attempt_id, _call_sid(params), params)
+
+    async def _commit(self, company: Company, campaign: Campaign) -> tuple[int, list[Intent]]:
+        now = self.clock.now()
+        async with self.app.transaction() as conn:
+            self.cache.remember(company, campaign)
+            await self.cache.refresh_book(conn, company)
+            budget = self.placer.breaker.allowance(now, await room(conn, campaign))
+            claimed, intents = await commit_intents(
+                conn, company, campaign, budget, now, self.node, self.rules
+            )
+        ids = [intent.attempt_id for intent in intents]
+        self.open.opened(ids)
+        self.open.placing.update(ids)
+        return claimed, intents
+
+    async def _place(self, company: Company, campaign: Campaign, intents: list[Intent]) -> None:
+        try:
+            await self.placer.place(company, campaign, intents)
+        finally:
+            self.open.placing.difference_update(i.attempt_id for i in intents)
+
+
+def _call_sid(params: Mapping[str, str]) -> str:
+    sid = params.get("CallSid")
+    if not sid:
+        raise BadCallback("request has no CallSid")
+    return sid

@@ -1,0 +1,205 @@
+"""What the carrier tells us about a call or a text: status callbacks (group-committed),
+the answer of a call (its TwiML), and the keys pressed on it.
+
+A callback names its attempt (`attempt` in the URL we signed) and its call (`CallSid`). The
+first signed request naming an attempt without a carrier reference binds its sid (the
+create request's answer was lost); after that, a request naming another call is refused.
+
+Carriers do not retry a webhook answered with an error, so a database that refuses a
+transaction (a deadlock, a restart) is tried again for as long as the carrier waits for an
+answer, and one bad callback in a batch does not fail the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TypeVar
+from xml.sax.saxutils import escape, quoteattr
+
+import structlog
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from campaigns import attempts, callbacks, outcomes
+from dialer.app import App
+from dialer.carriers import BadCallback, CarrierEvent
+from dialer.clock import Clock
+from dialer.dispatch.cache import CampaignCache, OpenAttempts
+
+log = structlog.get_logger("dialer.dispatch")
+
+# Group commit: how long the first callback of a batch waits for others to join it. A
+# transaction costs far more than a row, and carriers wait seconds for a webhook's answer.
+CALLBACK_LINGER = 0.01
+# How long a webhook may wait for the database to take its transaction: Twilio gives up on
+# a webhook after 15 s.
+PATIENCE = 12.0
+RETRY_PAUSE = 0.5
+HANGUP = '<?xml version="1.0" encoding="UTF-8"?><Response><Hangup/></Response>'
+OPTED_OUT = "You will not receive these calls again. Goodbye."
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class _Callback:
+    attempt_id: int
+    event: CarrierEvent
+    params: Mapping[str, str]
+    stored: asyncio.Future[None]
+
+
+async def patiently(app: App, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    """Run `work` in a transaction, again while the database refuses it (it rolled back
+    whole, so trying again is safe), for at most PATIENCE seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + PATIENCE
+    while True:
+        try:
+            async with app.transaction() as conn:
+                return await work(conn)
+        except (DBAPIError, OSError) as error:
+            if loop.time() + RETRY_PAUSE > deadline:
+                raise
+            log.warning("callbacks.retrying", error=str(getattr(error, "orig", error)))
+            await asyncio.sleep(RETRY_PAUSE)
+
+
+@dataclass(slots=True)
+class CallbackInbox:
+    app: App
+    clock: Clock
+    cache: CampaignCache
+    open: OpenAttempts
+    callback_base: str = ""
+    _waiting: list[_Callback] = field(default_factory=list)
+    _flusher: asyncio.Task[None] | None = None
+
+    async def status(self, attempt_id: int, event: CarrierEvent, params: Mapping[str, str]) -> None:
+        """Store a status callback once; a final one ends the attempt and fires its rules.
+        Returns once it is committed, together with the callbacks that arrived with it."""
+        stored = asyncio.get_running_loop().create_future()
+        self._waiting.append(_Callback(attempt_id, event, params, stored))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        await stored
+        if event.final:
+            self.open.ended([attempt_id])
+
+    async def answer(self, attempt_id: int, sid: str) -> str:
+        """The TwiML of an answered call: the campaign's opt-out prompt in a Gather whose
+        keys come back to `/webhooks/gather`."""
+
+        async def prompt(conn: AsyncConnection) -> str:
+            attempt = await self._attempt_of_call(conn, attempt_id, sid)
+            _, campaign = await self.cache.campaign(conn, attempt.company_id, attempt.campaign_id)
+            action = f"{self.callback_base}/webhooks/gather?attempt={attempt_id}"
+            return (
+                '<?xml version="1.0" encoding="UTF-8"?><Response>'
+                f'<Gather numDigits="1" timeout="5" method="POST" action={quoteattr(action)}>'
+                f"<Say>{escape(campaign.spec.spoken_prompt())}</Say></Gather></Response>"
+            )
+
+        return await patiently(self.app, prompt)
+
+    async def keypress(self, attempt_id: int, sid: str, params: Mapping[str, str]) -> str:
+        """Keys pressed in answer to the prompt: committed, with the actions of the status they
+        give, before the caller hears the confirmation."""
+        digits = params.get("Digits", "")
+
+        async def record(conn: AsyncConnection) -> bool:
+            attempt = await self._attempt_of_call(conn, attempt_id, sid)
+            received = callbacks.Received(attempt_id, sid, callbacks.KEYPRESS, params)
+            fresh = await callbacks.store_once(conn, [received], self.clock.now())
+            company, campaign = await self.cache.campaign(
+                conn, attempt.company_id, attempt.campaign_id
+            )
+            if fresh and digits:
+                book = await self.cache.book(conn, company)
+                await outcomes.apply_keypress(
+                    conn, company, book, attempt, digits, self.clock.now()
+                )
+            return digits == campaign.spec.ivr_optout_digit
+
+        if not await patiently(self.app, record):
+            return HANGUP
+        return (
+            '<?xml version="1.0" encoding="UTF-8"?><Response>'
+            f"<Say>{escape(OPTED_OUT)}</Say><Hangup/></Response>"
+        )
+
+    async def _attempt_of_call(
+        self, conn: AsyncConnection, attempt_id: int, sid: str
+    ) -> attempts.AttemptRow:
+        """The attempt a request names, once its call is known to be this one."""
+        found = (await attempts.find(conn, [attempt_id])).get(attempt_id)
+        if found is None or found.campaign_id is None:
+            raise BadCallback(f"no attempt {attempt_id}")
+        if not await attempts.bind_sid(conn, attempt_id, sid):
+            raise BadCallback(f"attempt {attempt_id} is call {found.carrier_sid}, not {sid}")
+        return found
+
+    async def _flush(self) -> None:
+        while self._waiting:
+            await asyncio.sleep(CALLBACK_LINGER)  # let callbacks arriving together gather
+            batch, self._waiting = self._waiting, []
+            await self._commit_isolating(batch)
+
+    async def _commit_isolating(self, batch: Sequence[_Callback]) -> None:
+        """Commit the batch; if it fails, each callback alone, so that only the bad one is
+        answered with an error."""
+        try:
+            refused = await patiently(self.app, lambda conn: self._apply(conn, batch))
+        except Exception as error:
+            if len(batch) > 1:
+                for callback in batch:
+                    await self._commit_isolating([callback])
+                return
+            log.exception("callbacks.failed", attempt_id=batch[0].attempt_id)
+            refused = {batch[0].attempt_id: error}
+        for callback in batch:
+            if callback.stored.done():  # its request was cancelled
+                continue
+            if error := refused.get(callback.attempt_id):
+                callback.stored.set_exception(error)
+            else:
+                callback.stored.set_result(None)
+
+    async def _apply(
+        self, conn: AsyncConnection, batch: Sequence[_Callback]
+    ) -> dict[int, Exception]:
+        """Store a batch of callbacks and end the attempts their final statuses report, in
+        one transaction; returns the refusal of each callback that names no attempt of ours
+        or another call than its attempt's."""
+        now = self.clock.now()
+        known = await attempts.find(conn, [c.attempt_id for c in batch])
+        refused: dict[int, Exception] = {}
+        for c in sorted(batch, key=lambda c: c.attempt_id):  # bind_sid locks in id order
+            if (found := known.get(c.attempt_id)) is None or found.campaign_id is None:
+                refused[c.attempt_id] = BadCallback(f"no attempt {c.attempt_id}")
+            elif found.carrier_sid != c.event.sid and not await attempts.bind_sid(
+                conn, c.attempt_id, c.event.sid
+            ):
+                refused[c.attempt_id] = BadCallback(
+                    f"attempt {c.attempt_id} is {found.carrier_sid}, not {c.event.sid}"
+                )
+        received = {
+            callbacks.Received(c.attempt_id, c.event.sid, c.event.status, c.params): c
+            for c in batch
+            if c.attempt_id not in refused
+        }
+        endings: dict[int, list[outcomes.Ending]] = {}
+        for fresh in await callbacks.store_once(conn, list(received), now):
+            c = received[fresh]
+            if c.event.final:
+                ending = outcomes.Ending(
+                    c.attempt_id, c.event.result or "failed", c.event.digits, c.event.status
+                )
+                endings.setdefault(known[c.attempt_id].campaign_id, []).append(ending)
+        for campaign_id, ended in endings.items():
+            company_id = known[ended[0].attempt_id].company_id
+            company, campaign = await self.cache.campaign(conn, company_id, campaign_id)
+            book = await self.cache.book(conn, company)
+            await outcomes.end_attempts(conn, company, campaign, book, ended, now)
+        return refused

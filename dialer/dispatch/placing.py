@@ -1,0 +1,165 @@
+"""Placing committed intents with the carrier, and recording what its answer says.
+
+- the carrier took the request: `placed`, with its reference;
+- it refused before placing (429, 503, no connection): `not_placed`, the lead back in the
+  queue after a short backoff, nothing counted;
+- the request may have reached it (a timeout or dropped connection after the request went
+  out, a 502/504 from something in between): `unknown`, the lead held until the carrier's
+  callbacks or its own records say (see `recovery`);
+- it refused the number itself (an invalid To): the attempt ends `failed`, the carrier's
+  answer about that call;
+- it refused the account (401, 403): `not_placed`, and placing pauses.
+
+Requests are paced: the create requests of one tick go out `1 / attempts_per_second`
+apart, so in any one second the carrier sees at most `attempts_per_second` of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import structlog
+
+from campaigns import Campaign, attempts, outcomes, queue
+from campaigns.definitions import render_sms
+from compliance import Channel, Company
+from dialer.app import App
+from dialer.carriers import Carrier, CarrierError, Placement
+from dialer.clock import Clock
+from dialer.dispatch.cache import CampaignCache, OpenAttempts
+from dialer.dispatch.tick import Intent
+
+log = structlog.get_logger("dialer.dispatch")
+
+# A run of refusals this long pauses placing; so does one account-level refusal.
+REFUSALS_TO_PAUSE = 5
+# The longest pause between probes, and the longest a refused lead waits: the carrier's
+# recovery is noticed within this.
+MAX_BACKOFF = timedelta(seconds=30)
+
+
+@dataclass(slots=True)
+class Breaker:
+    """Pauses placing while the carrier keeps refusing, and probes it with one request at a
+    time until it takes one."""
+
+    paused_until: datetime | None = None
+    refusals: int = 0
+    reason: str = ""
+
+    def allowance(self, now: datetime, budget: int) -> int:
+        """How many requests may go out now: all when closed, one probe when a pause is over."""
+        if self.paused_until is None:
+            return budget
+        return 0 if now < self.paused_until else min(budget, 1)
+
+    def backoff(self) -> timedelta:
+        """How long a refused lead waits: doubling with each refusal in a row, at most 30 s."""
+        return min(MAX_BACKOFF, timedelta(seconds=2 ** min(self.refusals, 5)))
+
+    def refused(self, error: CarrierError, now: datetime) -> None:
+        self.refusals += 1
+        account = error.placement is Placement.ACCOUNT
+        if account or self.refusals >= REFUSALS_TO_PAUSE:
+            first = self.paused_until is None
+            self.paused_until = now + (MAX_BACKOFF if account else self.backoff())
+            self.reason = str(error)
+            event = log.error if account else log.warning
+            if first:
+                event("carrier.paused", reason=self.reason, refusals=self.refusals)
+
+    def took(self) -> None:
+        if self.paused_until is not None:
+            log.info("carrier.resumed", after_refusals=self.refusals)
+        self.paused_until, self.refusals, self.reason = None, 0, ""
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    intent: Intent
+    sid: str | None = None
+    error: CarrierError | None = None
+
+
+@dataclass(slots=True)
+class Placer:
+    app: App
+    carrier: Carrier
+    clock: Clock
+    cache: CampaignCache
+    open: OpenAttempts
+    breaker: Breaker = field(default_factory=Breaker)
+    callback_base: str = ""
+
+    async def place(self, company: Company, campaign: Campaign, intents: Sequence[Intent]) -> None:
+        """Ask the carrier for each intent, paced, and record what each answer says."""
+        if not intents:
+            return
+        gap = 1.0 / campaign.spec.attempts_per_second
+        answers = await asyncio.gather(
+            *(self._ask(campaign, intent, index * gap) for index, intent in enumerate(intents))
+        )
+        await self._record(company, campaign, answers)
+
+    async def _ask(self, campaign: Campaign, intent: Intent, delay: float) -> _Answer:
+        await self.clock.sleep(delay)
+        spec, lead, attempt_id = campaign.spec, intent.lead, intent.attempt_id
+        callback = f"{self.callback_base}/webhooks/status?attempt={attempt_id}"
+        try:
+            if spec.channel is Channel.SMS:
+                body = render_sms(spec.sms_body or "", lead.fields())
+                sid = await self.carrier.send_sms(lead.phone, spec.caller_id, body, callback)
+            else:
+                answer = f"{self.callback_base}/webhooks/answer?attempt={attempt_id}"
+                sid = await self.carrier.place_call(lead.phone, spec.caller_id, callback, answer)
+        except CarrierError as error:
+            log.warning(
+                "attempt.carrier_error",
+                attempt_id=attempt_id,
+                error=str(error),
+                placement=error.placement.value,
+            )
+            return _Answer(intent, error=error)
+        return _Answer(intent, sid=sid)
+
+    async def _record(
+        self, company: Company, campaign: Campaign, answers: Sequence[_Answer]
+    ) -> None:
+        now = self.clock.now()
+        placed = [(a.intent.attempt_id, a.sid) for a in answers if a.sid]
+        unknown = [a.intent.attempt_id for a in answers if _is(a, Placement.UNKNOWN)]
+        refused = [a for a in answers if _is(a, Placement.NOT_PLACED, Placement.ACCOUNT)]
+        rejected = [a.intent.attempt_id for a in answers if _is(a, Placement.REJECTED)]
+        for answer in answers:
+            if answer.sid or _is(answer, Placement.UNKNOWN, Placement.REJECTED):
+                self.breaker.took()  # the carrier is there and answering
+            elif answer.error is not None:
+                self.breaker.refused(answer.error, now)
+        async with self.app.transaction() as conn:
+            await attempts.mark_placed(conn, placed)
+            await attempts.mark_unknown(conn, unknown)
+            given_back = await attempts.mark_not_placed(
+                conn, [a.intent.attempt_id for a in refused], now
+            )
+            back = {a.intent.attempt_id: a.intent.lead.lead_id for a in refused}
+            await queue.give_back(
+                conn, campaign.id, [back[i] for i in given_back], now + self.breaker.backoff()
+            )
+            ended = await outcomes.end_attempts(
+                conn,
+                company,
+                campaign,
+                await self.cache.book(conn, company),
+                [outcomes.Ending(attempt_id, "failed") for attempt_id in rejected],
+                now,
+            )
+        self.open.ended([*given_back, *ended])
+        for attempt_id in unknown:
+            log.warning("attempt.unknown", campaign=campaign.name, attempt_id=attempt_id)
+
+
+def _is(answer: _Answer, *placements: Placement) -> bool:
+    return answer.error is not None and answer.error.placement in placements

@@ -1,0 +1,169 @@
+"""Settling attempts whose word is overdue, on every node and on a schedule: after a crash,
+a lost callback, a database outage, or a create request whose answer never came.
+
+- leads in flight whose holder is gone (its heartbeat stopped, or its lease expired) are
+  taken over by this node;
+- an attempt with a carrier reference is settled from the carrier's own status; only the
+  carrier's word "no such call" (not a 401, not a proxy's 404) ends it without an outcome;
+- an attempt without one (its answer was lost, or the process died before recording it) is
+  looked up in the carrier's list of calls to its number: found, it is bound to that call;
+  not found once the carrier had time to list it, it was not placed and its lead goes back.
+
+A keypress already recorded is kept: a status fetch carries no digits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from campaigns import attempts, outcomes, queue
+from campaigns import repository as campaign_store
+from compliance import Channel
+from compliance.attempts import AttemptPhase
+from dialer.app import App
+from dialer.carriers import Carrier, CarrierError, CarrierEvent, Placement
+from dialer.clock import Clock
+from dialer.dispatch.cache import CampaignCache, OpenAttempts
+from dialer.dispatch.tick import LEASE
+from dialer.scheduling import nodes
+
+log = structlog.get_logger("dialer.dispatch")
+
+# An attempt without a reference is looked for in the carrier's list from a little before
+# its intent (clocks differ); not listed this long after, it was not placed.
+LIST_MARGIN = timedelta(minutes=1)
+UNLISTED_AFTER = timedelta(seconds=60)
+# A placed attempt with no final callback this long after is asked about.
+OVERDUE = timedelta(minutes=2)
+
+
+@dataclass(slots=True)
+class Recovery:
+    app: App
+    carrier: Carrier
+    clock: Clock
+    cache: CampaignCache
+    open: OpenAttempts
+    node: str
+
+    async def run(self) -> int:
+        """One round over every campaign with leads in flight; returns attempts settled."""
+        now = self.clock.now()
+        async with self.app.transaction() as conn:
+            taken = await self._take_over(conn, now)
+            mine = await attempts.open_attempts(conn)
+        return await self.settle([a for a in mine if self._overdue(a, taken, now)])
+
+    def _overdue(self, attempt: attempts.AttemptRow, taken: set[int], now: datetime) -> bool:
+        """Whether to ask the carrier about an attempt of this node (or just taken over):
+        one whose answer was lost, one left by a previous process, or one whose final
+        callback is late. One being placed right now is left to its placing."""
+        if attempt.id in taken:
+            return True
+        if attempt.node != self.node or attempt.id in self.open.placing:
+            return False
+        return attempt.phase is not AttemptPhase.PLACED or attempt.placed_at <= now - OVERDUE
+
+    async def settle(self, open_attempts: Sequence[attempts.AttemptRow]) -> int:
+        """Ask the carrier about each attempt; returns how many it settled."""
+        settled = 0
+        for attempt in open_attempts:
+            if attempt.carrier_sid is None:
+                settled += await self._find_call(attempt)
+            else:
+                settled += await self._ask_status(attempt, attempt.carrier_sid)
+        return settled
+
+    async def _take_over(self, conn: AsyncConnection, now: datetime) -> set[int]:
+        """Lease to this node the in-flight leads whose holder is gone; returns the ids of
+        their open attempts."""
+        taken: set[int] = set()
+        for company, campaign in await campaign_store.campaigns_in_flight(conn):
+            held = [
+                h for h in await queue.in_flight(conn, campaign.id) if h.lease_node != self.node
+            ]
+            gone = [h.lead_id for h in await nodes.lapsed_leases(conn, held, now)]
+            if not gone:
+                continue
+            self.cache.remember(company, campaign)
+            await queue.extend_leases(conn, campaign.id, gone, self.node, now + LEASE)
+            pending = await attempts.open_attempts(conn, campaign_id=campaign.id, lead_ids=gone)
+            orphans = set(gone) - {a.lead_id for a in pending}
+            await queue.give_back(conn, campaign.id, sorted(orphans), now)
+            await attempts.take_over(conn, [a.id for a in pending], self.node)
+            taken.update(a.id for a in pending)
+            log.warning(
+                "recovery.took_over", campaign=campaign.name, leads=len(gone), node=self.node
+            )
+        return taken
+
+    async def _ask_status(self, attempt: attempts.AttemptRow, sid: str) -> int:
+        kind = "sms" if await self._channel(attempt) is Channel.SMS else "call"
+        try:
+            event = await self.carrier.fetch_status(sid, kind)
+        except CarrierError as error:
+            if error.placement is not Placement.NOT_FOUND:
+                log.warning("recovery.ask_later", attempt_id=attempt.id, error=str(error))
+                return 0
+            log.warning("recovery.unknown_to_carrier", attempt_id=attempt.id, error=str(error))
+            event = CarrierEvent.of(sid, kind, "failed")
+        return await self._end(attempt, event) if event.final else 0
+
+    async def _find_call(self, attempt: attempts.AttemptRow) -> int:
+        """An attempt without a reference: bind it to its call in the carrier's list, or give
+        its lead back once the list has had time to show it."""
+        now = self.clock.now()
+        if await self._channel(attempt) is Channel.SMS:
+            found: list[CarrierEvent] = []  # texts are not listed by number here: wait
+        else:
+            try:
+                found = await self.carrier.list_calls(
+                    attempt.number, attempt.placed_at - LIST_MARGIN
+                )
+            except CarrierError as error:
+                log.warning("recovery.ask_later", attempt_id=attempt.id, error=str(error))
+                return 0
+        async with self.app.transaction() as conn:
+            bound = await attempts.bound_sids(conn, [call.sid for call in found])
+            free = [call for call in found if call.sid not in bound]
+            if free:
+                call = free[0]
+                await attempts.bind_sid(conn, attempt.id, call.sid)
+                log.warning("recovery.bound", attempt_id=attempt.id, sid=call.sid)
+            elif attempt.placed_at <= now - UNLISTED_AFTER and attempt.campaign_id is not None:
+                await self._not_placed(conn, attempt, now)
+                return 1
+        if free and free[0].final:
+            return await self._end(attempt, free[0])
+        return 0
+
+    async def _not_placed(
+        self, conn: AsyncConnection, attempt: attempts.AttemptRow, now: datetime
+    ) -> None:
+        if await attempts.mark_not_placed(conn, [attempt.id], now):
+            await queue.give_back(conn, attempt.campaign_id, [attempt.lead_id], now)
+            self.open.ended([attempt.id])
+            log.warning("recovery.not_placed", attempt_id=attempt.id)
+
+    async def _end(self, attempt: attempts.AttemptRow, event: CarrierEvent) -> int:
+        ending = outcomes.Ending(attempt.id, event.result or "failed", None, event.status)
+        async with self.app.transaction() as conn:
+            company, campaign = await self.cache.campaign(
+                conn, attempt.company_id, attempt.campaign_id
+            )
+            book = await self.cache.book(conn, company)
+            ended = await outcomes.end_attempts(
+                conn, company, campaign, book, [ending], self.clock.now()
+            )
+        self.open.ended([attempt.id])
+        return len(ended)
+
+    async def _channel(self, attempt: attempts.AttemptRow) -> Channel:
+        async with self.app.transaction() as conn:
+            _, campaign = await self.cache.campaign(conn, attempt.company_id, attempt.campaign_id)
+        return campaign.spec.channel

@@ -1,0 +1,116 @@
+"""One tick of one campaign, in one transaction: claim due leads, screen them, log the skips,
+and commit the dial intents of those allowed.
+
+The DNC guarantee: the gate reads the lists in the same transaction that commits the dial
+intents, and the carrier is only asked after that commit. Every DNC change takes the same
+screening lock (`compliance.registry.lock_for_screening`), so one that committed first is
+seen, and one that comes later waits for the intents.
+
+The rate is a limit on attempts placed, not on leads looked at: leads the gate refuses do
+not spend the tick's budget, so a tick claims again until the budget is spent or the queue
+has nothing due (bounded, so that a queue of refusals cannot hold the lock for long).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from campaigns import Campaign, attempts, queue, skiplog
+from compliance import Attempt, Company, Decision, RuleBook, registry, screen
+
+LEASE = timedelta(minutes=10)
+# Leads looked at per tick, as a multiple of the attempts it may place.
+LOOK_AHEAD = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Intent:
+    """A committed dial intent: the attempt to place and the lead it is for."""
+
+    attempt_id: int
+    lead: queue.QueuedLead
+
+
+async def room(conn: AsyncConnection, campaign: Campaign) -> int:
+    """Attempts the campaign may start now: its rate, less what is already under way."""
+    spec = campaign.spec
+    states = await queue.counts(conn, campaign.id)
+    under_way = states.get(queue.CLAIMED, 0) + states.get(queue.IN_FLIGHT, 0)
+    return max(0, min(spec.max_concurrent - under_way, spec.attempts_per_second))
+
+
+async def commit_intents(
+    conn: AsyncConnection,
+    company: Company,
+    campaign: Campaign,
+    budget: int,
+    now: datetime,
+    node: str,
+    rules: RuleBook,
+) -> tuple[int, list[Intent]]:
+    """Claim and screen until `budget` attempts are allowed; returns (leads claimed, intents)."""
+    if budget <= 0:
+        return 0, []
+    await registry.lock_for_screening(conn, company)
+    looked, intents = 0, []
+    while len(intents) < budget and looked < budget * LOOK_AHEAD:
+        wanted = budget - len(intents)
+        claimed = await queue.claim(conn, campaign.id, wanted, now, node, now + LEASE)
+        looked += len(claimed)
+        # Intents of earlier rounds are in this transaction: the gate counts them.
+        intents += await _screen_round(conn, company, campaign, claimed, now, node, rules)
+        if len(claimed) < wanted:
+            break
+    return looked, intents
+
+
+async def _screen_round(
+    conn: AsyncConnection,
+    company: Company,
+    campaign: Campaign,
+    claimed: list[queue.QueuedLead],
+    now: datetime,
+    node: str,
+    rules: RuleBook,
+) -> list[Intent]:
+    if not claimed:
+        return []
+    decisions = await screen(
+        conn, company, [_attempt(campaign, lead) for lead in claimed], now, rules
+    )
+    pairs = list(zip(claimed, decisions, strict=True))
+    refused = [(lead, decision) for lead, decision in pairs if not decision.allowed]
+    await skiplog.log_skips(conn, company, campaign, refused, now, node)
+    await queue.move_leads(conn, campaign.id, [_skip_move(lead, d) for lead, d in refused])
+    allowed = [lead for lead, decision in pairs if decision.allowed]
+    ids = await attempts.record_intents(
+        conn,
+        company,
+        [(lead.lead_id, lead.phone) for lead in allowed],
+        campaign.spec.channel,
+        now,
+        campaign_id=campaign.id,
+        node=node,
+    )
+    await queue.mark_in_flight(conn, campaign.id, [lead.lead_id for lead in allowed], now + LEASE)
+    return [Intent(attempt_id, lead) for attempt_id, lead in zip(ids, allowed, strict=True)]
+
+
+def _attempt(campaign: Campaign, lead: queue.QueuedLead) -> Attempt:
+    return Attempt(
+        address=lead.phone,
+        channel=campaign.spec.channel,
+        lead_id=lead.lead_id,
+        lead_timezone=lead.timezone or None,
+        lead_state=lead.state or None,
+        campaign=campaign.limits,
+    )
+
+
+def _skip_move(lead: queue.QueuedLead, decision: Decision) -> queue.Move:
+    """A refused lead waits until it may be tried, or is done for good."""
+    later = None if decision.permanent else decision.next_eligible_at
+    return queue.Move(lead.lead_id, later, f"skipped:{decision.reasons[0].code.value}")
