@@ -1,6 +1,6 @@
 """Engine throughput: end-to-end attempts per second on one node, against raw carrier requests.
 
-Ours: `Engine.run_until_done` on a SimClock over a fresh SQLite file, then a fresh
+Ours: `Dispatcher.run_until_done` on a SimClock over a fresh SQLite file, then a fresh
 PostgreSQL database when a server answers, with the webhook server
 on 127.0.0.1, wired as `dialer serve` wires a real carrier: `TwilioCarrier` subscribed to
 final statuses only. The carrier is the simulator in a process of its own
@@ -11,8 +11,8 @@ signed status callback stored and applied. All calls are answered: one attempt p
 Baseline, in the same run against the same simulator process: the same number of
 `place_call` requests through a `TwilioCarrier`, in batches of the campaign's
 attempts_per_second like the engine's ticks, each batch waiting for its status callbacks,
-which go to a receiver that only answers 204: the HTTP traffic of the engine, without the
-engine. Target: >= 1,000 attempts/s.
+which go to a receiver that only answers 204, and whose answer URL serves a Gather as the
+engine's does: the HTTP traffic of the engine, without the engine. Target: >= 1,000 attempts/s.
 
 Each figure is the median of three runs, each on a fresh database.
 
@@ -135,6 +135,13 @@ async def time_engine(app: App, company: Company, url: str, token: str, count: i
     return seconds
 
 
+ANSWER = (
+    '<?xml version="1.0" encoding="UTF-8"?><Response><Gather numDigits="1" timeout="5" '
+    'method="POST" action="{action}"><Say>To stop receiving these calls, press 9.</Say>'
+    "</Gather></Response>"
+)
+
+
 async def time_raw_requests(url: str, token: str, count: int) -> float:
     """The same calls straight through the carrier adapter, callbacks to a bare receiver."""
     received = 0
@@ -147,8 +154,13 @@ async def time_raw_requests(url: str, token: str, count: int) -> float:
             all_received.set()
         return web.Response(status=204)
 
+    async def answer(request: web.Request) -> web.Response:
+        action = f"{base}/gather?attempt={request.query['attempt']}"
+        return web.Response(text=ANSWER.format(action=action), content_type="application/xml")
+
     receiver = web.Application()
     receiver.router.add_post("/status", receive)
+    receiver.router.add_post("/answer", answer)
     runner = web.AppRunner(receiver, access_log=None)
     await runner.setup()
     carrier = carrier_at(url, token)

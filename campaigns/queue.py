@@ -165,28 +165,29 @@ async def give_back(
 ) -> None:
     """Requeue leads whose attempt the carrier never placed, returning the attempt each was
     charged for; one statement."""
-    if lead_ids:
-        await conn.execute(
-            update(campaign_leads)
-            .where(
-                campaign_leads.c.campaign_id == campaign_id,
-                in_batch(campaign_leads.c.lead_id, sorted(lead_ids), conn.dialect.name),
-                campaign_leads.c.state.in_([CLAIMED, IN_FLIGHT]),
-            )
-            .values(
-                state=QUEUED,
-                due_at=due_at,
-                attempts=campaign_leads.c.attempts - 1,
-                lease_node=None,
-                lease_until=None,
-            )
-        )
+    await _update_held(
+        conn,
+        campaign_id,
+        lead_ids,
+        state=QUEUED,
+        due_at=due_at,
+        attempts=campaign_leads.c.attempts - 1,
+        lease_node=None,
+        lease_until=None,
+    )
 
 
 async def extend_leases(
     conn: AsyncConnection, campaign_id: int, lead_ids: Sequence[int], node: str, until: datetime
 ) -> None:
     """Leads in flight taken over by `node` (their holder is gone), leased until `until`."""
+    await _update_held(conn, campaign_id, lead_ids, lease_node=node, lease_until=until)
+
+
+async def _update_held(
+    conn: AsyncConnection, campaign_id: int, lead_ids: Sequence[int], **values: object
+) -> None:
+    """Change the campaign's leads among `lead_ids` that are claimed or in flight."""
     if lead_ids:
         await conn.execute(
             update(campaign_leads)
@@ -195,7 +196,7 @@ async def extend_leases(
                 in_batch(campaign_leads.c.lead_id, sorted(lead_ids), conn.dialect.name),
                 campaign_leads.c.state.in_([CLAIMED, IN_FLIGHT]),
             )
-            .values(lease_node=node, lease_until=until)
+            .values(**values)
         )
 
 

@@ -26,6 +26,7 @@ from compliance import (
     accounts,
 )
 from dialer.app import App, open_app, utcnow
+from dialer.settings import SettingsConflict
 
 T = TypeVar("T")
 
@@ -38,6 +39,7 @@ REFUSALS = (
     InvalidTransition,
     NoStatuses,
     RemovalRefused,
+    SettingsConflict,
     UnknownCampaign,
     UnknownCompany,
     UnreadableFile,

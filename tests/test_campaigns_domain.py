@@ -27,6 +27,7 @@ from campaigns import (
     render_sms,
     transition,
 )
+from campaigns.definitions import DEFAULT_IVR_PROMPT, MAX_PROMPT
 from compliance import CampaignWindow, Channel, LeadChannel
 
 DROP = object()  # removes a field in the tables below
@@ -305,6 +306,67 @@ def test_an_optout_digit_that_blocks_nothing_is_refused(defaults: StatusBook) ->
 
     with pytest.raises(InvalidDefinition, match="pressing '8' gives status ANSWERED"):
         check_optout_digit(spec, defaults)
+
+
+def test_a_voice_campaign_without_a_prompt_says_the_default_with_its_key() -> None:
+    spec = parse_campaign(_with(VOICE, ivr_optout_digit="7"))
+
+    assert spec.ivr_prompt == DEFAULT_IVR_PROMPT
+    assert spec.spoken_prompt() == "To stop receiving these calls, press 7."
+
+
+def test_a_custom_prompt_is_spoken_with_the_opt_out_key_filled_in() -> None:
+    prompt = "Press {digit} & we stop. Again: {digit}."
+    spec = parse_campaign(_with(VOICE, ivr_prompt=prompt))
+
+    assert spec.ivr_prompt == prompt
+    assert spec.spoken_prompt() == "Press 9 & we stop. Again: 9."
+
+
+def test_a_prompt_of_the_longest_length_allowed_is_accepted() -> None:
+    prompt = "Press {digit}. " + "x" * (MAX_PROMPT - len("Press {digit}. "))
+
+    assert parse_campaign(_with(VOICE, ivr_prompt=prompt)).ivr_prompt == prompt
+
+
+def test_an_sms_campaign_has_no_prompt() -> None:
+    assert parse_campaign(SMS).ivr_prompt is None
+
+
+@pytest.mark.parametrize(
+    ("base", "prompt", "message"),
+    [
+        (
+            VOICE,
+            "To stop these calls, press 9.",
+            "ivr_prompt: must name the opt-out key as {digit}",
+        ),
+        (VOICE, "Press {key} to stop.", "ivr_prompt: must name the opt-out key as {digit}"),
+        (VOICE, "", "ivr_prompt: expected the text to say, 1 to 500 characters, got ''"),
+        (VOICE, "   ", "ivr_prompt: expected the text to say, 1 to 500 characters"),
+        (VOICE, "{digit}" + "x" * 494, "ivr_prompt: expected the text to say, 1 to 500"),
+        (VOICE, 9, "ivr_prompt: expected the text to say, 1 to 500 characters, got 9"),
+        (VOICE, ["press {digit}"], "ivr_prompt: expected the text to say"),
+        (SMS, "Press {digit} to stop.", "ivr_prompt: only a voice campaign has an IVR"),
+    ],
+)
+def test_a_bad_prompt_is_refused_with_a_message_naming_it(
+    base: dict[str, Any], prompt: Any, message: str
+) -> None:
+    with pytest.raises(InvalidDefinition, match=re.escape(message)):
+        parse_campaign(_with(base, ivr_prompt=prompt))
+
+
+def test_a_prompt_without_its_key_is_refused_from_the_campaign_file(tmp_path: Path) -> None:
+    path = tmp_path / "spring.toml"
+    path.write_text(
+        'name = "spring"\nchannel = "voice"\nleads = "spring"\ncaller_id = "+13055550000"\n'
+        "max_attempts = 1\nmax_concurrent = 1\nattempts_per_second = 1\n"
+        'ivr_optout_digit = "9"\nivr_prompt = "Press nine to stop."\n'
+    )
+
+    with pytest.raises(InvalidDefinition, match=r"spring\.toml: ivr_prompt: must name the opt-out"):
+        load_campaign(path)
 
 
 # --- lifecycle ---------------------------------------------------------------------------------
