@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from campaigns import Campaign, repository
 from campaigns.tables import campaign_ticks
 from dialer.database import create_engine
-from dialer.scheduling.leases import acquire_tick, interval_end
+from dialer.scheduling.leases import acquire_tick
 from tests.support import NOW
 
 SECOND = timedelta(seconds=1)
@@ -69,10 +69,14 @@ async def _holder(engine: AsyncEngine, campaign: Campaign) -> str:
         ).scalar_one()
 
 
-def test_intervals_are_counted_from_the_epoch_so_every_node_agrees_on_them():
-    assert interval_end(NOW, SECOND) == NOW + SECOND
-    assert interval_end(NOW + SECOND - INSTANT, SECOND) == NOW + SECOND
-    assert interval_end(NOW + timedelta(seconds=2), timedelta(seconds=5)) == NOW + 5 * SECOND
+async def test_two_grants_are_never_less_than_an_interval_apart(engine, campaign):
+    # Intervals fixed on the clock would grant at 0.75 s and again at 1.0 s: a second's
+    # worth of calls twice within a quarter of a second.
+    assert await _acquire(engine, campaign, "node-a", NOW + 3 * SECOND / 4)
+
+    assert not await _acquire(engine, campaign, "node-b", NOW + SECOND)
+    assert not await _acquire(engine, campaign, "node-b", NOW + 7 * SECOND / 4 - INSTANT)
+    assert await _acquire(engine, campaign, "node-b", NOW + 7 * SECOND / 4)
 
 
 async def test_the_first_node_to_ask_paces_the_campaign_for_the_interval(engine, campaign):
@@ -83,7 +87,7 @@ async def test_the_first_node_to_ask_paces_the_campaign_for_the_interval(engine,
 
 
 async def test_a_nodes_lease_lasts_only_the_interval(engine, campaign):
-    await _acquire(engine, campaign, "node-a", NOW + SECOND / 4)
+    await _acquire(engine, campaign, "node-a", NOW)
 
     assert not await _acquire(engine, campaign, "node-b", NOW + SECOND - INSTANT)
     assert await _acquire(engine, campaign, "node-b", NOW + SECOND)

@@ -75,7 +75,9 @@ class Dispatcher:
     async def tick(self, company: Company, campaign: Campaign) -> int:
         """Claim, screen and place one second's worth of attempts; returns leads claimed.
         The requests have all gone out and been answered when it returns."""
-        claimed, intents = await self._commit(company, campaign)
+        ticked = await self._commit(company, campaign)
+        assert ticked is not None, "a tick without the lease always commits"
+        claimed, intents = ticked
         await self._place(company, campaign, intents)
         return claimed
 
@@ -88,13 +90,10 @@ class Dispatcher:
         async with self.app.transaction() as conn:
             running = await campaign_store.running_campaigns(conn)
         for company, campaign in running:
-            async with self.app.transaction() as conn:
-                ours = await leases.acquire_tick(
-                    conn, campaign.id, self.node, self.clock.now(), self.interval
-                )
-            if not ours:
+            ticked = await self._commit(company, campaign, lease=True)
+            if ticked is None:
                 continue
-            _, intents = await self._commit(company, campaign)
+            _, intents = ticked
             task = asyncio.create_task(self._place(company, campaign, intents))
             self._placing.add(task)
             task.add_done_callback(self._placing.discard)
@@ -139,9 +138,18 @@ class Dispatcher:
         """A verified Gather request: the keys pressed, committed; the TwiML that follows."""
         return await self.inbox.keypress(attempt_id, _call_sid(params), params)
 
-    async def _commit(self, company: Company, campaign: Campaign) -> tuple[int, list[Intent]]:
+    async def _commit(
+        self, company: Company, campaign: Campaign, *, lease: bool = False
+    ) -> tuple[int, list[Intent]] | None:
+        """Claim, screen and commit the tick's intents; with `lease`, only if this node wins
+        the campaign's tick lease (None otherwise). The lease is the transaction's first
+        statement, so the room counted after it is exact (see `leases`)."""
         now = self.clock.now()
         async with self.app.transaction() as conn:
+            if lease and not await leases.acquire_tick(
+                conn, campaign.id, self.node, now, self.interval
+            ):
+                return None  # refused: end the transaction at once
             self.cache.remember(company, campaign)
             await self.cache.refresh_book(conn, company)
             budget = self.placer.breaker.allowance(now, await room(conn, campaign))

@@ -1,11 +1,12 @@
 """Campaign tick leases: across all nodes, one node paces a campaign per interval.
 
-Time is cut into intervals of `interval` counted from the epoch, so every node agrees on
-them without talking. `acquire_tick` grants a campaign's interval to the first node that
-asks and refuses every other call until the interval ends. The winner claims up to the
-campaign's `attempts_per_second` worth for the interval, so the rate holds in total however
-many nodes tick. Nodes may tick more often than the interval (say twice): surplus calls are
-refused, and no interval goes unused because one node's ticks fell near its edges.
+`acquire_tick` grants a campaign's tick to the first node that asks once the previous grant
+has run its `interval`, and refuses every other call until then. The grants slide: each
+lasts `interval` from the moment it was given, so two grants are always at least `interval`
+apart (intervals fixed on the clock would let two grants fall a moment apart, either side
+of an edge). The winner places up to the campaign's `attempts_per_second`, paced over the
+interval, so the rate holds in total however many nodes tick. Nodes may tick more often
+than the interval: surplus calls are refused.
 
 Concurrency holds in total too. The winner computes room as `max_concurrent` minus the
 campaign's claimed and in-flight leads, counted in the database inside the same tick; as one
@@ -17,37 +18,32 @@ call locks the row as well, so a refused caller should end its transaction at on
 SQLite every transaction holds the write lock (BEGIN IMMEDIATE), which serializes ticks.
 
 The grant is one statement on both databases: INSERT … ON CONFLICT DO UPDATE … WHERE the
-interval held has ended, RETURNING a row only to the caller that got the lease.
+previous grant has ended, RETURNING a row only to the caller that got the lease.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from campaigns.tables import campaign_ticks
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _UPSERT = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
-
-
-def interval_end(now: datetime, interval: timedelta) -> datetime:
-    """The end of the interval that holds `now` (intervals are counted from the epoch)."""
-    return now - (now - EPOCH) % interval + interval
 
 
 async def acquire_tick(
     conn: AsyncConnection, campaign_id: int, node_id: str, now: datetime, interval: timedelta
 ) -> bool:
-    """Whether `node_id` paces the campaign in the interval that holds `now`: true for the
-    first call of each interval, whichever node makes it, and false for every other."""
+    """Whether `node_id` paces the campaign from `now` for `interval`: true for the first
+    call once the previous grant has run its interval, whichever node makes it, and false
+    for every other."""
     upsert = _UPSERT[conn.dialect.name](campaign_ticks).values(
         campaign_id=campaign_id,
         node_id=node_id,
         acquired_at=now,
-        acquired_until=interval_end(now, interval),
+        acquired_until=now + interval,
     )
     granted = upsert.on_conflict_do_update(
         index_elements=[campaign_ticks.c.campaign_id],
