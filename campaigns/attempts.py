@@ -158,10 +158,12 @@ async def mark_not_placed(
 
 async def bind_sid(conn: AsyncConnection, attempt_id: int, sid: str) -> bool:
     """Whether `sid` is the attempt's carrier reference: it becomes so when the attempt has
-    none yet (its create request's answer was lost); a different one never replaces it."""
+    none yet (its create request's answer was lost) and no other attempt has it; a
+    different one never replaces it."""
+    taken = select(attempts.c.id).where(attempts.c.carrier_sid == sid).exists()
     await conn.execute(
         update(attempts)
-        .where(attempts.c.id == attempt_id, attempts.c.carrier_sid.is_(None))
+        .where(attempts.c.id == attempt_id, attempts.c.carrier_sid.is_(None), ~taken)
         .values(
             carrier_sid=sid,
             state=case(

@@ -19,7 +19,7 @@ from typing import TypeVar
 from xml.sax.saxutils import escape, quoteattr
 
 import structlog
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from campaigns import attempts, callbacks, outcomes
@@ -60,7 +60,8 @@ async def patiently(app: App, work: Callable[[AsyncConnection], Awaitable[T]]) -
             async with app.transaction() as conn:
                 return await work(conn)
         except (DBAPIError, OSError) as error:
-            if loop.time() + RETRY_PAUSE > deadline:
+            # A broken rule (a key taken twice) fails the same way every time.
+            if isinstance(error, IntegrityError) or loop.time() + RETRY_PAUSE > deadline:
                 raise
             log.warning("callbacks.retrying", error=str(getattr(error, "orig", error)))
             await asyncio.sleep(RETRY_PAUSE)
