@@ -20,7 +20,6 @@ from compliance import Channel, registry
 from compliance.tables import attempts
 from dialer.app import open_app
 from dialer.settings import Settings
-from tests.conftest import _empty_tables
 from tests.support import NOW
 from tests.test_dispatch_nodes import (
     SID,
@@ -90,21 +89,9 @@ class TcpProxy:
 
 
 @pytest.fixture
-async def app(postgres_url):
-    await _empty_tables(postgres_url)
-    async with open_app(Settings(database_url=postgres_url, log_level="WARNING")) as opened:
+async def app(database_url):
+    async with open_app(Settings(database_url=database_url, log_level="WARNING")) as opened:
         yield opened
-
-
-@pytest.fixture
-async def company(app):
-    from campaigns import repository
-    from compliance import accounts
-
-    async with app.transaction() as conn:
-        created, _ = await accounts.ensure_company(conn, "acme", NOW)
-        await repository.seed_status_book(conn, created, NOW)
-    return created
 
 
 @contextlib.asynccontextmanager
@@ -126,9 +113,11 @@ async def standalone_carrier(scenario: str, tmp_path):
         await process.wait()
 
 
-@pytest.mark.postgresql
+@pytest.mark.parametrize(
+    "database_url", [pytest.param("postgresql", marks=pytest.mark.postgresql)], indirect=True
+)
 async def test_an_outage_of_the_database_loses_no_keypress_and_strands_no_lead(
-    app, company, postgres_url, tmp_path
+    app, company, database_url, tmp_path
 ):
     numbers = numbers_in_calling_hours(40)
     opting_out = {n for n in numbers if n.endswith("3")}
@@ -137,7 +126,7 @@ async def test_an_outage_of_the_database_loses_no_keypress_and_strands_no_lead(
     await create(
         app, company, anytime.replace("attempts_per_second = 10", "attempts_per_second = 4")
     )
-    url = make_url(postgres_url)
+    url = make_url(database_url)
     proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
     through_proxy = url.set(port=await proxy.start()).render_as_string(hide_password=False)
     scenario = (
