@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 
+import structlog
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dialer.database import create_engine
 from dialer.logs import configure_logging
 from dialer.settings import Settings
+
+# How long work may wait for the database to take its transaction: a webhook's carrier
+# gives up after 15 s (Twilio), and a placing must record what the carrier said.
+PATIENCE = 12.0
+RETRY_PAUSE = 0.5
+T = TypeVar("T")
+log = structlog.get_logger("dialer.app")
 
 
 def utcnow() -> datetime:
@@ -40,3 +51,20 @@ async def open_app(settings: Settings | None = None) -> AsyncIterator[App]:
         yield App(settings, engine)
     finally:
         await engine.dispose()
+
+
+async def patiently(app: App, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    """Run `work` in a transaction, again while the database refuses it (it rolled back
+    whole, so trying again is safe), for at most PATIENCE seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + PATIENCE
+    while True:
+        try:
+            async with app.transaction() as conn:
+                return await work(conn)
+        except (DBAPIError, OSError) as error:
+            # A broken rule (a key taken twice) fails the same way every time.
+            if isinstance(error, IntegrityError) or loop.time() + RETRY_PAUSE > deadline:
+                raise
+            log.warning("database.retrying", error=str(getattr(error, "orig", error)))
+            await asyncio.sleep(RETRY_PAUSE)

@@ -75,9 +75,7 @@ class Dispatcher:
     async def tick(self, company: Company, campaign: Campaign) -> int:
         """Claim, screen and place one second's worth of attempts; returns leads claimed.
         The requests have all gone out and been answered when it returns."""
-        ticked = await self._commit(company, campaign)
-        assert ticked is not None, "a tick without the lease always commits"
-        claimed, intents = ticked
+        claimed, intents = await self._commit(company, campaign)
         await self._place(company, campaign, intents)
         return claimed
 
@@ -90,13 +88,11 @@ class Dispatcher:
         async with self.app.transaction() as conn:
             running = await campaign_store.running_campaigns(conn)
         for company, campaign in running:
-            ticked = await self._commit(company, campaign, lease=True)
-            if ticked is None:
-                continue
-            _, intents = ticked
-            task = asyncio.create_task(self._place(company, campaign, intents))
-            self._placing.add(task)
-            task.add_done_callback(self._placing.discard)
+            _, intents = await self._commit(company, campaign, lease=True)
+            if intents:
+                task = asyncio.create_task(self._place(company, campaign, intents))
+                self._placing.add(task)
+                task.add_done_callback(self._placing.discard)
             await runs.complete_if_done(self, company, campaign)
 
     async def drain(self) -> None:
@@ -140,16 +136,16 @@ class Dispatcher:
 
     async def _commit(
         self, company: Company, campaign: Campaign, *, lease: bool = False
-    ) -> tuple[int, list[Intent]] | None:
-        """Claim, screen and commit the tick's intents; with `lease`, only if this node wins
-        the campaign's tick lease (None otherwise). The lease is the transaction's first
-        statement, so the room counted after it is exact (see `leases`)."""
+    ) -> tuple[int, list[Intent]]:
+        """Claim, screen and commit the tick's intents: (leads claimed, intents). With
+        `lease`, only if this node wins the campaign's tick lease; the lease is the
+        transaction's first statement, so the room counted after it is exact (`leases`)."""
         now = self.clock.now()
         async with self.app.transaction() as conn:
             if lease and not await leases.acquire_tick(
                 conn, campaign.id, self.node, now, self.interval
             ):
-                return None  # refused: end the transaction at once
+                return 0, []  # refused: end the transaction at once
             self.cache.remember(company, campaign)
             await self.cache.refresh_book(conn, company)
             budget = self.placer.breaker.allowance(now, await room(conn, campaign))

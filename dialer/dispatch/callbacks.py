@@ -13,17 +13,15 @@ answer, and one bad callback in a batch does not fail the others.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
 from xml.sax.saxutils import escape, quoteattr
 
 import structlog
-from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from campaigns import attempts, callbacks, outcomes
-from dialer.app import App
+from dialer.app import App, patiently
 from dialer.carriers import BadCallback, CarrierEvent
 from dialer.clock import Clock
 from dialer.dispatch.cache import CampaignCache, OpenAttempts
@@ -33,13 +31,8 @@ log = structlog.get_logger("dialer.dispatch")
 # Group commit: how long the first callback of a batch waits for others to join it. A
 # transaction costs far more than a row, and carriers wait seconds for a webhook's answer.
 CALLBACK_LINGER = 0.01
-# How long a webhook may wait for the database to take its transaction: Twilio gives up on
-# a webhook after 15 s.
-PATIENCE = 12.0
-RETRY_PAUSE = 0.5
 HANGUP = '<?xml version="1.0" encoding="UTF-8"?><Response><Hangup/></Response>'
 OPTED_OUT = "You will not receive these calls again. Goodbye."
-T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -48,23 +41,6 @@ class _Callback:
     event: CarrierEvent
     params: Mapping[str, str]
     stored: asyncio.Future[None]
-
-
-async def patiently(app: App, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
-    """Run `work` in a transaction, again while the database refuses it (it rolled back
-    whole, so trying again is safe), for at most PATIENCE seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + PATIENCE
-    while True:
-        try:
-            async with app.transaction() as conn:
-                return await work(conn)
-        except (DBAPIError, OSError) as error:
-            # A broken rule (a key taken twice) fails the same way every time.
-            if isinstance(error, IntegrityError) or loop.time() + RETRY_PAUSE > deadline:
-                raise
-            log.warning("callbacks.retrying", error=str(getattr(error, "orig", error)))
-            await asyncio.sleep(RETRY_PAUSE)
 
 
 @dataclass(slots=True)

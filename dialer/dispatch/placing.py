@@ -22,11 +22,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from campaigns import Campaign, attempts, outcomes, queue
 from campaigns.definitions import render_sms
 from compliance import Channel, Company
-from dialer.app import App
+from dialer.app import App, patiently
 from dialer.carriers import Carrier, CarrierError, Placement
 from dialer.clock import Clock
 from dialer.dispatch.cache import CampaignCache, OpenAttempts
@@ -138,7 +139,8 @@ class Placer:
                 self.breaker.took()  # the carrier is there and answering
             elif answer.error is not None:
                 self.breaker.refused(answer.error, now)
-        async with self.app.transaction() as conn:
+
+        async def record(conn: AsyncConnection) -> list[int]:
             await attempts.mark_placed(conn, placed)
             await attempts.mark_unknown(conn, unknown)
             given_back = await attempts.mark_not_placed(
@@ -156,7 +158,11 @@ class Placer:
                 [outcomes.Ending(attempt_id, "failed") for attempt_id in rejected],
                 now,
             )
-        self.open.ended([*given_back, *ended])
+            return [*given_back, *ended]
+
+        # What the carrier said is recorded even through a short database outage; past it,
+        # recovery finds the calls in the carrier's records.
+        self.open.ended(await patiently(self.app, record))
         for attempt_id in unknown:
             log.warning("attempt.unknown", campaign=campaign.name, attempt_id=attempt_id)
 
