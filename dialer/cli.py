@@ -498,7 +498,9 @@ def blackouts_list(everything: bool, company: str | None, as_json: bool) -> None
 def serve() -> None:
     """Run every running campaign unattended: the dispatch loop and the carrier webhooks.
 
-    Stops cleanly on SIGTERM or Ctrl-C: the round under way finishes first. The carrier,
+    Stops cleanly on SIGTERM or Ctrl-C: the requests under way finish and are recorded
+    first. Every node registers with a heartbeat; several may share one PostgreSQL
+    database, and each takes back what a stopped node held. The carrier,
     webhook address and tick come from the settings (carrier, webhook_host, webhook_port,
     public_url, tick_seconds; see config/dialer.toml).
     """
