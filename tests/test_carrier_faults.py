@@ -389,10 +389,10 @@ async def test_only_twilios_20404_says_the_carrier_does_not_know_the_call(
     assert (unauthorized.value.placement, unauthorized.value.status) == (Placement.ACCOUNT, 401)
 
 
-# --- listing the calls to a number ---
+# --- listing the calls and texts to a number ---
 
 
-async def test_list_calls_returns_every_call_to_the_number_since_the_time_across_pages(
+async def test_list_sent_returns_every_call_to_the_number_since_the_time_across_pages(
     carrier, fake
 ):
     since = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)
@@ -401,7 +401,7 @@ async def test_list_calls_returns_every_call_to_the_number_since_the_time_across
     fake.add_call("CA" + "e" * 32, LEAD, since - timedelta(seconds=1), status="busy")
     fake.add_call("CA" + "d" * 32, "+13055550199", since + timedelta(minutes=5))
 
-    events = await carrier.list_calls(LEAD, since.astimezone(timezone(timedelta(hours=-4))))
+    events = await carrier.list_sent("call", LEAD, since.astimezone(timezone(timedelta(hours=-4))))
 
     assert [event.sid for event in events] == [f"CA{n:032d}" for n in range(120)]
     assert {(e.kind, e.status, e.result, e.answered_by) for e in events} == {
@@ -413,31 +413,48 @@ async def test_list_calls_returns_every_call_to_the_number_since_the_time_across
     assert [query["Page"] for query in following] == ["1", "2"]
 
 
-async def test_list_calls_of_a_number_never_called_is_empty(carrier):
-    assert await carrier.list_calls(LEAD, datetime(2026, 3, 10, tzinfo=UTC)) == []
+async def test_list_sent_finds_the_texts_to_the_number_in_the_message_list(simulator):
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    async with TwilioCarrier(ACCOUNT, TOKEN, base_url=simulator.url, **TIMEOUTS) as carrier:
+        first = await carrier.send_sms(LEAD, CALLER, "one", CALLBACK)
+        await carrier.send_sms("+13055550199", CALLER, "to another number", CALLBACK)
+        second = await carrier.send_sms(LEAD, CALLER, "two", CALLBACK)
+        await simulator.drain()
+        events = await carrier.list_sent("sms", LEAD, since)
+        later = await carrier.list_sent("sms", LEAD, datetime.now(UTC) + timedelta(minutes=1))
+
+    assert [(e.sid, e.kind, e.status, e.result, e.final) for e in events] == [
+        (second, "sms", "delivered", "delivered", True),
+        (first, "sms", "delivered", "delivered", True),
+    ]
+    assert later == []
 
 
-async def test_list_calls_needs_a_time_with_its_zone(carrier):
+async def test_list_sent_of_a_number_never_called_is_empty(carrier):
+    assert await carrier.list_sent("call", LEAD, datetime(2026, 3, 10, tzinfo=UTC)) == []
+
+
+async def test_list_sent_needs_a_time_with_its_zone(carrier):
     with pytest.raises(ValueError, match="timezone-aware"):
-        await carrier.list_calls(LEAD, datetime(2026, 3, 10))  # no zone: UTC or local?
+        await carrier.list_sent("call", LEAD, datetime(2026, 3, 10))  # no zone: UTC or local?
 
 
-async def test_list_calls_gives_up_on_an_endless_listing(carrier, fake, proxy):
+async def test_list_sent_gives_up_on_an_endless_listing(carrier, fake, proxy):
     since = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)
     for n in range(50 * (LIST_PAGES + 1)):
         fake.add_call(f"CA{n:032d}", LEAD, since)
 
     with pytest.raises(CarrierError, match="more than 20 pages"):
-        await carrier.list_calls(LEAD, since)
+        await carrier.list_sent("call", LEAD, since)
 
     assert len(proxy.seen) == LIST_PAGES
 
 
-async def test_list_calls_failures_are_carrier_errors(carrier, proxy):
+async def test_list_sent_failures_are_carrier_errors(carrier, proxy):
     proxy.set_mode(Mode.REFUSE_503, route=Route.OTHER)
 
     with pytest.raises(CarrierError) as caught:
-        await carrier.list_calls(LEAD, datetime(2026, 3, 10, tzinfo=UTC))
+        await carrier.list_sent("call", LEAD, datetime(2026, 3, 10, tzinfo=UTC))
 
     assert caught.value.status == 503
 

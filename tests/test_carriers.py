@@ -579,6 +579,50 @@ async def test_the_call_list_filters_by_to_status_and_start_time_as_the_twilio_l
     assert now - timedelta(minutes=1) < call.start_time < now + timedelta(minutes=1)
 
 
+async def test_the_message_list_filters_by_to_from_and_date_sent_as_the_twilio_library_asks(
+    carrier, simulator, receiver
+):
+    undelivered_to = "+13055550113"
+    first = await carrier.send_sms(PRESSES_NOTHING, CALLER, "first", receiver.url)
+    undelivered = await carrier.send_sms(undelivered_to, CALLER, "second", receiver.url)
+    second = await carrier.send_sms(PRESSES_NOTHING, CALLER, "third", receiver.url)
+    await simulator.drain()
+    client = Client(ACCOUNT, TOKEN)
+    client.api.base_url = simulator.url
+    now = datetime.now(UTC)
+    today, tomorrow = now.date(), now.date() + timedelta(days=1)
+    every = [second, undelivered, first]
+
+    async def listed(**filters: object) -> list[str]:
+        messages = await asyncio.to_thread(client.messages.list, page_size=1, **filters)
+        return [message.sid for message in messages]
+
+    try:
+        assert await listed() == every  # newest first, page by page
+        assert await listed(to=PRESSES_NOTHING, date_sent_after=today) == [second, first]
+        assert await listed(to=PRESSES_NOTHING, date_sent_after=tomorrow) == []
+        assert await listed(date_sent_after=now - timedelta(hours=1)) == every
+        assert await listed(date_sent_after=now + timedelta(hours=1)) == []
+        assert await listed(date_sent_before=today) == []  # before today's midnight
+        assert await listed(date_sent_before=tomorrow) == every
+        assert await listed(date_sent=today, to=undelivered_to) == [undelivered]
+        assert await listed(from_=CALLER, to=undelivered_to) == [undelivered]
+        [message] = await asyncio.to_thread(client.messages.list, to=undelivered_to)
+    finally:
+        client.http_client.session.close()
+
+    assert (message.sid, message.account_sid, message.to, message.from_, message.body) == (
+        undelivered,
+        ACCOUNT,
+        undelivered_to,
+        CALLER,
+        "second",
+    )
+    assert (message.status, message.direction) == ("undelivered", "outbound-api")
+    assert message.date_created <= message.date_sent
+    assert now - timedelta(minutes=1) < message.date_sent < now + timedelta(minutes=1)
+
+
 async def test_the_call_list_answers_in_twilios_page_shape(carrier, simulator, receiver):
     first, second, third = await place_calls(carrier, receiver, [PRESSES_NOTHING] * 3)
     await simulator.drain()
@@ -623,16 +667,17 @@ async def test_the_call_list_answers_in_twilios_page_shape(carrier, simulator, r
 
 
 @pytest.mark.parametrize(
-    ("query", "message"),
+    ("resource", "query", "message"),
     [
-        ("StartTime>=03/10/2026", "StartTime>: '03/10/2026' is neither YYYY-MM-DD nor"),
-        ("StartTime<=2026-02-30", "StartTime<: '2026-02-30' is neither"),
-        ("PageSize=0", "PageSize: '0' is not a whole number from 1 to 1000"),
-        ("Page=-1", "Page: '-1' is not a whole number of 0 or more"),
+        ("Calls", "StartTime>=03/10/2026", "StartTime>: '03/10/2026' is neither YYYY-MM-DD nor"),
+        ("Calls", "StartTime<=2026-02-30", "StartTime<: '2026-02-30' is neither"),
+        ("Messages", "DateSent>=03/10/2026", "DateSent>: '03/10/2026' is neither YYYY-MM-DD nor"),
+        ("Messages", "PageSize=0", "PageSize: '0' is not a whole number from 1 to 1000"),
+        ("Calls", "Page=-1", "Page: '-1' is not a whole number of 0 or more"),
     ],
 )
-async def test_a_malformed_list_filter_is_a_twilio_style_400(simulator, query, message):
-    url = f"{simulator.url}/2010-04-01/Accounts/{ACCOUNT}/Calls.json?{query}"
+async def test_a_malformed_list_filter_is_a_twilio_style_400(simulator, resource, query, message):
+    url = f"{simulator.url}/2010-04-01/Accounts/{ACCOUNT}/{resource}.json?{query}"
     auth = {"Authorization": aiohttp.encode_basic_auth(ACCOUNT, TOKEN)}
     async with aiohttp.ClientSession() as session, session.get(url, headers=auth) as response:
         body = await response.json()

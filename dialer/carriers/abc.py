@@ -181,9 +181,9 @@ class Carrier(ABC):
         """The current status of a call or message, to reconcile after a crash."""
 
     @abstractmethod
-    async def list_calls(self, to: str, since: datetime) -> list[CarrierEvent]:
-        """The calls to E.164 `to` started at or after `since`: to find out what became of a
-        call whose placing ended in Placement.UNKNOWN."""
+    async def list_sent(self, kind: Kind, to: str, since: datetime) -> list[CarrierEvent]:
+        """The calls to E.164 `to` started (or texts sent) at or after `since`: to find out
+        what became of one whose placing ended in Placement.UNKNOWN."""
 
     @abstractmethod
     def verify(self, url: str, params: Mapping[str, str], signature: str | None) -> bool:

@@ -4,7 +4,8 @@ Each call or text ends as a `Scenario` says, the same way every run, and is repo
 signed status callbacks, so the whole dialing path runs without a real carrier. An answered
 call runs the application's TwiML as Twilio does (`dialer.carriers.twiml`): the keys a
 scenario presses reach the application only through a `<Gather>`, never in a status callback.
-Calls are listed as Twilio lists them (GET Calls.json). It also runs on its own:
+Calls and texts are listed as Twilio lists them (GET Calls.json, Messages.json). It also runs
+on its own:
 
     python -m dialer.carriers.simulator --port 8089 --scenario FILE --account-sid AC… --auth-token …
 """
@@ -219,30 +220,55 @@ def _bad_request(form: Mapping[str, Any], required: tuple[str, ...]) -> web.Resp
     return None
 
 
-# The list filters for a call: To, From and Status match exactly; StartTime is the day (UTC)
-# a call started, and `StartTime>` / `StartTime<` (`StartTime>=…` in a URL) bound the instant
-# it started, inclusively: a date alone is its midnight, as Twilio documents.
-CALL_FILTERS = ("To", "From", "Status", "StartTime", "StartTime>", "StartTime<")
-FIELD_OF = {"To": "to", "From": "from", "Status": "status"}
-START_TIMES = ("StartTime", "StartTime>", "StartTime<")
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """How Twilio lists one kind of resource: the key of its items, the filters that match a
+    field exactly, and the time filter: `StartTime` is the day (UTC) a call started, and
+    `StartTime>` / `StartTime<` (`StartTime>=…` in a URL) bound the instant it started,
+    inclusively; a date alone is its midnight, as Twilio documents. Texts alike by DateSent."""
+
+    key: str
+    exact: Mapping[str, str]  # filter → resource field
+    time_filter: str
+    time_field: str  # the field it bounds, null until the call is dialed or the text sent
+
+    @property
+    def time_filters(self) -> tuple[str, str, str]:
+        return (self.time_filter, f"{self.time_filter}>", f"{self.time_filter}<")
+
+    @property
+    def filters(self) -> tuple[str, ...]:
+        return (*self.exact, *self.time_filters)
 
 
-def _call_filter(query: Mapping[str, str]) -> Callable[[dict[str, Any]], bool]:
-    """Whether a call resource passes the query's filters; ValueError names a bad one."""
+LISTINGS: dict[Kind, Listing] = {
+    "call": Listing(
+        "calls", {"To": "to", "From": "from", "Status": "status"}, "StartTime", "start_time"
+    ),
+    "sms": Listing("messages", {"To": "to", "From": "from"}, "DateSent", "date_sent"),
+}
+
+
+def _list_filter(listing: Listing, query: Mapping[str, str]) -> Callable[[dict[str, Any]], bool]:
+    """Whether a resource passes the query's filters; ValueError names a bad one."""
     tests = [
-        functools.partial(_field_is, FIELD_OF[name], value)
+        functools.partial(_field_is, listing.exact[name], value)
         for name, value in query.items()
-        if name in FIELD_OF
+        if name in listing.exact
     ]
-    tests += [_start_time_test(name, value) for name, value in query.items() if name in START_TIMES]
-    return lambda call: all(test(call) for test in tests)
+    tests += [
+        _time_test(name, value, listing.time_field)
+        for name, value in query.items()
+        if name in listing.time_filters
+    ]
+    return lambda resource: all(test(resource) for test in tests)
 
 
-def _field_is(field: str, value: str, call: dict[str, Any]) -> bool:
-    return call[field] == value
+def _field_is(field: str, value: str, resource: dict[str, Any]) -> bool:
+    return resource[field] == value
 
 
-def _start_time_test(name: str, value: str) -> Callable[[dict[str, Any]], bool]:
+def _time_test(name: str, value: str, field: str) -> Callable[[dict[str, Any]], bool]:
     try:
         bound = datetime.fromisoformat(value)
     except ValueError:
@@ -250,15 +276,15 @@ def _start_time_test(name: str, value: str) -> Callable[[dict[str, Any]], bool]:
     if bound.tzinfo is None:
         bound = bound.replace(tzinfo=UTC)
 
-    def passes(call: dict[str, Any]) -> bool:
-        if call["start_time"] is None:  # not dialed yet
+    def passes(resource: dict[str, Any]) -> bool:
+        if resource[field] is None:  # not dialed or not sent yet
             return False
-        started = email.utils.parsedate_to_datetime(call["start_time"])
-        if name == "StartTime>":
-            return started >= bound
-        if name == "StartTime<":
-            return started <= bound
-        return started.date() == bound.astimezone(UTC).date()
+        moment = email.utils.parsedate_to_datetime(resource[field])
+        if name.endswith(">"):
+            return moment >= bound
+        if name.endswith("<"):
+            return moment <= bound
+        return moment.date() == bound.astimezone(UTC).date()
 
     return passes
 
@@ -274,13 +300,18 @@ def _whole_number(
 
 
 def _page_of(
-    calls: list[dict[str, Any]], path: str, query: Mapping[str, str], page: int, page_size: int
+    listing: Listing,
+    resources: list[dict[str, Any]],
+    path: str,
+    query: Mapping[str, str],
+    page: int,
+    page_size: int,
 ) -> dict[str, Any]:
     """One page in Twilio's list shape, with the URIs of the pages beside it."""
     token = query.get("PageToken", "")
-    start = _page_start(calls, page, page_size, token)
-    shown = calls[start : start + page_size]
-    filters = [(name, value) for name, value in query.items() if name in CALL_FILTERS]
+    start = _page_start(resources, page, page_size, token)
+    shown = resources[start : start + page_size]
+    filters = [(name, value) for name, value in query.items() if name in listing.filters]
 
     def uri(number: int, token: str = "") -> str:
         params = [*filters, ("PageSize", str(page_size)), ("Page", str(number))]
@@ -288,9 +319,9 @@ def _page_of(
             params.append(("PageToken", token))
         return f"{path}?{urlencode(params)}"
 
-    more = start + page_size < len(calls)
+    more = start + page_size < len(resources)
     return {
-        "calls": shown,
+        listing.key: shown,
         "page": page,
         "page_size": page_size,
         "start": start,
@@ -302,10 +333,10 @@ def _page_of(
     }
 
 
-def _page_start(calls: list[dict[str, Any]], page: int, page_size: int, token: str) -> int:
-    """Where a page begins: after the call a next-page token (PA…) names, a page before the
-    one a previous-page token (PB…) names, as Twilio pages; else by the page number."""
-    sids = [call["sid"] for call in calls]
+def _page_start(resources: list[dict[str, Any]], page: int, page_size: int, token: str) -> int:
+    """Where a page begins: after the resource a next-page token (PA…) names, a page before
+    the one a previous-page token (PB…) names, as Twilio pages; else by the page number."""
+    sids = [resource["sid"] for resource in resources]
     if token[2:] in sids:
         at = sids.index(token[2:])
         if token.startswith("PA"):
@@ -408,8 +439,9 @@ class Simulator:
         app = web.Application(middlewares=[authenticate])
         account = f"/{API_VERSION}/Accounts/{{account}}"
         app.router.add_post(f"{account}/Calls.json", self._create_call)
-        app.router.add_get(f"{account}/Calls.json", self._list_calls)
+        app.router.add_get(f"{account}/Calls.json", functools.partial(self._list, "call"))
         app.router.add_post(f"{account}/Messages.json", self._create_message)
+        app.router.add_get(f"{account}/Messages.json", functools.partial(self._list, "sms"))
         app.router.add_get(f"{account}/Calls/{{sid}}.json", self._fetch)
         app.router.add_get(f"{account}/Messages/{{sid}}.json", self._fetch)
         return app
@@ -450,24 +482,33 @@ class Simulator:
         if error := _bad_request(form, ("To", "From", "Body")):
             return error
         to, from_, body = _text(form, "To"), _text(form, "From"), _text(form, "Body")
-        sid = "SM" + secrets.token_hex(16)
-        self.messages.append({"sid": sid, "to": to, "from": from_, "body": body, "at": _now()})
+        sid, at = "SM" + secrets.token_hex(16), _now()
+        self.messages.append({"sid": sid, "to": to, "from": from_, "body": body, "at": at})
         steps = self._sms_steps(sid, to, from_, self._decide("sms", to))
-        resource = {"to": to, "from": from_, "body": body}
+        resource = {
+            "to": to,
+            "from": from_,
+            "body": body,
+            "direction": "outbound-api",
+            "date_created": _rfc2822(at),
+            "date_sent": None,  # set once sent, as Twilio does
+        }
         return self._accept(sid, resource, steps, _text(form, "StatusCallback"))
 
-    async def _list_calls(self, request: web.Request) -> web.Response:
-        """Twilio's call list: newest first, filtered, one page with the URIs of its neighbours."""
-        query = request.query
+    async def _list(self, kind: Kind, request: web.Request) -> web.Response:
+        """Twilio's list of calls or texts: newest first, filtered, one page with the URIs of
+        its neighbours."""
+        listing, query = LISTINGS[kind], request.query
         try:
-            listed = _call_filter(query)
+            listed = _list_filter(listing, query)
             page_size = _whole_number(query, "PageSize", 50, 1, 1000)
             page = _whole_number(query, "Page", 0, 0, None)
         except ValueError as error:
             return _error(400, 20001, str(error))
-        calls = [self._resources[call["sid"]] for call in reversed(self.calls)]
-        listed_calls = [call for call in calls if listed(call)]
-        return web.json_response(_page_of(listed_calls, request.path, query, page, page_size))
+        records = self.calls if kind == "call" else self.messages
+        resources = [self._resources[record["sid"]] for record in reversed(records)]
+        shown = [resource for resource in resources if listed(resource)]
+        return web.json_response(_page_of(listing, shown, request.path, query, page, page_size))
 
     async def _fetch(self, request: web.Request) -> web.Response:
         resource = self._resources.get(request.match_info["sid"])
@@ -573,8 +614,7 @@ class Simulator:
         for index, (update, params) in enumerate(steps):
             await asyncio.sleep(self.callback_delay)
             resource.update(update)
-            if "start_time" in resource:
-                _time_call(resource)
+            _stamp_time(resource)
             if params is not None and callback:
                 final = index == len(steps) - 1
                 copies = [params, params] if final and self.duplicate_callbacks else [params]
@@ -620,12 +660,16 @@ def _answered_by(outcome: Outcome, detect: bool) -> str | None:
     return "machine_start" if outcome.result == "machine" else "human"
 
 
-def _time_call(call: dict[str, Any]) -> None:
-    """Stamp the start and end times of a call as it is dialed and as it ends."""
-    if call["status"] == "initiated":
-        call["start_time"] = _rfc2822(_now())
-    elif call["status"] in RESULT_OF["call"]:
-        call["end_time"] = _rfc2822(_now())
+def _stamp_time(resource: dict[str, Any]) -> None:
+    """Stamp when a call is dialed and when it ends, and when a text is sent."""
+    status = resource["status"]
+    if "date_sent" in resource:
+        if status == "sent":
+            resource["date_sent"] = _rfc2822(_now())
+    elif status == "initiated":
+        resource["start_time"] = _rfc2822(_now())
+    elif status in RESULT_OF["call"]:
+        resource["end_time"] = _rfc2822(_now())
 
 
 def _now() -> datetime:

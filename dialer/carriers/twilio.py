@@ -45,7 +45,14 @@ TOTAL_TIMEOUT = 30.0
 NOT_SENT = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError, aiohttp.InvalidURL)
 # Twilio's error code for a resource it does not have.
 TWILIO_NOT_FOUND = 20404
-# Calls to one number since a given time: a few, so a few pages bound a runaway listing.
+# Each kind's list: the key of its items, and the filter bounding when one went out (a call
+# is timed from when it is dialed, a text from when it is sent).
+LISTED_AS: dict[Kind, tuple[str, str]] = {
+    "call": ("calls", "StartTime>"),
+    "sms": ("messages", "DateSent>"),
+}
+# Calls or texts to one number since a given time: a few, so a few pages bound a runaway
+# listing.
 LIST_PAGE_SIZE = 50
 LIST_PAGES = 20
 
@@ -137,24 +144,25 @@ class TwilioCarrier(Carrier):
             raise
         return _event(kind, data, sid)
 
-    async def list_calls(self, to: str, since: datetime) -> list[CarrierEvent]:
+    async def list_sent(self, kind: Kind, to: str, since: datetime) -> list[CarrierEvent]:
         if since.tzinfo is None:
             raise ValueError("since must be timezone-aware")
+        key, after = LISTED_AS[kind]
         start = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        query = urlencode([("To", to), ("StartTime>", start), ("PageSize", LIST_PAGE_SIZE)])
-        url = f"{self._account_url}/Calls.json?{query}"
+        query = urlencode([("To", to), (after, start), ("PageSize", LIST_PAGE_SIZE)])
+        url = f"{self._account_url}/{RESOURCE[kind]}.json?{query}"
         events: list[CarrierEvent] = []
         for _ in range(LIST_PAGES):
             page = await self._request("GET", url)
-            calls = page.get("calls")
-            if not isinstance(calls, list):
-                raise _unexpected(f"a call list without calls: {page}")
-            events += [_event("call", call) for call in calls]
+            items = page.get(key)
+            if not isinstance(items, list):
+                raise _unexpected(f"a {kind} list without {key}: {page}")
+            events += [_event(kind, item) for item in items]
             next_url = self._next_page(page.get("next_page_uri"))
             if next_url is None:
                 return events
             url = next_url
-        raise _unexpected(f"more than {LIST_PAGES} pages of calls to {to} since {start}")
+        raise _unexpected(f"more than {LIST_PAGES} pages of {key} to {to} since {start}")
 
     def verify(self, url: str, params: Mapping[str, str], signature: str | None) -> bool:
         if not signature:

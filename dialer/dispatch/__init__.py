@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import structlog
 
@@ -90,7 +90,10 @@ class Dispatcher:
         for company, campaign in running:
             _, intents = await self._commit(company, campaign, lease=True)
             if intents:
-                task = asyncio.create_task(self._place(company, campaign, intents))
+                start = self.clock.now()
+                async with self.app.transaction() as conn:
+                    await leases.hold_tick(conn, campaign.id, self.node, start + self.interval)
+                task = asyncio.create_task(self._place(company, campaign, intents, start))
                 self._placing.add(task)
                 task.add_done_callback(self._placing.discard)
             await runs.complete_if_done(self, company, campaign)
@@ -157,9 +160,15 @@ class Dispatcher:
         self.open.placing.update(ids)
         return claimed, intents
 
-    async def _place(self, company: Company, campaign: Campaign, intents: list[Intent]) -> None:
+    async def _place(
+        self,
+        company: Company,
+        campaign: Campaign,
+        intents: list[Intent],
+        start: datetime | None = None,
+    ) -> None:
         try:
-            await self.placer.place(company, campaign, intents)
+            await self.placer.place(company, campaign, intents, start or self.clock.now())
         finally:
             self.open.placing.difference_update(i.attempt_id for i in intents)
 

@@ -95,18 +95,21 @@ class Placer:
     breaker: Breaker = field(default_factory=Breaker)
     callback_base: str = ""
 
-    async def place(self, company: Company, campaign: Campaign, intents: Sequence[Intent]) -> None:
-        """Ask the carrier for each intent, paced, and record what each answer says."""
+    async def place(
+        self, company: Company, campaign: Campaign, intents: Sequence[Intent], start: datetime
+    ) -> None:
+        """Ask the carrier for each intent, the n-th `n / attempts_per_second` after `start`
+        (never sooner), and record what each answer says."""
         if not intents:
             return
-        gap = 1.0 / campaign.spec.attempts_per_second
+        gap = timedelta(seconds=1) / campaign.spec.attempts_per_second
         answers = await asyncio.gather(
-            *(self._ask(campaign, intent, index * gap) for index, intent in enumerate(intents))
+            *(self._ask(campaign, intent, start + n * gap) for n, intent in enumerate(intents))
         )
         await self._record(company, campaign, answers)
 
-    async def _ask(self, campaign: Campaign, intent: Intent, delay: float) -> _Answer:
-        await self.clock.sleep(delay)
+    async def _ask(self, campaign: Campaign, intent: Intent, at: datetime) -> _Answer:
+        await self.clock.sleep((at - self.clock.now()).total_seconds())
         spec, lead, attempt_id = campaign.spec, intent.lead, intent.attempt_id
         callback = f"{self.callback_base}/webhooks/status?attempt={attempt_id}"
         try:

@@ -6,8 +6,9 @@ a lost callback, a database outage, or a create request whose answer never came.
 - an attempt with a carrier reference is settled from the carrier's own status; only the
   carrier's word "no such call" (not a 401, not a proxy's 404) ends it without an outcome;
 - an attempt without one (its answer was lost, or the process died before recording it) is
-  looked up in the carrier's list of calls to its number: found, it is bound to that call;
-  not found once the carrier had time to list it, it was not placed and its lead goes back.
+  looked up in the carrier's list of calls (or texts) to its number: found, it is bound to
+  that call or text; not found once the carrier had time to list it, it was not placed and
+  its lead goes back.
 
 A keypress already recorded is kept: a status fetch carries no digits.
 """
@@ -26,7 +27,7 @@ from campaigns import repository as campaign_store
 from compliance import Channel
 from compliance.attempts import AttemptPhase
 from dialer.app import App
-from dialer.carriers import Carrier, CarrierError, CarrierEvent, Placement
+from dialer.carriers import Carrier, CarrierError, CarrierEvent, Kind, Placement
 from dialer.clock import Clock
 from dialer.dispatch.cache import CampaignCache, OpenAttempts
 from dialer.dispatch.tick import LEASE
@@ -74,7 +75,7 @@ class Recovery:
         settled = 0
         for attempt in open_attempts:
             if attempt.carrier_sid is None:
-                settled += await self._find_call(attempt)
+                settled += await self._find_sent(attempt)
             else:
                 settled += await self._ask_status(attempt, attempt.carrier_sid)
         return settled
@@ -103,7 +104,7 @@ class Recovery:
         return taken
 
     async def _ask_status(self, attempt: attempts.AttemptRow, sid: str) -> int:
-        kind = "sms" if await self._channel(attempt) is Channel.SMS else "call"
+        kind = await self._kind(attempt)
         try:
             event = await self.carrier.fetch_status(sid, kind)
         except CarrierError as error:
@@ -114,27 +115,24 @@ class Recovery:
             event = CarrierEvent.of(sid, kind, "failed")
         return await self._end(attempt, event) if event.final else 0
 
-    async def _find_call(self, attempt: attempts.AttemptRow) -> int:
-        """An attempt without a reference: bind it to its call in the carrier's list, or give
-        its lead back once the list has had time to show it."""
+    async def _find_sent(self, attempt: attempts.AttemptRow) -> int:
+        """An attempt without a reference: bind it to its call or text in the carrier's list,
+        or give its lead back once the list has had time to show it."""
         now = self.clock.now()
-        if await self._channel(attempt) is Channel.SMS:
-            found: list[CarrierEvent] = []  # texts are not listed by number here: wait
-        else:
-            try:
-                found = await self.carrier.list_calls(
-                    attempt.number, attempt.placed_at - LIST_MARGIN
-                )
-            except CarrierError as error:
-                log.warning("recovery.ask_later", attempt_id=attempt.id, error=str(error))
-                return 0
+        try:
+            found = await self.carrier.list_sent(
+                await self._kind(attempt), attempt.number, attempt.placed_at - LIST_MARGIN
+            )
+        except CarrierError as error:
+            log.warning("recovery.ask_later", attempt_id=attempt.id, error=str(error))
+            return 0
         async with self.app.transaction() as conn:
-            bound = await attempts.bound_sids(conn, [call.sid for call in found])
-            free = [call for call in found if call.sid not in bound]
+            bound = await attempts.bound_sids(conn, [event.sid for event in found])
+            free = [event for event in found if event.sid not in bound]
             if free:
-                call = free[0]
-                await attempts.bind_sid(conn, attempt.id, call.sid)
-                log.warning("recovery.bound", attempt_id=attempt.id, sid=call.sid)
+                sid = free[0].sid
+                await attempts.bind_sid(conn, attempt.id, sid)
+                log.warning("recovery.bound", attempt_id=attempt.id, sid=sid)
             elif attempt.placed_at <= now - UNLISTED_AFTER and attempt.campaign_id is not None:
                 await self._not_placed(conn, attempt, now)
                 return 1
@@ -163,7 +161,8 @@ class Recovery:
         self.open.ended([attempt.id])
         return len(ended)
 
-    async def _channel(self, attempt: attempts.AttemptRow) -> Channel:
+    async def _kind(self, attempt: attempts.AttemptRow) -> Kind:
+        """Whether the attempt is a call or a text, as its campaign's channel says."""
         async with self.app.transaction() as conn:
             _, campaign = await self.cache.campaign(conn, attempt.company_id, attempt.campaign_id)
-        return campaign.spec.channel
+        return "sms" if campaign.spec.channel is Channel.SMS else "call"

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from sqlalchemy import update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -55,3 +56,18 @@ async def acquire_tick(
         where=campaign_ticks.c.acquired_until <= upsert.excluded.acquired_at,
     ).returning(campaign_ticks.c.campaign_id)
     return (await conn.execute(granted)).first() is not None
+
+
+async def hold_tick(conn: AsyncConnection, campaign_id: int, node_id: str, until: datetime) -> None:
+    """Keep the grant `node_id` holds until `until`: its requests go out over the interval
+    from when they start, which a slow tick transaction may have pushed past its grant; the
+    next grant must not come before the last of them."""
+    await conn.execute(
+        update(campaign_ticks)
+        .where(
+            campaign_ticks.c.campaign_id == campaign_id,
+            campaign_ticks.c.node_id == node_id,
+            campaign_ticks.c.acquired_until < until,
+        )
+        .values(acquired_until=until)
+    )
