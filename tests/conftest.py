@@ -20,7 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from campaigns import metadata, repository
 from compliance import Company, accounts
+from dialer.app import App, open_app
 from dialer.database import create_engine, upgrade_schema
+from dialer.settings import Settings
 from tests.support import NOW
 
 POSTGRES_SERVER = os.environ.get(
@@ -94,6 +96,13 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(database_url)
     yield engine
     await engine.dispose()
+
+
+@pytest.fixture
+async def app(database_url: str) -> AsyncIterator[App]:
+    """The application, as every command opens it, on the test's database."""
+    async with open_app(Settings(database_url=database_url, log_level="WARNING")) as opened:
+        yield opened
 
 
 @pytest.fixture

@@ -18,8 +18,6 @@ from sqlalchemy.engine import make_url
 from campaigns import CampaignState
 from compliance import Channel, registry
 from compliance.tables import attempts
-from dialer.app import open_app
-from dialer.settings import Settings
 from tests.support import NOW
 from tests.test_dispatch_nodes import (
     SID,
@@ -86,12 +84,6 @@ class TcpProxy:
                 await sink.drain()
         finally:
             sink.transport.abort()
-
-
-@pytest.fixture
-async def app(database_url):
-    async with open_app(Settings(database_url=database_url, log_level="WARNING")) as opened:
-        yield opened
 
 
 @contextlib.asynccontextmanager

@@ -23,7 +23,6 @@ from campaigns.statuses import DEFAULT_STATUSES_PATH
 from campaigns.tables import campaign_leads
 from compliance import Channel, leads, registry
 from compliance.tables import attempts, dnc_events
-from dialer.app import open_app
 from dialer.carriers import TwilioCarrier
 from dialer.carriers.simulator import Scenario, Simulator
 from dialer.carriers.twilio import FORM, compute_signature
@@ -32,7 +31,6 @@ from dialer.dispatch import Dispatcher
 from dialer.dispatch.placing import MAX_BACKOFF
 from dialer.dispatch.runs import complete_if_done
 from dialer.runner import listening
-from dialer.settings import Settings
 from tests.faultproxy import FaultProxy, Mode, Route
 from tests.support import NOW
 
@@ -71,12 +69,6 @@ FAILED_RETRIED = DEFAULT_STATUSES.replace(FAILED_FINAL, FAILED_FINAL.replace("tr
 FAILED_BLOCKS_LEAD = DEFAULT_STATUSES.replace(
     FAILED_FINAL, FAILED_FINAL + '\nactions = ["lead_dnc:phone", "lead_dnc:sms"]'
 )
-
-
-@pytest.fixture
-async def app(database_url):
-    async with open_app(Settings(database_url=database_url, log_level="WARNING")) as opened:
-        yield opened
 
 
 @dataclass(slots=True)

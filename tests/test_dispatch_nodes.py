@@ -32,13 +32,6 @@ from dialer.settings import Settings
 from tests.support import NOW
 from tests.test_engine import CAMPAIGN, rows
 
-
-@pytest.fixture
-async def app(database_url):
-    async with open_app(Settings(database_url=database_url, log_level="WARNING")) as opened:
-        yield opened
-
-
 NINE_IN_NEW_YORK = datetime(2026, 3, 10, 13, 0, tzinfo=UTC)  # 03:00 in Honolulu
 ANSWERED = Scenario.from_dict({"seed": 1, "default": {"answered": 1.0}})
 NO_ANSWER = Scenario.from_dict({"seed": 1, "default": {"no-answer": 1.0}})

@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import aiohttp
-import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 from structlog.testing import capture_logs
@@ -23,13 +22,11 @@ from campaigns import CampaignAction, CampaignState, repository
 from campaigns.tables import campaign_leads, skips
 from compliance import Channel, DncList, LeadChannel, Source, leads, registry, sheets
 from compliance.tables import attempts, dnc_events
-from dialer.app import open_app
 from dialer.carriers.simulator import Scenario
 from dialer.cli import main
 from dialer.clock import SimClock
 from dialer.dispatch import Dispatcher, tick
 from dialer.runner import listening, simulated_carrier, simulated_engine
-from dialer.settings import Settings
 from tests.support import NOW
 
 START = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)  # Tue 08:00 in New York
@@ -55,12 +52,6 @@ SCENARIO = {
     "default": {"no-answer": 1.0},
     "outcome": [{"match": "+13055550101", "result": "answered", "digits": "9"}],
 }
-
-
-@pytest.fixture
-async def app(database_url):
-    async with open_app(Settings(database_url=database_url, log_level="WARNING")) as opened:
-        yield opened
 
 
 async def prepare(app, company, tmp_path):

@@ -23,14 +23,12 @@ from compliance import Channel, leads, registry, sheets
 from compliance.phone import to_key
 from compliance.tables import attempts, dnc_entries
 from compliance.tables import leads as leads_table
-from dialer.app import open_app
 from dialer.carriers import BadCallback, compute_signature
 from dialer.carriers.simulator import Scenario
 from dialer.cli import main
 from dialer.clock import SimClock
 from dialer.dispatch import Dispatcher
 from dialer.runner import simulated_engine
-from dialer.settings import Settings
 from tests.support import NOW
 from tests.test_engine import CAMPAIGN, LEADS, START, numbers_in_calling_hours, rows, state_of
 
@@ -45,12 +43,6 @@ PRESSES_NINE = {**PRESSES_SEVEN, "outcome": [{**PRESSES_SEVEN["outcome"][0], "di
 GOODBYE = "You will not receive these calls again. Goodbye."
 ACCOUNT = "AC" + "1" * 32
 TOKEN = "0123456789abcdef0123456789abcdef"
-
-
-@pytest.fixture
-async def app(database_url):
-    async with open_app(Settings(database_url=database_url, log_level="WARNING")) as opened:
-        yield opened
 
 
 async def setup(app, company, tmp_path, campaign=CAMPAIGN, optout_digit="9"):

@@ -10,8 +10,6 @@ import pytest
 
 from campaigns import CampaignState, repository
 from compliance import leads
-from dialer.app import open_app
-from dialer.settings import Settings
 from tests.faultproxy import Mode, Route
 from tests.support import NOW
 from tests.test_dispatch_faults import attempt_rows, lead_rows, number_of, rigged, run
@@ -37,12 +35,6 @@ SCENARIO = {
     "outcome": [{"match": "*3", "result": "undelivered"}],
 }
 EXPECTED = {"delivered": "DELIVERED", "undelivered": "UNDELIVERED"}
-
-
-@pytest.fixture
-async def app(database_url):
-    async with open_app(Settings(database_url=database_url, log_level="WARNING")) as opened:
-        yield opened
 
 
 async def prepare(app, company) -> None:

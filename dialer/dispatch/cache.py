@@ -25,6 +25,11 @@ class CampaignCache:
     def remember(self, company: Company, campaign: Campaign) -> None:
         self._campaigns[campaign.id] = (company, campaign)
 
+    def known(self, campaign_id: int) -> Campaign | None:
+        """The campaign if it was read already: no database needed."""
+        remembered = self._campaigns.get(campaign_id)
+        return remembered[1] if remembered else None
+
     async def campaign(
         self, conn: AsyncConnection, company_id: int, campaign_id: int
     ) -> tuple[Company, Campaign]:
@@ -51,6 +56,9 @@ class OpenAttempts:
 
     ids: set[int] = field(default_factory=set)
     placing: set[int] = field(default_factory=set)  # their create request is under way
+    # What the carrier answered: attempt id -> (campaign id, sid), so that a call's answer
+    # request is served without a database round trip.
+    calls: dict[int, tuple[int, str]] = field(default_factory=dict)
     _idle: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
@@ -62,7 +70,9 @@ class OpenAttempts:
             self._idle.clear()
 
     def ended(self, ids: Iterable[int]) -> None:
-        self.ids.difference_update(ids)
+        for attempt_id in ids:
+            self.ids.discard(attempt_id)
+            self.calls.pop(attempt_id, None)
         if not self.ids:
             self._idle.set()
 

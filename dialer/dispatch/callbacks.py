@@ -20,7 +20,7 @@ from xml.sax.saxutils import escape, quoteattr
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from campaigns import attempts, callbacks, outcomes
+from campaigns import Campaign, attempts, callbacks, outcomes
 from dialer.app import App, patiently
 from dialer.carriers import BadCallback, CarrierEvent
 from dialer.clock import Clock
@@ -66,19 +66,24 @@ class CallbackInbox:
 
     async def answer(self, attempt_id: int, sid: str) -> str:
         """The TwiML of an answered call: the campaign's opt-out prompt in a Gather whose
-        keys come back to `/webhooks/gather`."""
+        keys come back to `/webhooks/gather`. A call this process placed is known in memory;
+        another is looked up, and bound to its attempt if it has no reference yet."""
+        campaign_id, placed_sid = self.open.calls.get(attempt_id, (None, None))
+        campaign = self.cache.known(campaign_id) if placed_sid == sid else None
+        if campaign is None:
 
-        async def prompt(conn: AsyncConnection) -> str:
-            attempt = await self._attempt_of_call(conn, attempt_id, sid)
-            _, campaign = await self.cache.campaign(conn, attempt.company_id, attempt.campaign_id)
-            action = f"{self.callback_base}/webhooks/gather?attempt={attempt_id}"
-            return (
-                '<?xml version="1.0" encoding="UTF-8"?><Response>'
-                f'<Gather numDigits="1" timeout="5" method="POST" action={quoteattr(action)}>'
-                f"<Say>{escape(campaign.spec.spoken_prompt())}</Say></Gather></Response>"
-            )
+            async def lookup(conn: AsyncConnection) -> Campaign:
+                attempt = await self._attempt_of_call(conn, attempt_id, sid)
+                _, found = await self.cache.campaign(conn, attempt.company_id, attempt.campaign_id)
+                return found
 
-        return await patiently(self.app, prompt)
+            campaign = await patiently(self.app, lookup)
+        action = f"{self.callback_base}/webhooks/gather?attempt={attempt_id}"
+        return (
+            '<?xml version="1.0" encoding="UTF-8"?><Response>'
+            f'<Gather numDigits="1" timeout="5" method="POST" action={quoteattr(action)}>'
+            f"<Say>{escape(campaign.spec.spoken_prompt())}</Say></Gather></Response>"
+        )
 
     async def keypress(self, attempt_id: int, sid: str, params: Mapping[str, str]) -> str:
         """Keys pressed in answer to the prompt: committed, with the actions of the status they
@@ -116,6 +121,11 @@ class CallbackInbox:
         if not await attempts.bind_sid(conn, attempt_id, sid):
             raise BadCallback(f"attempt {attempt_id} is call {found.carrier_sid}, not {sid}")
         return found
+
+    def _is_call_of(self, attempt: attempts.AttemptRow, sid: str) -> bool:
+        """Whether `sid` is the attempt's call as far as is known: recorded, or answered by
+        the carrier to this process and about to be recorded."""
+        return sid in (attempt.carrier_sid, self.open.calls.get(attempt.id, (None, None))[1])
 
     async def _flush(self) -> None:
         while self._waiting:
@@ -155,7 +165,7 @@ class CallbackInbox:
         for c in sorted(batch, key=lambda c: c.attempt_id):  # bind_sid locks in id order
             if (found := known.get(c.attempt_id)) is None or found.campaign_id is None:
                 refused[c.attempt_id] = BadCallback(f"no attempt {c.attempt_id}")
-            elif found.carrier_sid != c.event.sid and not await attempts.bind_sid(
+            elif not self._is_call_of(found, c.event.sid) and not await attempts.bind_sid(
                 conn, c.attempt_id, c.event.sid
             ):
                 refused[c.attempt_id] = BadCallback(

@@ -127,6 +127,7 @@ class Placer:
                 placement=error.placement.value,
             )
             return _Answer(intent, error=error)
+        self.open.calls[attempt_id] = (campaign.id, sid)
         return _Answer(intent, sid=sid)
 
     async def _record(
