@@ -16,7 +16,7 @@ A keypress already recorded is kept: a status fetch carries no digits.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import structlog
@@ -51,6 +51,9 @@ class Recovery:
     cache: CampaignCache
     open: OpenAttempts
     node: str
+    # When each call still up was last asked about: a long conversation is asked again only
+    # every OVERDUE, not every round.
+    _asked: dict[int, datetime] = field(default_factory=dict)
 
     async def run(self) -> int:
         """One round over every campaign with leads in flight; returns attempts settled."""
@@ -58,6 +61,8 @@ class Recovery:
         async with self.app.transaction() as conn:
             taken = await self._take_over(conn, now)
             mine = await attempts.open_attempts(conn)
+        still_open = {a.id for a in mine}
+        self._asked = {i: at for i, at in self._asked.items() if i in still_open}
         return await self.settle([a for a in mine if self._overdue(a, taken, now)])
 
     def _overdue(self, attempt: attempts.AttemptRow, taken: set[int], now: datetime) -> bool:
@@ -68,7 +73,13 @@ class Recovery:
             return True
         if attempt.node != self.node or attempt.id in self.open.placing:
             return False
-        return attempt.phase is not AttemptPhase.PLACED or attempt.placed_at <= now - OVERDUE
+        if attempt.phase is not AttemptPhase.PLACED:
+            return True
+        last = self._asked.get(attempt.id, attempt.placed_at)
+        if last > now - OVERDUE:
+            return False
+        self._asked[attempt.id] = now
+        return True
 
     async def settle(self, open_attempts: Sequence[attempts.AttemptRow]) -> int:
         """Ask the carrier about each attempt; returns how many it settled."""
