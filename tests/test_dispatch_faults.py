@@ -470,3 +470,28 @@ async def test_an_answer_request_naming_another_attempts_call_is_refused_at_once
 
     assert answer.status == 400
     assert await attempt_rows(app) == placed
+
+
+# --- a long call is asked about now and then, not every round ------------------------------
+
+
+async def test_a_call_still_up_is_asked_about_every_two_minutes_not_every_round(app, company):
+    await prepare(app, company, numbers=NUMBERS[:1])
+    campaign = await start(app, company)
+
+    async with rigged(app, ANSWERING) as rig:
+        rig.sim.callback_delay = 60  # the call stays queued at the carrier throughout
+        clock, dispatcher = rig.dispatcher.clock, rig.dispatcher
+        await dispatcher.tick(company, campaign)
+
+        def status_fetches() -> int:
+            return sum(1 for s in rig.proxy.seen if s.method == "GET" and "/Calls/" in s.path)
+
+        asked = []
+        for seconds in (60, 61, 5, 5, 5, 120):  # 1:00, 2:01, 2:06, 2:11, 2:16, 4:16
+            clock.advance(seconds)
+            await dispatcher.recover()
+            asked.append(status_fetches())
+        await rig.sim.stop()  # the call's callbacks are not waited for
+
+    assert asked == [0, 1, 1, 1, 1, 2]

@@ -51,8 +51,8 @@ class Recovery:
     cache: CampaignCache
     open: OpenAttempts
     node: str
-    # When each call still up was last asked about: a long conversation is asked again only
-    # every OVERDUE, not every round.
+    # When the carrier last said each call is still up: a long conversation is asked about
+    # again only every OVERDUE, not every round.
     _asked: dict[int, datetime] = field(default_factory=dict)
 
     async def run(self) -> int:
@@ -75,11 +75,7 @@ class Recovery:
             return False
         if attempt.phase is not AttemptPhase.PLACED:
             return True
-        last = self._asked.get(attempt.id, attempt.placed_at)
-        if last > now - OVERDUE:
-            return False
-        self._asked[attempt.id] = now
-        return True
+        return self._asked.get(attempt.id, attempt.placed_at) <= now - OVERDUE
 
     async def settle(self, open_attempts: Sequence[attempts.AttemptRow]) -> int:
         """Ask the carrier about each attempt; returns how many it settled."""
@@ -124,7 +120,10 @@ class Recovery:
                 return 0
             log.warning("recovery.unknown_to_carrier", attempt_id=attempt.id, error=str(error))
             event = CarrierEvent.of(sid, kind, "failed")
-        return await self._end(attempt, event) if event.final else 0
+        if not event.final:
+            self._asked[attempt.id] = self.clock.now()  # still up: ask again later
+            return 0
+        return await self._end(attempt, event)
 
     async def _find_sent(self, attempt: attempts.AttemptRow) -> int:
         """An attempt without a reference: bind it to its call or text in the carrier's list,
