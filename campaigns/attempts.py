@@ -262,8 +262,10 @@ async def open_attempts(
     ids: Sequence[int] | None = None,
     campaign_id: int | None = None,
     lead_ids: Sequence[int] | None = None,
+    node: str | None = None,
 ) -> list[AttemptRow]:
-    """Attempts not settled yet (intent, placed, unknown), in id order."""
+    """Attempts not settled yet (intent, placed, unknown), in id order; of these ids, this
+    campaign, these leads, or settled by this node."""
     query = select(attempts).where(attempts.c.state.in_(_OPEN)).order_by(attempts.c.id)
     if ids is not None:
         if not ids:
@@ -271,6 +273,8 @@ async def open_attempts(
         query = query.where(in_batch(attempts.c.id, sorted(ids), conn.dialect.name))
     if campaign_id is not None:
         query = query.where(attempts.c.campaign_id == campaign_id)
+    if node is not None:
+        query = query.where(attempts.c.node == node)
     if lead_ids is not None:
         if not lead_ids:
             return []

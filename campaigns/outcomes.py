@@ -6,7 +6,7 @@ recorded with source `status_rule` and the status and attempt as the reason.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -111,6 +111,21 @@ async def end_attempts(
             status=statuses[i].code,
         )
     return statuses
+
+
+async def not_placed(
+    conn: AsyncConnection,
+    campaign_id: int,
+    leads_of: Mapping[int, int],
+    due_at: datetime,
+    now: datetime,
+) -> list[int]:
+    """The carrier did not place these attempts (attempt id -> lead id): they end not
+    placed, and their leads go back in the queue at `due_at`, charged nothing. Returns the
+    attempts that were still waiting for the carrier's word."""
+    marked = await attempt_store.mark_not_placed(conn, list(leads_of), now)
+    await queue.give_back(conn, campaign_id, [leads_of[i] for i in marked], due_at)
+    return marked
 
 
 async def _move_leads(

@@ -114,12 +114,7 @@ async def configured_dispatcher(
             )
         async with real_carrier(app) as carrier:
             dispatcher = Dispatcher(app, carrier)
-            async with (
-                listening(
-                    dispatcher, settings.webhook_host, settings.webhook_port, settings.public_url
-                ),
-                registered(dispatcher),
-            ):
+            async with on_duty(dispatcher):
                 yield dispatcher
         return
     if scenario is None and settings.scenario:
@@ -132,16 +127,21 @@ async def configured_dispatcher(
 
 
 @asynccontextmanager
-async def registered(dispatcher: Dispatcher) -> AsyncIterator[None]:
-    """This node in the nodes table while it runs, its heartbeat kept by `heartbeat`."""
-    app, node = dispatcher.app, dispatcher.node
-    async with app.transaction() as conn:
-        await nodes.register(conn, node, dispatcher.clock.now())
-    try:
-        yield
-    finally:
+async def on_duty(dispatcher: Dispatcher) -> AsyncIterator[str]:
+    """A node dialing real calls: its webhooks served where the settings say, and the node
+    in the nodes table while it runs (its heartbeat kept by `heartbeat`). Yields the base
+    URL carriers call back."""
+    app, settings = dispatcher.app, dispatcher.app.settings
+    async with listening(
+        dispatcher, settings.webhook_host, settings.webhook_port, settings.public_url
+    ) as url:
         async with app.transaction() as conn:
-            await nodes.stop(conn, node, dispatcher.clock.now())
+            await nodes.register(conn, dispatcher.node, dispatcher.clock.now())
+        try:
+            yield url
+        finally:
+            async with app.transaction() as conn:  # the node's id now: it may have changed
+                await nodes.stop(conn, dispatcher.node, dispatcher.clock.now())
 
 
 async def heartbeat(dispatcher: Dispatcher) -> None:
@@ -180,12 +180,7 @@ async def serve(app: App) -> None:
         # A tick lease spans one second whatever the tick period: a tick claims one second's
         # worth of attempts, so a shorter lease would multiply the campaign's rate.
         dispatcher = Dispatcher(app, carrier, clock=WallClock())
-        async with (
-            listening(
-                dispatcher, settings.webhook_host, settings.webhook_port, settings.public_url
-            ) as url,
-            registered(dispatcher),
-        ):
+        async with on_duty(dispatcher) as url:
             # APScheduler is only the timer: the schedule itself lives in our tables.
             scheduler = AsyncIOScheduler()
             ticking = asyncio.Lock()  # held while a round runs: a stop waits for it

@@ -6,7 +6,8 @@ attempt in the URL we gave the carrier (400 when it names none, or another call)
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import structlog
 from aiohttp import web
@@ -44,11 +45,11 @@ def _rejected(request: web.Request, error: object) -> web.HTTPBadRequest:
     return web.HTTPBadRequest(text=f"bad callback: {error}")
 
 
-async def _handled(
-    request: web.Request, work: Callable[[], Awaitable[web.Response]]
-) -> web.Response:
+@contextmanager
+def _bad_callbacks_refused(request: web.Request) -> Iterator[None]:
+    """A request that names no attempt of ours, or another call, is answered 400."""
     try:
-        return await work()
+        yield
     except (KeyError, ValueError, BadCallback) as error:
         raise _rejected(request, error) from error
 
@@ -56,34 +57,25 @@ async def _handled(
 async def status_callback(request: web.Request) -> web.Response:
     """A status callback: 204 once stored."""
     dispatcher, attempt_id, params = await _verified(request)
-
-    async def store() -> web.Response:
+    with _bad_callbacks_refused(request):
         await dispatcher.on_callback(attempt_id, params)
-        return web.Response(status=204)
-
-    return await _handled(request, store)
+    return web.Response(status=204)
 
 
 async def answer(request: web.Request) -> web.Response:
     """A call was answered: the campaign's opt-out prompt, in a Gather."""
-    return await _twiml(request, lambda d, a, p: d.on_answer(a, p))
+    dispatcher, attempt_id, params = await _verified(request)
+    with _bad_callbacks_refused(request):
+        twiml = await dispatcher.on_answer(attempt_id, params)
+    return web.Response(text=twiml, content_type=TWIML)
 
 
 async def gather(request: web.Request) -> web.Response:
     """The keys pressed at the prompt: committed before the caller hears the answer."""
-    return await _twiml(request, lambda d, a, p: d.on_keypress(a, p))
-
-
-async def _twiml(
-    request: web.Request,
-    respond: Callable[[Dispatcher, int, Mapping[str, str]], Awaitable[str]],
-) -> web.Response:
     dispatcher, attempt_id, params = await _verified(request)
-
-    async def render() -> web.Response:
-        return web.Response(text=await respond(dispatcher, attempt_id, params), content_type=TWIML)
-
-    return await _handled(request, render)
+    with _bad_callbacks_refused(request):
+        twiml = await dispatcher.on_keypress(attempt_id, params)
+    return web.Response(text=twiml, content_type=TWIML)
 
 
 def webhook_app(dispatcher: Dispatcher) -> web.Application:

@@ -82,24 +82,20 @@ class Placement(StrEnum):
 class CarrierError(Exception):
     """A carrier API request that failed: `placement` says what became of the call.
 
-    `retryable` follows `placement` unless given; callers that give only `retryable` (the
-    older form) get UNKNOWN or REJECTED, the cautious reading of each.
+    `retryable` (whether repeating the same request may succeed) follows `placement`
+    unless given: an answer that may have created a call is UNKNOWN, yet not to be repeated.
     """
 
     def __init__(
         self,
         message: str,
         *,
+        placement: Placement,
         retryable: bool | None = None,
         status: int | None = None,
         code: int | None = None,
-        placement: Placement | None = None,
     ) -> None:
         super().__init__(message)
-        if placement is None:
-            if retryable is None:
-                raise TypeError("CarrierError needs a placement or retryable")
-            placement = Placement.UNKNOWN if retryable else Placement.REJECTED
         self.placement = placement
         self.retryable = placement.retryable if retryable is None else retryable
         self.status = status

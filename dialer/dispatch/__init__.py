@@ -53,14 +53,12 @@ class Dispatcher:
     def __post_init__(self) -> None:
         self.placer = Placer(self.app, self.carrier, self.clock, self.cache, self.open)
         self.inbox = CallbackInbox(self.app, self.clock, self.cache, self.open)
-        self.recovery = Recovery(
-            self.app, self.carrier, self.clock, self.cache, self.open, self.node
-        )
+        self.recovery = Recovery(self.app, self.carrier, self.clock, self.cache, self.open)
 
     def become(self, node: str) -> None:
         """Go on under a new node id: the old one was declared dead (its heartbeat came too
         late), and survivors may be taking back what it held."""
-        self.node = self.recovery.node = node
+        self.node = node
 
     @property
     def callback_base(self) -> str:
@@ -105,7 +103,7 @@ class Dispatcher:
 
     async def recover(self) -> int:
         """Settle what is overdue and take back what a gone node held; returns how many."""
-        return await self.recovery.run()
+        return await self.recovery.run(self.node)
 
     async def settle(self) -> None:
         """Wait until every attempt this dispatcher placed has ended; past the timeout, ask

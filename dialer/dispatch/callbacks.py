@@ -116,16 +116,24 @@ class CallbackInbox:
     ) -> attempts.AttemptRow:
         """The attempt a request names, once its call is known to be this one."""
         found = (await attempts.find(conn, [attempt_id])).get(attempt_id)
+        return await self._checked(conn, attempt_id, found, sid)
+
+    async def _checked(
+        self, conn: AsyncConnection, attempt_id: int, found: attempts.AttemptRow | None, sid: str
+    ) -> attempts.AttemptRow:
+        """The attempt a request names, or BadCallback: no attempt of a campaign has that
+        id, or the attempt is another call."""
         if found is None or found.campaign_id is None:
             raise BadCallback(f"no attempt {attempt_id}")
-        if not await attempts.bind_sid(conn, attempt_id, sid):
+        if not await self._bound(conn, found, sid):
             raise BadCallback(f"attempt {attempt_id} is call {found.carrier_sid}, not {sid}")
         return found
 
-    def _is_call_of(self, attempt: attempts.AttemptRow, sid: str) -> bool:
-        """Whether `sid` is the attempt's call as far as is known: recorded, or answered by
-        the carrier to this process and about to be recorded."""
-        return sid in (attempt.carrier_sid, self.open.calls.get(attempt.id, (None, None))[1])
+    async def _bound(self, conn: AsyncConnection, attempt: attempts.AttemptRow, sid: str) -> bool:
+        """Whether `sid` is the attempt's call: recorded, answered by the carrier to this
+        process and about to be recorded, or bound now (the attempt had no reference)."""
+        known = (attempt.carrier_sid, self.open.calls.get(attempt.id, (None, None))[1])
+        return sid in known or await attempts.bind_sid(conn, attempt.id, sid)
 
     async def _flush(self) -> None:
         while self._waiting:
@@ -163,14 +171,10 @@ class CallbackInbox:
         known = await attempts.find(conn, [c.attempt_id for c in batch])
         refused: dict[int, Exception] = {}
         for c in sorted(batch, key=lambda c: c.attempt_id):  # bind_sid locks in id order
-            if (found := known.get(c.attempt_id)) is None or found.campaign_id is None:
-                refused[c.attempt_id] = BadCallback(f"no attempt {c.attempt_id}")
-            elif not self._is_call_of(found, c.event.sid) and not await attempts.bind_sid(
-                conn, c.attempt_id, c.event.sid
-            ):
-                refused[c.attempt_id] = BadCallback(
-                    f"attempt {c.attempt_id} is {found.carrier_sid}, not {c.event.sid}"
-                )
+            try:
+                await self._checked(conn, c.attempt_id, known.get(c.attempt_id), c.event.sid)
+            except BadCallback as error:
+                refused[c.attempt_id] = error
         received = {
             callbacks.Received(c.attempt_id, c.event.sid, c.event.status, c.params): c
             for c in batch

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from campaigns import Campaign, attempts, outcomes, queue
+from campaigns import Campaign, attempts, outcomes
 from campaigns.definitions import render_sms
 from compliance import Channel, Company
 from dialer.app import App, patiently
@@ -147,12 +147,12 @@ class Placer:
         async def record(conn: AsyncConnection) -> list[int]:
             await attempts.mark_placed(conn, placed)
             await attempts.mark_unknown(conn, unknown)
-            given_back = await attempts.mark_not_placed(
-                conn, [a.intent.attempt_id for a in refused], now
-            )
-            back = {a.intent.attempt_id: a.intent.lead.lead_id for a in refused}
-            await queue.give_back(
-                conn, campaign.id, [back[i] for i in given_back], now + self.breaker.backoff()
+            given_back = await outcomes.not_placed(
+                conn,
+                campaign.id,
+                {a.intent.attempt_id: a.intent.lead.lead_id for a in refused},
+                now + self.breaker.backoff(),
+                now,
             )
             ended = await outcomes.end_attempts(
                 conn,

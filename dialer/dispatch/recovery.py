@@ -50,28 +50,28 @@ class Recovery:
     clock: Clock
     cache: CampaignCache
     open: OpenAttempts
-    node: str
     # When the carrier last said each call is still up: a long conversation is asked about
     # again only every OVERDUE, not every round.
     _asked: dict[int, datetime] = field(default_factory=dict)
 
-    async def run(self) -> int:
-        """One round over every campaign with leads in flight; returns attempts settled."""
+    async def run(self, node: str) -> int:
+        """One round for node `node`: take over what gone nodes held, and settle what is
+        overdue among its own open attempts; returns attempts settled."""
         now = self.clock.now()
         async with self.app.transaction() as conn:
-            taken = await self._take_over(conn, now)
-            mine = await attempts.open_attempts(conn)
+            taken = await self._take_over(conn, node, now)
+            mine = await attempts.open_attempts(conn, node=node)
         still_open = {a.id for a in mine}
         self._asked = {i: at for i, at in self._asked.items() if i in still_open}
         return await self.settle([a for a in mine if self._overdue(a, taken, now)])
 
     def _overdue(self, attempt: attempts.AttemptRow, taken: set[int], now: datetime) -> bool:
-        """Whether to ask the carrier about an attempt of this node (or just taken over):
-        one whose answer was lost, one left by a previous process, or one whose final
-        callback is late. One being placed right now is left to its placing."""
+        """Whether to ask the carrier about an attempt of this node: one just taken over, one
+        whose answer was lost, one left by a previous process, or one whose final callback
+        is late. One being placed right now is left to its placing."""
         if attempt.id in taken:
             return True
-        if attempt.node != self.node or attempt.id in self.open.placing:
+        if attempt.id in self.open.placing:
             return False
         if attempt.phase is not AttemptPhase.PLACED:
             return True
@@ -87,27 +87,23 @@ class Recovery:
                 settled += await self._ask_status(attempt, attempt.carrier_sid)
         return settled
 
-    async def _take_over(self, conn: AsyncConnection, now: datetime) -> set[int]:
-        """Lease to this node the in-flight leads whose holder is gone; returns the ids of
-        their open attempts."""
+    async def _take_over(self, conn: AsyncConnection, node: str, now: datetime) -> set[int]:
+        """Lease to `node` the in-flight leads whose holder is gone; returns the ids of their
+        open attempts."""
         taken: set[int] = set()
         for company, campaign in await campaign_store.campaigns_in_flight(conn):
-            held = [
-                h for h in await queue.in_flight(conn, campaign.id) if h.lease_node != self.node
-            ]
+            held = [h for h in await queue.in_flight(conn, campaign.id) if h.lease_node != node]
             gone = [h.lead_id for h in await nodes.lapsed_leases(conn, held, now)]
             if not gone:
                 continue
             self.cache.remember(company, campaign)
-            await queue.extend_leases(conn, campaign.id, gone, self.node, now + LEASE)
+            await queue.extend_leases(conn, campaign.id, gone, node, now + LEASE)
             pending = await attempts.open_attempts(conn, campaign_id=campaign.id, lead_ids=gone)
             orphans = set(gone) - {a.lead_id for a in pending}
             await queue.give_back(conn, campaign.id, sorted(orphans), now)
-            await attempts.take_over(conn, [a.id for a in pending], self.node)
+            await attempts.take_over(conn, [a.id for a in pending], node)
             taken.update(a.id for a in pending)
-            log.warning(
-                "recovery.took_over", campaign=campaign.name, leads=len(gone), node=self.node
-            )
+            log.warning("recovery.took_over", campaign=campaign.name, leads=len(gone), node=node)
         return taken
 
     async def _ask_status(self, attempt: attempts.AttemptRow, sid: str) -> int:
@@ -153,8 +149,9 @@ class Recovery:
     async def _not_placed(
         self, conn: AsyncConnection, attempt: attempts.AttemptRow, now: datetime
     ) -> None:
-        if await attempts.mark_not_placed(conn, [attempt.id], now):
-            await queue.give_back(conn, attempt.campaign_id, [attempt.lead_id], now)
+        if await outcomes.not_placed(
+            conn, attempt.campaign_id, {attempt.id: attempt.lead_id}, now, now
+        ):
             self.open.ended([attempt.id])
             log.warning("recovery.not_placed", attempt_id=attempt.id)
 
