@@ -19,8 +19,7 @@ from campaigns.tables import campaign_leads, skips
 from compliance import Company, accounts, leads, to_key
 from compliance.tables import attempts, dnc_events
 from compliance.tables import leads as leads_table
-from dialer import reporting
-from dialer.cli import main
+from dialer.cli import main, reports
 from tests.support import NOW
 
 DEFINITION = """
@@ -708,9 +707,9 @@ def test_report_command_json_and_table(dialer, seeded):
 def test_the_commands_are_registered_on_main():
     names = ("skips", "interactions", "report")
     assert [main.get_command(None, name) for name in names] == [
-        reporting.skips,
-        reporting.interactions,
-        reporting.report,
+        reports.skips,
+        reports.interactions,
+        reports.report,
     ]
 
 

@@ -18,12 +18,15 @@ from campaigns import InvalidDefinition, InvalidTransition, NoStatuses, UnknownC
 from campaigns.outcomes import UnknownAttempt
 from compliance import (
     Company,
+    DncList,
     InvalidBlackout,
     InvalidNumber,
     RemovalRefused,
     UnknownCompany,
     UnreadableFile,
     accounts,
+    leads,
+    normalize,
 )
 from dialer.app import App, open_app, utcnow
 from dialer.settings import SettingsConflict
@@ -112,3 +115,37 @@ def parse_optional_instant(
     if moment.tzinfo is None:
         raise click.BadParameter("give a UTC offset, e.g. 2026-03-10T20:30-04:00 or ...Z")
     return moment
+
+
+def normalize_all(values: Sequence[str], region: str) -> list[str]:
+    """E.164 for every input, or a refusal naming every bad one (then nothing is done)."""
+    numbers, errors = [], []
+    for value in values:
+        try:
+            numbers.append(normalize(value, region).e164)
+        except InvalidNumber as error:
+            errors.append(str(error))
+    if errors:
+        raise click.ClickException(f"invalid number: {'; '.join(errors)}. Nothing was changed.")
+    return numbers
+
+
+list_option = click.option(
+    "--list",
+    "list_name",
+    type=click.Choice([name.value for name in DncList]),
+    default=DncList.DNC.value,
+    show_default=True,
+    help="dnc blocks calls and texts; dnt (Do-Not-Text) blocks texts only.",
+)
+
+
+def iso(moment: datetime | None) -> str:
+    return moment.isoformat() if moment else ""
+
+
+async def lead_or_fail(conn: Any, company: Company, ref: str) -> leads.Lead:
+    found = await leads.find_lead(conn, company, ref)
+    if found is None:
+        raise click.ClickException(f"no lead with id or external id {ref!r}")
+    return found

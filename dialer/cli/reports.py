@@ -16,7 +16,7 @@ import click
 from campaigns import outcomes, reports
 from compliance import Code
 from dialer.app import App, utcnow
-from dialer.cli_support import (
+from dialer.cli.support import (
     company_of,
     company_option,
     emit_json,

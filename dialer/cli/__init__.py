@@ -1,0 +1,39 @@
+"""The `dialer` command line: what a campaign manager or an operator types.
+
+One module per command group; each command parses, calls, prints.
+Exit codes: 0 success, 1 refused or failed (nothing was changed), 2 usage error.
+Every command takes --company NAME (default: the `default_company` setting).
+"""
+
+from __future__ import annotations
+
+import click
+
+from dialer.cli import admin, blackouts, campaign, check, dnc, leads, reports, statuses
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="dialer")
+def main() -> None:
+    """Dialer: campaign engine that screens every contact against DNC lists and the law.
+
+    Settings come from config/dialer.toml and DIALER_* environment variables
+    (DIALER_DATABASE_URL selects the database; SQLite by default).
+    """
+
+
+for command in (
+    admin.init,
+    admin.users,
+    admin.serve,
+    check.check,
+    campaign.campaign_group,
+    statuses.statuses_group,
+    blackouts.blackouts_group,
+    dnc.dnc,
+    leads.leads_group,
+    reports.skips,
+    reports.interactions,
+    reports.report,
+):
+    main.add_command(command)

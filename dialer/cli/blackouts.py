@@ -1,0 +1,102 @@
+"""`dialer blackouts`: state emergency blackouts."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import UTC, datetime
+
+import click
+
+from compliance import (
+    Blackout,
+    blackouts,
+)
+from dialer.app import App, utcnow
+from dialer.cli.support import (
+    company_of,
+    company_option,
+    emit_json,
+    iso,
+    json_option,
+    parse_instant,
+    parse_optional_instant,
+    print_table,
+    run,
+)
+
+
+@click.group("blackouts")
+def blackouts_group() -> None:
+    """State emergency blackouts: no call or text to a state while one lasts.
+
+    Louisiana bans telephonic solicitation while a governor-declared state of emergency
+    lasts. The gate reads blackouts on every batch, so one added while campaigns run
+    applies to their next attempt; a lead whose number or address is in the state waits
+    until the blackout ends.
+    """
+
+
+@blackouts_group.command("add")
+@click.option("--state", required=True, help="The state's postal code, e.g. LA.")
+@click.option(
+    "--from", "starts_at", metavar="ISO", callback=parse_instant, help="Start (default: now)."
+)
+@click.option("--until", "ends_at", metavar="ISO", required=True, callback=parse_optional_instant)
+@click.option("--source", required=True, help="The declaration: a URL or an order number.")
+@click.option("--reason", default="", help="What it is, e.g. the storm's name.")
+@click.option("--by", "by", default="cli", show_default=True, help="Who enters it.")
+@company_option
+def blackouts_add(
+    state: str,
+    starts_at: datetime,
+    ends_at: datetime,
+    source: str,
+    reason: str,
+    by: str,
+    company: str | None,
+) -> None:
+    """Add a blackout from --from until --until (exclusive)."""
+
+    async def body(app: App) -> Blackout:
+        async with app.transaction() as conn:
+            owner = await company_of(app, conn, company)
+            return await blackouts.add_blackout(
+                conn,
+                owner,
+                state,
+                starts_at,
+                ends_at,
+                reason=reason,
+                source=source,
+                by=by,
+                now=utcnow(),
+            )
+
+    added = run(body)
+    click.echo(
+        f"No calls or texts to {added.state} from {iso(added.starts_at)} "
+        f"until {iso(added.ends_at)}."
+    )
+
+
+@blackouts_group.command("list")
+@click.option("--all", "everything", is_flag=True, help="Past blackouts too.")
+@company_option
+@json_option
+def blackouts_list(everything: bool, company: str | None, as_json: bool) -> None:
+    """The blackouts not over yet (with --all, every one)."""
+
+    async def body(app: App) -> tuple[Blackout, ...]:
+        async with app.transaction() as conn:
+            owner = await company_of(app, conn, company)
+            since = datetime.min.replace(tzinfo=UTC) if everything else utcnow()
+            return await blackouts.blackouts_after(conn, owner, since)
+
+    found = run(body)
+    if as_json:
+        emit_json([asdict(blackout) for blackout in found])
+        return
+    print_table(
+        ("state", "from", "until", "reason", "source"),
+        [(b.state, iso(b.starts_at), iso(b.ends_at), b.reason, b.source) for b in found],
+    )

@@ -1,0 +1,188 @@
+"""`dialer campaign`: define, start, pause, stop and run campaigns."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from campaigns import (
+    Campaign,
+    CampaignAction,
+    InvalidDefinition,
+    repository,
+)
+from dialer.app import App, utcnow
+from dialer.carriers.simulator import Scenario
+from dialer.cli.support import (
+    company_of,
+    company_option,
+    emit_json,
+    iso,
+    json_option,
+    parse_optional_instant,
+    print_table,
+    run,
+)
+from dialer.clock import SimClock
+from dialer.runner import configured_dispatcher
+
+
+@click.group("campaign")
+def campaign_group() -> None:
+    """Campaigns: draft -> running <-> paused -> completed | stopped."""
+
+
+@campaign_group.command("create")
+@click.option(
+    "--from",
+    "source",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The campaign's TOML definition.",
+)
+@company_option
+@json_option
+def campaign_create(source: Path, company: str | None, as_json: bool) -> None:
+    """Create a draft campaign from a TOML definition (checked field by field)."""
+    definition = source.read_text(encoding="utf-8")
+
+    async def body(app: App) -> Campaign:
+        async with app.transaction() as conn:
+            owner = await company_of(app, conn, company)
+            try:
+                return await repository.create_campaign(conn, owner, definition, utcnow())
+            except InvalidDefinition as error:
+                raise InvalidDefinition(f"{source.name}: {error}") from None
+
+    created = run(body)
+    if as_json:
+        emit_json(_campaign_view(created))
+        return
+    click.echo(f"Campaign {created.name!r} created as a draft ({created.spec.channel} campaign).")
+
+
+def _campaign_view(campaign: Campaign) -> dict[str, Any]:
+    spec = campaign.spec
+    return {
+        "name": campaign.name,
+        "state": campaign.state.value,
+        "channel": spec.channel.value,
+        "leads": spec.leads,
+        "caller_id": spec.caller_id,
+        "max_attempts": spec.max_attempts,
+        "max_concurrent": spec.max_concurrent,
+        "attempts_per_second": spec.attempts_per_second,
+        "created_at": iso(campaign.created_at),
+        "updated_at": iso(campaign.updated_at),
+    }
+
+
+@campaign_group.command("list")
+@company_option
+@json_option
+def campaign_list(company: str | None, as_json: bool) -> None:
+    """List the company's campaigns."""
+
+    async def body(app: App) -> list[Campaign]:
+        async with app.transaction() as conn:
+            return await repository.list_campaigns(conn, await company_of(app, conn, company))
+
+    views = [_campaign_view(campaign) for campaign in run(body)]
+    if as_json:
+        emit_json(views)
+        return
+    print_table(
+        ("name", "state", "channel", "leads", "max attempts"),
+        ((v["name"], v["state"], v["channel"], v["leads"], v["max_attempts"]) for v in views),
+    )
+
+
+@campaign_group.command("show")
+@click.argument("name")
+@company_option
+@json_option
+def campaign_show(name: str, company: str | None, as_json: bool) -> None:
+    """Show a campaign and its definition."""
+
+    async def body(app: App) -> Campaign:
+        async with app.transaction() as conn:
+            return await repository.find_campaign(conn, await company_of(app, conn, company), name)
+
+    found = run(body)
+    view = {**_campaign_view(found), "definition": found.definition}
+    if as_json:
+        emit_json(view)
+        return
+    print_table(("field", "value"), ((k, v) for k, v in view.items() if k != "definition"))
+    click.echo(found.definition.rstrip())
+
+
+@campaign_group.command("run")
+@click.argument("name")
+@click.option("--until-done", is_flag=True, required=True, help="Return when it completes.")
+@click.option(
+    "--sim-clock",
+    "sim_clock",
+    callback=parse_optional_instant,
+    metavar="ISO-8601",
+    help="Run on a simulated clock from this instant, jumping over waits (a forecast).",
+)
+@click.option(
+    "--scenario",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Outcomes for the simulated carrier (TOML).",
+)
+@company_option
+@json_option
+def campaign_run(
+    name: str,
+    until_done: bool,
+    sim_clock: datetime | None,
+    scenario: Path | None,
+    company: str | None,
+    as_json: bool,
+) -> None:
+    """Start NAME if needed and dial until no lead can be attempted any more.
+
+    Attempts go through the configured carrier, each screened by the gate right before it
+    is placed. With the simulated carrier (the default: a local server speaking the Twilio
+    API), --sim-clock makes it a forecast; with carrier = "twilio" the calls are real, on
+    the wall clock, and --sim-clock is refused.
+    """
+    outcomes = Scenario.from_toml(scenario) if scenario else None
+    clock = SimClock(sim_clock) if sim_clock else None
+
+    async def body(app: App) -> Campaign:
+        async with app.transaction() as conn:
+            owner = await company_of(app, conn, company)
+        async with configured_dispatcher(app, outcomes, clock) as dispatcher:
+            return await dispatcher.run_until_done(owner, name)
+
+    finished = run(body)
+    if as_json:
+        emit_json(_campaign_view(finished))
+        return
+    click.echo(f"Campaign {finished.name!r} is {finished.state.value}.")
+
+
+def _lifecycle_command(action: CampaignAction, summary: str) -> None:
+    @campaign_group.command(action.value, help=summary)
+    @click.argument("name")
+    @company_option
+    def command(name: str, company: str | None) -> None:
+        async def body(app: App) -> Campaign:
+            async with app.transaction() as conn:
+                owner = await company_of(app, conn, company)
+                return await repository.change_state(conn, owner, name, action, utcnow())
+
+        changed = run(body)
+        click.echo(f"Campaign {changed.name!r} is {changed.state.value}.")
+
+
+_lifecycle_command(CampaignAction.START, "Start a draft campaign (checks it against the statuses).")
+_lifecycle_command(CampaignAction.PAUSE, "Pause a running campaign.")
+_lifecycle_command(CampaignAction.RESUME, "Resume a paused campaign.")
+_lifecycle_command(CampaignAction.STOP, "Stop a running or paused campaign for good.")

@@ -1,0 +1,89 @@
+"""`dialer check`: a dry run of the compliance gate."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import click
+
+from campaigns import (
+    repository,
+)
+from compliance import (
+    Attempt,
+    Channel,
+    Decision,
+    explain,
+    load_rules,
+    screen,
+)
+from dialer.app import App
+from dialer.cli.support import (
+    company_of,
+    company_option,
+    emit_json,
+    json_option,
+    lead_or_fail,
+    parse_instant,
+    run,
+)
+
+
+@click.command()
+@click.argument("number")
+@click.option(
+    "--channel",
+    type=click.Choice([Channel.VOICE.value, Channel.SMS.value]),
+    default=Channel.VOICE.value,
+    show_default=True,
+)
+@click.option(
+    "--at",
+    "at",
+    callback=parse_instant,
+    metavar="ISO-8601",
+    help="The instant to judge, with its UTC offset (default: now).",
+)
+@click.option("--state", help="The lead's address state (e.g. CO); its rules apply too.")
+@click.option("--timezone", "timezone", help="The lead's IANA time zone, e.g. America/Denver.")
+@click.option("--lead", help="A lead (id or external id): its state, zone, own DNC, history.")
+@click.option("--campaign", help="A campaign: its window, its attempt limit and its channel.")
+@company_option
+@json_option
+def check(
+    number: str,
+    channel: str,
+    at: datetime,
+    state: str | None,
+    timezone: str | None,
+    lead: str | None,
+    campaign: str | None,
+    company: str | None,
+    as_json: bool,
+) -> None:
+    """Dry run of the gate: may NUMBER be called or texted at --at, and if not, why.
+
+    Screens exactly as the engine does before each attempt: lead and company DNC lists,
+    calling hours in every candidate time zone (federal and state rules), rolling caps.
+    """
+
+    async def body(app: App) -> Decision:
+        async with app.transaction() as conn:
+            owner = await company_of(app, conn, company)
+            found = await lead_or_fail(conn, owner, lead) if lead else None
+            chosen = await repository.find_campaign(conn, owner, campaign) if campaign else None
+            attempt = Attempt(
+                address=number,
+                channel=chosen.spec.channel if chosen else Channel(channel),
+                lead_id=found.id if found else None,
+                lead_timezone=timezone or (found.timezone if found else None),
+                lead_state=state or (found.state if found else None),
+                campaign=chosen.limits if chosen else None,
+            )
+            return (await screen(conn, owner, [attempt], at, load_rules()))[0]
+
+    decision = run(body)
+    if as_json:
+        emit_json(decision.as_dict())
+        return
+    click.echo(explain(decision))
