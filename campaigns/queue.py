@@ -79,6 +79,7 @@ async def enqueue_list(
     ).where(
         leads.c.company_id == company_id,
         leads.c.lead_list == lead_list,
+        leads.c.duplicate_of.is_(None),
         leads.c.id.not_in(queued),
     )
     result = await conn.execute(

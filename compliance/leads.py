@@ -10,19 +10,21 @@ import asyncio
 import functools
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import available_timezones
 
 import structlog
-from sqlalchemy import Row, Select, insert, select
+from sqlalchemy import Row, Select, and_, bindparam, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from compliance import registry
 from compliance.accounts import Company
 from compliance.dnc import (
+    INVALID_ROWS_REPORTED,
     FileSummary,
+    InvalidRow,
     LeadChannel,
     Source,
     format_lead_channels,
@@ -82,10 +84,19 @@ class Lead:
 
 @dataclass(slots=True)
 class LeadImportSummary(FileSummary):
-    """What a leads import did."""
+    """What a leads import did: every row read is added, updated, unchanged, a duplicate
+    or invalid. Duplicates are listed like invalid rows, the first ones in detail."""
 
     added: int = 0
-    already_present: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    duplicates: list[InvalidRow] = field(default_factory=list)
+    duplicate_count: int = 0
+
+    def duplicate(self, row: int, value: str, of: str) -> None:
+        self.duplicate_count += 1
+        if len(self.duplicates) < INVALID_ROWS_REPORTED:
+            self.duplicates.append(InvalidRow(row, value, f"same number as {of}"))
 
 
 @functools.cache
@@ -138,28 +149,21 @@ async def import_leads(
     now: datetime,
     on_progress: Callable[[int], None] | None = None,
 ) -> LeadImportSummary:
-    """Store valid records as leads of `lead_list`; a known external id is left as it was."""
+    """Store valid records as leads of `lead_list`, one lead per number in a list: a record
+    whose external id is a known lead updates it (into `lead_list`), one whose number the
+    list holds already is a duplicate and not stored (the first stays)."""
     summary = LeadImportSummary()
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     source = iter(records)
     while chunk := await asyncio.to_thread(_take, source, IMPORT_CHUNK):
         summary.read += len(chunk)
         rows = []
         for row_number, record in chunk:
             try:
-                rows.append(lead_row(record, company.default_region))
+                rows.append((row_number, record["phone"], lead_row(record, company.default_region)))
             except InvalidLead as error:
                 summary.reject(row_number, record["phone"], str(error))
         if rows:
-            statement = (
-                dialect.insert(leads)
-                .values(company_id=company.id, lead_list=lead_list, created_at=now)
-                .on_conflict_do_nothing(index_elements=["company_id", "external_id"])
-                .returning(leads.c.id)
-            )
-            inserted = len((await conn.execute(statement, rows)).all())
-            summary.added += inserted
-            summary.already_present += len(rows) - inserted
+            await _store(conn, company, lead_list, rows, now, summary)
         if on_progress is not None:
             on_progress(len(chunk))
     log.info(
@@ -168,10 +172,129 @@ async def import_leads(
         lead_list=lead_list,
         read=summary.read,
         added=summary.added,
-        already_present=summary.already_present,
+        updated=summary.updated,
+        unchanged=summary.unchanged,
+        duplicates=summary.duplicate_count,
         invalid=summary.invalid_count,
     )
     return summary
+
+
+# The columns an import writes: a known lead gets them all from its new row.
+_IMPORTED = (*LEAD_COLUMNS, "phone_raw", "phone_extension", "lead_list", "duplicate_of")
+# Who holds a number in the list: ("lead", id) stored already, ("row", n) a row of this chunk.
+_Holder = tuple[str, int]
+
+
+async def _store(
+    conn: AsyncConnection,
+    company: Company,
+    lead_list: str,
+    rows: list[tuple[int, str, dict[str, object]]],
+    now: datetime,
+    summary: LeadImportSummary,
+) -> None:
+    """Store one chunk of valid rows: one read, one update, one insert."""
+    known = await _known_leads(conn, company, lead_list, [row for _, _, row in rows])
+    values: dict[_Holder, dict[str, object]] = {("lead", r.id): dict(r._mapping) for r in known}
+    by_external = {r.external_id: ("lead", r.id) for r in known if r.external_id is not None}
+    holders = {r.phone: ("lead", r.id) for r in known if _member(values[("lead", r.id)], lead_list)}
+    new_rows: dict[_Holder, tuple[int, str]] = {}
+    for row_number, raw, row in rows:
+        wanted = {**row, "lead_list": lead_list, "duplicate_of": None}
+        target = by_external.get(row["external_id"]) if row["external_id"] else None
+        holder = holders.get(row["phone"])
+        if holder is not None and holder != target:
+            summary.duplicate(row_number, raw, f"{holder[0]} {holder[1]}")
+            continue
+        if target is None:
+            target = ("row", row_number)
+            new_rows[target] = (row_number, raw)
+        else:
+            before = values[target]
+            if _member(before, lead_list) and holders.get(before["phone"]) == target:
+                del holders[before["phone"]]
+            changed = any(before[column] != wanted[column] for column in _IMPORTED)
+            summary.updated += changed
+            summary.unchanged += not changed
+        values[target] = {**values.get(target, {}), **wanted}
+        holders[row["phone"]] = target
+        if row["external_id"]:
+            by_external[row["external_id"]] = target
+    await _update_leads(conn, known, values)
+    await _insert_leads(conn, company, now, values, new_rows, summary)
+
+
+def _member(lead: dict[str, object], lead_list: str) -> bool:
+    return lead["lead_list"] == lead_list and lead["duplicate_of"] is None
+
+
+async def _known_leads(
+    conn: AsyncConnection, company: Company, lead_list: str, rows: list[dict[str, object]]
+) -> list[Row]:
+    """The stored leads the rows may meet: those of their external ids, and the list's
+    leads of their numbers."""
+    external_ids = sorted({str(row["external_id"]) for row in rows if row["external_id"]})
+    phones = sorted({int(row["phone"]) for row in rows})
+    columns = [leads.c.id, *(leads.c[column] for column in _IMPORTED)]
+    found = await conn.execute(
+        select(*columns).where(
+            leads.c.company_id == company.id,
+            or_(
+                leads.c.external_id.in_(external_ids),
+                and_(
+                    leads.c.lead_list == lead_list,
+                    leads.c.duplicate_of.is_(None),
+                    in_batch(leads.c.phone, phones, conn.dialect.name),
+                ),
+            ),
+        )
+    )
+    return list(found)
+
+
+async def _update_leads(
+    conn: AsyncConnection, known: list[Row], values: dict[_Holder, dict[str, object]]
+) -> None:
+    """Write the known leads whose rows changed them, in id order."""
+    changed = [
+        {"lead": lead.id, **{f"new_{c}": values[("lead", lead.id)][c] for c in _IMPORTED}}
+        for lead in sorted(known, key=lambda lead: lead.id)
+        if any(values[("lead", lead.id)][c] != lead._mapping[c] for c in _IMPORTED)
+    ]
+    if changed:
+        await conn.execute(
+            update(leads)
+            .where(leads.c.id == bindparam("lead"))
+            .values({column: bindparam(f"new_{column}") for column in _IMPORTED}),
+            changed,
+        )
+
+
+async def _insert_leads(
+    conn: AsyncConnection,
+    company: Company,
+    now: datetime,
+    values: dict[_Holder, dict[str, object]],
+    new_rows: dict[_Holder, tuple[int, str]],
+    summary: LeadImportSummary,
+) -> None:
+    """Add the new leads; one another transaction added meanwhile is a duplicate."""
+    if not new_rows:
+        return
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = (
+        dialect.insert(leads)
+        .values(company_id=company.id, created_at=now)
+        .on_conflict_do_nothing()
+        .returning(leads.c.phone)
+    )
+    added = set((await conn.execute(statement, [values[key] for key in new_rows])).scalars())
+    for key, (row_number, raw) in new_rows.items():
+        if values[key]["phone"] in added:
+            summary.added += 1
+        else:
+            summary.duplicate(row_number, raw, "a lead added meanwhile")
 
 
 async def find_lead(conn: AsyncConnection, company: Company, ref: str) -> Lead | None:

@@ -147,9 +147,21 @@ leads = Table(
     Column("timezone", String(64), nullable=False, server_default=""),
     Column("status", String(50), nullable=False, server_default="new"),
     Column("created_at", UtcDateTime, nullable=False),
+    # Set only by migration 0009 on leads that repeated a number already in their list: they
+    # keep their history but are no member of the list (the lead with this id is).
+    Column("duplicate_of", Integer),
     UniqueConstraint("company_id", "external_id"),
     Index(None, "company_id", "phone"),
-    Index(None, "company_id", "lead_list"),
+    # One lead per number in a list: an import reports the others as duplicates.
+    Index(
+        None,
+        "company_id",
+        "lead_list",
+        "phone",
+        unique=True,
+        sqlite_where=text("duplicate_of IS NULL"),
+        postgresql_where=text("duplicate_of IS NULL"),
+    ),
 )
 
 lead_dnc = Table(

@@ -51,14 +51,14 @@ async def test_import_keeps_valid_leads_and_reports_each_bad_field(engine, compa
     assert (ann.status, ann.is_dnc, ann.dnc) == ("new", False, None)
 
 
-async def test_reimport_leaves_known_external_ids_alone(engine, company, tmp_path):
+async def test_reimport_of_the_same_file_changes_nothing(engine, company, tmp_path):
     path = tmp_path / "leads.csv"
     path.write_text(LEADS_CSV, encoding="utf-8")
     await import_file(engine, company, path)
 
     again = await import_file(engine, company, path)
 
-    assert (again.added, again.already_present) == (0, 2)
+    assert (again.added, again.updated, again.unchanged, again.duplicate_count) == (0, 0, 2, 0)
 
 
 async def set_channels(engine, company, lead, channels, now=NOW):

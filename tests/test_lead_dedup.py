@@ -1,0 +1,275 @@
+"""One lead per number in a list, one call per number at a time, leads added to a running
+campaign's list, and what a lead's page shows; on both backends."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import func, insert, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
+
+from campaigns.tables import campaign_leads, campaigns
+from compliance import Company, leads
+from compliance.tables import attempts, companies, dnc_events, lead_dnc
+from compliance.tables import leads as lead_table
+from dialer.database import MIGRATIONS, create_engine
+from tests import conftest
+from tests.support import NOW
+
+
+def records(*rows: dict[str, str]):
+    """(row number, record) pairs as a file's reader yields them, from row 2."""
+    blank = dict.fromkeys(leads.LEAD_COLUMNS, "")
+    return [(number, {**blank, **row}) for number, row in enumerate(rows, start=2)]
+
+
+async def import_rows(engine, company, rows, lead_list="spring"):
+    async with engine.begin() as conn:
+        return await leads.import_leads(conn, company, rows, lead_list, NOW)
+
+
+async def stored(engine, lead_list="spring"):
+    """(phone key, first name, external id) of every lead of `lead_list`, by id."""
+    async with engine.begin() as conn:
+        found = await conn.execute(
+            select(lead_table.c.phone, lead_table.c.first_name, lead_table.c.external_id)
+            .where(lead_table.c.lead_list == lead_list)
+            .order_by(lead_table.c.id)
+        )
+        return [tuple(row) for row in found]
+
+
+NO_IDS = records(
+    {"phone": "305-555-0101", "first_name": "Ann"},
+    {"phone": "305-555-0102", "first_name": "Bob"},
+    {"phone": "305-555-0103", "first_name": "Cy"},
+)
+
+
+async def test_reimporting_a_file_without_external_ids_adds_nothing(engine, company):
+    first = await import_rows(engine, company, NO_IDS)
+
+    again = await import_rows(engine, company, NO_IDS)
+
+    assert (first.added, first.duplicate_count) == (3, 0)
+    assert (again.read, again.added, again.duplicate_count) == (3, 0, 3)
+    assert [(d.row, d.value) for d in again.duplicates] == [
+        (2, "305-555-0101"),
+        (3, "305-555-0102"),
+        (4, "305-555-0103"),
+    ]
+    assert again.duplicates[0].error.startswith("same number as lead ")
+    assert len(await stored(engine)) == 3
+
+
+async def test_a_number_repeated_in_a_file_keeps_its_first_row(engine, company):
+    rows = records(
+        {"phone": "(305) 555-0101", "first_name": "Ann"},
+        {"phone": "+1 305 555 0101", "first_name": "Annie", "external_id": "A2"},
+        {"phone": "305-555-0102", "first_name": "Bob"},
+    )
+
+    summary = await import_rows(engine, company, rows)
+
+    assert (summary.added, summary.duplicate_count) == (2, 1)
+    assert [(d.row, d.error) for d in summary.duplicates] == [(3, "same number as row 2")]
+    assert await stored(engine) == [(13055550101, "Ann", None), (13055550102, "Bob", None)]
+
+
+async def test_the_same_number_in_another_list_is_a_lead_of_that_list(engine, company):
+    await import_rows(engine, company, NO_IDS)
+
+    other = await import_rows(engine, company, NO_IDS, lead_list="fall")
+
+    assert (other.added, other.duplicate_count) == (3, 0)
+
+
+async def test_a_known_external_id_updates_its_lead(engine, company):
+    await import_rows(engine, company, records({"phone": "305-555-0101", "external_id": "L1"}))
+    corrected = records(
+        {
+            "phone": "212-555-0102",
+            "first_name": "Ann",
+            "timezone": "America/New_York",
+            "external_id": "L1",
+        }
+    )
+
+    summary = await import_rows(engine, company, corrected)
+    again = await import_rows(engine, company, corrected)
+
+    assert (summary.added, summary.updated, summary.unchanged) == (0, 1, 0)
+    assert (again.added, again.updated, again.unchanged) == (0, 0, 1)
+    async with engine.begin() as conn:
+        lead = await leads.find_lead(conn, company, "L1")
+    assert (lead.phone, lead.phone_raw, lead.first_name, lead.timezone) == (
+        "+12125550102",
+        "212-555-0102",
+        "Ann",
+        "America/New_York",
+    )
+    # Its old number is free in the list again.
+    freed = await import_rows(engine, company, records({"phone": "305-555-0101"}))
+    assert freed.added == 1
+
+
+async def test_an_update_to_a_number_the_list_holds_is_a_duplicate(engine, company):
+    await import_rows(
+        engine,
+        company,
+        records(
+            {"phone": "305-555-0101", "first_name": "Ann", "external_id": "L1"},
+            {"phone": "305-555-0102", "first_name": "Bob", "external_id": "L2"},
+        ),
+    )
+    before = await stored(engine)
+
+    summary = await import_rows(
+        engine, company, records({"phone": "305-555-0101", "first_name": "X", "external_id": "L2"})
+    )
+
+    assert (summary.updated, summary.duplicate_count) == (0, 1)
+    assert await stored(engine) == before
+
+
+async def test_storage_refuses_a_second_lead_of_a_number_in_a_list(engine, company):
+    await import_rows(engine, company, NO_IDS)
+
+    with pytest.raises(IntegrityError):
+        async with engine.begin() as conn:
+            await conn.execute(
+                insert(lead_table).values(
+                    company_id=company.id,
+                    lead_list="spring",
+                    phone_raw="305-555-0101",
+                    phone=13055550101,
+                    created_at=NOW,
+                )
+            )
+    async with engine.begin() as conn:
+        count = await conn.scalar(select(func.count()).select_from(lead_table))
+    assert count == 3
+
+
+# --- migration 0009: duplicates already stored ------------------------------------------------
+
+
+def _migrate_to(connection, revision: str) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    command.upgrade(config, revision)
+
+
+async def _migrate_url_to(url: str, revision: str) -> None:
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(_migrate_to, revision)
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+def at_0008(request, tmp_path) -> Iterator[str]:
+    """The URL of a new database migrated to 0008 only."""
+    name = f"dialer_0008_{uuid.uuid4().hex[:12]}"
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
+    else:
+        server = request.getfixturevalue("postgres_url")
+        asyncio.run(conftest._admin(f'CREATE DATABASE "{name}"'))
+        url = make_url(server).set(database=name).render_as_string(hide_password=False)
+    asyncio.run(_migrate_url_to(url, "0008"))
+    yield url
+    if request.param == "postgresql":
+        asyncio.run(conftest._admin(f'DROP DATABASE "{name}" WITH (FORCE)'))
+
+
+async def test_migration_keeps_the_first_lead_of_a_number_and_its_history(at_0008):
+    engine = create_engine(at_0008)
+    spring = [(1, 13055550101, "Ann"), (2, 13055550101, "Annie"), (3, 13055550102, "Bob")]
+    async with engine.begin() as conn:
+        await conn.execute(insert(companies).values(id=1, name="acme", created_at=NOW))
+        for lead_id, phone, name, lead_list in [(*lead, "spring") for lead in spring] + [
+            (4, 13055550101, "Ann", "fall")
+        ]:
+            await conn.execute(
+                insert(lead_table).values(
+                    id=lead_id,
+                    company_id=1,
+                    lead_list=lead_list,
+                    first_name=name,
+                    phone_raw=str(phone),
+                    phone=phone,
+                    created_at=NOW,
+                )
+            )
+        await conn.execute(
+            insert(lead_dnc).values(lead_id=2, phone=True, updated_by="ana", **_created())
+        )
+        await conn.execute(
+            insert(campaigns).values(
+                id=1, company_id=1, name="spring", state="running", definition="", **_created()
+            )
+        )
+        for lead_id in (1, 2, 3):
+            await conn.execute(
+                insert(campaign_leads).values(
+                    campaign_id=1, lead_id=lead_id, state="queued", due_at=NOW
+                )
+            )
+        await conn.execute(
+            insert(attempts).values(
+                company_id=1,
+                campaign_id=1,
+                lead_id=2,
+                number=13055550101,
+                channel="voice",
+                placed_at=NOW,
+                state="ended",
+            )
+        )
+
+    async with engine.begin() as conn:
+        await conn.run_sync(_migrate_to, "head")
+
+    async with engine.begin() as conn:
+        marks = await conn.execute(
+            select(lead_table.c.id, lead_table.c.duplicate_of).order_by(lead_table.c.id)
+        )
+        queue_rows = await conn.execute(
+            select(
+                campaign_leads.c.lead_id, campaign_leads.c.state, campaign_leads.c.outcome
+            ).order_by(campaign_leads.c.lead_id)
+        )
+        blocked = await conn.execute(select(lead_dnc.c.lead_id, lead_dnc.c.phone))
+        events = await conn.execute(
+            select(dnc_events.c.lead_id, dnc_events.c.channels, dnc_events.c.actor)
+        )
+        attempted = await conn.scalar(select(attempts.c.lead_id))
+        assert sorted(marks) == [(1, None), (2, 1), (3, None), (4, None)]
+        assert list(queue_rows) == [
+            (1, "queued", None),
+            (2, "done", "duplicate"),
+            (3, "queued", None),
+        ]
+        assert sorted(blocked) == [(1, True), (2, True)]
+        assert list(events) == [(1, "phone", "migration 0009")]
+        assert attempted == 2
+        company = Company(1, "acme", "US")
+        summary = await leads.import_leads(
+            conn, company, records({"phone": "305-555-0101"}), "spring", NOW
+        )
+        assert summary.duplicates[0].error == "same number as lead 1"
+    await engine.dispose()
+
+
+def _created() -> dict[str, object]:
+    return {"created_at": NOW, "updated_at": NOW}
