@@ -187,6 +187,21 @@ async def change_state(
     return await find_campaign(conn, company, name)
 
 
+async def enroll_new_leads(
+    conn: AsyncConnection, company: Company, lead_list: str, now: datetime
+) -> dict[str, int]:
+    """Queue, due now, the leads of `lead_list` that its running or paused campaigns do not
+    have yet (imported after their start); returns how many each campaign took."""
+    enrolled = {}
+    for campaign in await list_campaigns(conn, company):
+        under_way = campaign.state in (CampaignState.RUNNING, CampaignState.PAUSED)
+        if under_way and campaign.spec.leads == lead_list:
+            enrolled[campaign.name] = await queue.enqueue_list(
+                conn, company.id, campaign.id, lead_list, now
+            )
+    return enrolled
+
+
 class NoStatuses(LookupError):
     """The company has no call statuses yet."""
 

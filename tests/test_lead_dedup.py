@@ -4,23 +4,37 @@ campaign's list, and what a lead's page shows; on both backends."""
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import Iterator
 
 import pytest
 from alembic import command
 from alembic.config import Config
+from click.testing import CliRunner, Result
 from sqlalchemy import func, insert, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
+from campaigns import CampaignState
 from campaigns.tables import campaign_leads, campaigns
 from compliance import Company, leads
 from compliance.tables import attempts, companies, dnc_events, lead_dnc
 from compliance.tables import leads as lead_table
+from dialer.cli import main
+from dialer.clock import SimClock
 from dialer.database import MIGRATIONS, create_engine
+from dialer.runner import simulated_engine
 from tests import conftest
 from tests.support import NOW
+from tests.test_dispatch_nodes import (
+    ANSWERED,
+    add_leads,
+    campaign,
+    campaign_text,
+    create,
+    ny,
+)
 
 
 def records(*rows: dict[str, str]):
@@ -273,3 +287,62 @@ async def test_migration_keeps_the_first_lead_of_a_number_and_its_history(at_000
 
 def _created() -> dict[str, object]:
     return {"created_at": NOW, "updated_at": NOW}
+
+
+# --- the command line ---------------------------------------------------------------------------
+
+
+def dialer(database_url: str, *args: str) -> Result:
+    """`dialer ARGS... --company acme` on the test database, as a user runs it."""
+    env = {"DIALER_DATABASE_URL": database_url, "DIALER_LOG_LEVEL": "WARNING"}
+    return CliRunner().invoke(main, [*args, "--company", "acme"], env=env, catch_exceptions=False)
+
+
+def test_leads_import_reports_duplicates_and_changes_nothing_for_them(
+    database_url, company, tmp_path
+):
+    path = tmp_path / "leads.csv"
+    path.write_text("phone,first_name\n305-555-0101,Ann\n305-555-0102,Bob\n(305) 555-0101,Ann\n")
+
+    first = dialer(database_url, "leads", "import", str(path), "--list", "spring")
+    again = dialer(database_url, "leads", "import", str(path), "--list", "spring", "--json")
+
+    assert first.exit_code == 0, first.output
+    assert first.stdout.splitlines()[0] == (
+        "Read 3 rows: 2 leads added to 'spring', 0 updated, 0 unchanged, 1 duplicate, 0 invalid."
+    )
+    assert "same number as row 2" in first.stdout
+    summary = json.loads(again.stdout)
+    assert (summary["added"], summary["duplicate_count"]) == (0, 3)
+    assert [d["row"] for d in summary["duplicates"]] == [2, 3, 4]
+
+
+# --- leads added after a campaign started -------------------------------------------------------
+
+
+async def test_leads_imported_while_a_campaign_runs_are_attempted(
+    app, company, database_url, tmp_path
+):
+    await add_leads(app, company, "spring", ny(1))
+    await create(app, company, campaign_text())
+    spring = await campaign(app, company, "spring")
+    later = tmp_path / "later.csv"
+    later.write_text("phone\n+12125551000\n+12125551001\n+12125551002\n")
+    async with simulated_engine(app, ANSWERED, SimClock(NOW)) as (engine, sim):
+        await engine.tick(company, spring)
+        await engine.settle()
+        assert len(sim.calls) == 1
+
+        imported = await asyncio.to_thread(
+            dialer, database_url, "leads", "import", str(later), "--list", "spring"
+        )
+        finished = await engine.run_until_done(company, "spring")
+
+    assert imported.exit_code == 0, imported.output
+    assert sorted(call["to"] for call in sim.calls) == [
+        "+12125551000",
+        "+12125551001",
+        "+12125551002",
+    ]
+    assert finished.state is CampaignState.COMPLETED
+    assert "Campaign 'spring': 2 new leads queued." in imported.stdout

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from campaigns import repository as campaign_store
 from compliance import (
     LeadChannel,
     leads,
@@ -41,36 +42,55 @@ def leads_import(file: Path, lead_list: str, company: str | None, as_json: bool)
     """Import leads from a CSV or XLSX with a header row.
 
     Columns: phone, first_name, last_name, email, state, postal_code, timezone,
-    external_id (phone is required). A lead whose external_id exists is left unchanged.
+    external_id (phone is required). A list holds one lead per number: a row whose number
+    the list has already is reported as a duplicate and not added. A row whose external_id
+    is a known lead updates that lead. New leads join the list's running and paused
+    campaigns at once.
     """
 
-    async def body(app: App) -> None:
+    async def body(app: App) -> tuple[leads.LeadImportSummary, dict[str, int]]:
         records = sheets.iter_records(file, leads.LEAD_COLUMNS)
         with progress(f"Importing {file.name}:") as bar:
             task = bar.add_task("import")
             async with app.transaction() as conn:
                 owner = await company_of(app, conn, company)
+                now = utcnow()
                 summary = await leads.import_leads(
                     conn,
                     owner,
                     records,
                     lead_list,
-                    utcnow(),
+                    now,
                     on_progress=lambda count: bar.advance(task, count),
                 )
-        if as_json:
-            emit_json(asdict(summary))
-            return
-        click.echo(
-            f"Read {summary.read:,} rows: {summary.added:,} leads added to {lead_list!r}, "
-            f"{summary.already_present:,} already present, {summary.invalid_count:,} invalid."
-        )
-        if summary.invalid:
-            print_table(
-                ("row", "phone", "error"), ((r.row, r.value, r.error) for r in summary.invalid)
-            )
+                enrolled = await campaign_store.enroll_new_leads(conn, owner, lead_list, now)
+        return summary, enrolled
 
-    run(body)
+    summary, enrolled = run(body)
+    if as_json:
+        emit_json({**asdict(summary), "enrolled": enrolled})
+        return
+    click.echo(
+        f"Read {_count(summary.read, 'row')}: {_count(summary.added, 'lead')} added to "
+        f"{lead_list!r}, {summary.updated:,} updated, {summary.unchanged:,} unchanged, "
+        f"{_count(summary.duplicate_count, 'duplicate')}, {summary.invalid_count:,} invalid."
+    )
+    for name, count in enrolled.items():
+        click.echo(f"Campaign {name!r}: {_count(count, 'new lead')} queued.")
+    if summary.duplicates:
+        click.echo("Duplicates (not added):")
+        print_table(
+            ("row", "phone", "duplicate"),
+            ((r.row, r.value, r.error) for r in summary.duplicates),
+        )
+    if summary.invalid:
+        click.echo("Invalid rows:")
+        print_table(("row", "phone", "error"), ((r.row, r.value, r.error) for r in summary.invalid))
+
+
+def _count(count: int, noun: str) -> str:
+    """'1 row', '2 rows', '1,000 rows'."""
+    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
 
 
 @leads_group.command("dnc")
