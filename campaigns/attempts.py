@@ -31,6 +31,7 @@ __all__ = [
     "AttemptRow",
     "bind_sid",
     "bound_sids",
+    "busy_numbers",
     "end",
     "find",
     "mark_not_placed",
@@ -280,6 +281,24 @@ async def open_attempts(
             return []
         query = query.where(in_batch(attempts.c.lead_id, sorted(lead_ids), conn.dialect.name))
     return [_row(row) for row in await conn.execute(query)]
+
+
+async def busy_numbers(conn: AsyncConnection, company: Company, numbers: Sequence[str]) -> set[str]:
+    """Which of these E.164 numbers have an attempt not settled yet, by any campaign of the
+    company on any channel; one query."""
+    keys = {to_key(number): number for number in numbers}
+    if not keys:
+        return set()
+    rows = await conn.execute(
+        select(attempts.c.number)
+        .distinct()
+        .where(
+            attempts.c.company_id == company.id,
+            in_batch(attempts.c.number, sorted(keys), conn.dialect.name),
+            attempts.c.state.in_(_OPEN),
+        )
+    )
+    return {keys[key] for key in rows.scalars()}
 
 
 def _row(row: object) -> AttemptRow:

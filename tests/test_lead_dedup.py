@@ -17,14 +17,15 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
 from campaigns import CampaignState
-from campaigns.tables import campaign_leads, campaigns
+from campaigns.tables import campaign_leads, campaigns, skips
 from compliance import Company, leads
 from compliance.tables import attempts, companies, dnc_events, lead_dnc
 from compliance.tables import leads as lead_table
 from dialer.cli import main
 from dialer.clock import SimClock
 from dialer.database import MIGRATIONS, create_engine
-from dialer.runner import simulated_engine
+from dialer.dispatch import tick
+from dialer.runner import simulated_carrier, simulated_engine
 from tests import conftest
 from tests.support import NOW
 from tests.test_dispatch_nodes import (
@@ -33,8 +34,11 @@ from tests.test_dispatch_nodes import (
     campaign,
     campaign_text,
     create,
+    node,
     ny,
+    record_call_ends,
 )
+from tests.test_engine import rows
 
 
 def records(*rows: dict[str, str]):
@@ -346,3 +350,36 @@ async def test_leads_imported_while_a_campaign_runs_are_attempted(
     ]
     assert finished.state is CampaignState.COMPLETED
     assert "Campaign 'spring': 2 new leads queued." in imported.stdout
+
+
+# --- one call to a number at a time -------------------------------------------------------------
+
+
+async def test_a_number_in_two_campaigns_is_never_in_two_calls_at_once(app, company):
+    number = "+12125550123"
+    await add_leads(app, company, "spring", [(number, "NY")])
+    await add_leads(app, company, "fall", [(number, "NY")])
+    await create(app, company, campaign_text("spring", "spring"))
+    await create(app, company, campaign_text("fall", "fall"))
+    spring = await campaign(app, company, "spring")
+    fall = await campaign(app, company, "fall")
+    clock = SimClock(NOW)  # 11:00 in New York, when the campaigns started
+    async with (
+        simulated_carrier(ANSWERED) as (carrier, sim),
+        node(app, carrier, clock) as one,
+        node(app, carrier, clock) as two,
+    ):
+        sim.callback_delay = 0.05  # the first call is still up when the second tick screens
+        ended = record_call_ends(sim)
+        for _ in range(3):
+            await asyncio.gather(one.tick(company, spring), two.tick(company, fall))
+            if len(sim.calls) == 1:  # the other lead waits its turn, unlogged
+                assert await rows(app, select(skips.c.id)) == []
+            await asyncio.gather(one.settle(), two.settle())
+            clock.advance_to(clock.now() + tick.NUMBER_BUSY_WAIT)
+
+    spans = sorted((call["at"], ended[call["sid"]]) for call in sim.calls)
+    assert [call["to"] for call in sim.calls] == [number, number]
+    assert spans[0][1] <= spans[1][0], f"calls overlap: {spans}"
+    outcomes = await rows(app, select(campaign_leads.c.outcome, campaign_leads.c.attempts))
+    assert outcomes == [("ANSWERED", 1), ("ANSWERED", 1)]

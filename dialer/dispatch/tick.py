@@ -6,6 +6,11 @@ intents, and the carrier is only asked after that commit. Every DNC change takes
 screening lock (`compliance.registry.lock_for_screening`), so one that committed first is
 seen, and one that comes later waits for the intents.
 
+A number is in one attempt at a time, across the company's campaigns and nodes: a claimed
+lead whose number has an attempt under way (this tick's own intents included), or repeats
+one earlier in its batch, goes back to the queue for `NUMBER_BUSY_WAIT`. That is a wait, not
+a refusal: it is not screened, logged as a skip, nor charged an attempt.
+
 The rate is a limit on attempts placed, not on leads looked at: leads the gate refuses do
 not spend the tick's budget, so a tick claims again until the budget is spent or the queue
 has nothing due (bounded, so that a queue of refusals cannot hold the lock for long).
@@ -24,6 +29,8 @@ from compliance import Attempt, Company, Decision, RuleBook, registry, screen
 LEASE = timedelta(minutes=10)
 # Leads looked at per tick, as a multiple of the attempts it may place.
 LOOK_AHEAD = 20
+# How long a lead whose number is in another attempt waits: about one call.
+NUMBER_BUSY_WAIT = timedelta(minutes=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +83,7 @@ async def _screen_round(
     node: str,
     rules: RuleBook,
 ) -> list[Intent]:
+    claimed = await _hold_back_busy_numbers(conn, company, campaign, claimed, now)
     if not claimed:
         return []
     decisions = await screen(
@@ -97,6 +105,24 @@ async def _screen_round(
     )
     await queue.mark_in_flight(conn, campaign.id, [lead.lead_id for lead in allowed], now + LEASE)
     return [Intent(attempt_id, lead) for attempt_id, lead in zip(ids, allowed, strict=True)]
+
+
+async def _hold_back_busy_numbers(
+    conn: AsyncConnection,
+    company: Company,
+    campaign: Campaign,
+    claimed: list[queue.QueuedLead],
+    now: datetime,
+) -> list[queue.QueuedLead]:
+    """The claimed leads whose number is free; the others wait in the queue."""
+    busy = await attempts.busy_numbers(conn, company, [lead.phone for lead in claimed])
+    free, waiting = [], []
+    for lead in claimed:
+        (waiting if lead.phone in busy else free).append(lead)
+        busy.add(lead.phone)
+    later = now + NUMBER_BUSY_WAIT
+    await queue.move_leads(conn, campaign.id, [queue.Move(lead.lead_id, later) for lead in waiting])
+    return free
 
 
 def _attempt(campaign: Campaign, lead: queue.QueuedLead) -> Attempt:
