@@ -148,10 +148,12 @@ async def skip_log(
     reason: str | None,
     since: datetime | None,
     until: datetime | None,
+    lead_id: int | None = None,
 ) -> list[SkipRow]:
     """The company's skipped attempts, oldest first.
 
     `campaign` keeps one campaign's (UnknownCampaign if the company has none of that name);
+    `lead_id` one lead's;
     `reason` keeps the skips whose first failing code it is (as `skipped` counts them);
     `since` is inclusive and `until` exclusive.
     """
@@ -179,6 +181,8 @@ async def skip_log(
     if campaign is not None:
         chosen = await find_campaign(conn, company, campaign)
         query = query.where(skips.c.campaign_id == chosen.id)
+    if lead_id is not None:
+        query = query.where(skips.c.lead_id == lead_id)
     if reason is not None:
         query = query.where(skips.c.reason == reason)
     if since is not None:
@@ -203,9 +207,10 @@ async def skip_log(
 
 
 async def interactions(
-    conn: AsyncConnection, company: Company, *, campaign: str | None
+    conn: AsyncConnection, company: Company, *, campaign: str | None, lead_id: int | None = None
 ) -> list[InteractionRow]:
-    """The company's attempts (optionally one campaign's), in the order they were placed."""
+    """The company's attempts (optionally one campaign's, one lead's), in the order they were
+    placed."""
     query = (
         select(
             attempts.c.id,
@@ -231,6 +236,8 @@ async def interactions(
     if campaign is not None:
         chosen = await find_campaign(conn, company, campaign)
         query = query.where(attempts.c.campaign_id == chosen.id)
+    if lead_id is not None:
+        query = query.where(attempts.c.lead_id == lead_id)
     return [
         InteractionRow(
             id=row.id,

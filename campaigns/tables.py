@@ -93,6 +93,7 @@ skips = Table(
     Column("node", String(100), nullable=False),
     Index(None, "company_id", "campaign_id", "decided_at"),
     Index(None, "company_id", "reason"),
+    Index(None, "lead_id"),  # a lead's page
 )
 
 # Several engine nodes coordinate through the next two tables (see dialer.scheduling). They

@@ -23,6 +23,10 @@ from compliance import registry
 from compliance.accounts import Company
 from compliance.dnc import (
     INVALID_ROWS_REPORTED,
+    LISTS_BLOCKING,
+    Channel,
+    DncEntry,
+    DncList,
     FileSummary,
     InvalidRow,
     LeadChannel,
@@ -345,6 +349,26 @@ def _lead(row: Row) -> Lead:
         status=mapping[leads.c.status],
         dnc=dnc,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class ListBlock:
+    """A company list entry of a lead's number, and the channels it blocks."""
+
+    entry: DncEntry
+    channels: tuple[Channel, ...]
+
+
+async def company_blocks(
+    conn: AsyncConnection, company: Company, lead: Lead, now: datetime
+) -> list[ListBlock]:
+    """The company lists (dnc, dnt) that hold the lead's number now, in list order."""
+    listed = (await registry.listings(conn, company, [lead.phone], now)).get(lead.phone, [])
+    return [ListBlock(entry, _blocked_by(entry.list_name)) for entry in listed]
+
+
+def _blocked_by(list_name: DncList) -> tuple[Channel, ...]:
+    return tuple(channel for channel, lists in LISTS_BLOCKING.items() if list_name in lists)
 
 
 async def set_lead_channels(

@@ -252,4 +252,5 @@ attempts = Table(
     Column("node", String(100)),
     Index(None, "company_id", "number", "placed_at"),
     Index(None, "campaign_id", "lead_id"),
+    Index(None, "lead_id"),  # a lead's page
 )

@@ -7,6 +7,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from alembic import command
@@ -38,7 +39,7 @@ from tests.test_dispatch_nodes import (
     ny,
     record_call_ends,
 )
-from tests.test_engine import rows
+from tests.test_engine import CAMPAIGN, rows
 
 
 def records(*rows: dict[str, str]):
@@ -383,3 +384,68 @@ async def test_a_number_in_two_campaigns_is_never_in_two_calls_at_once(app, comp
     assert spans[0][1] <= spans[1][0], f"calls overlap: {spans}"
     outcomes = await rows(app, select(campaign_leads.c.outcome, campaign_leads.c.attempts))
     assert outcomes == [("ANSWERED", 1), ("ANSWERED", 1)]
+
+
+# --- a lead's page ------------------------------------------------------------------------------
+
+
+def test_leads_show_names_the_company_lists_and_the_leads_attempts_and_skips(
+    database_url, company, tmp_path
+):
+    people = tmp_path / "leads.csv"
+    people.write_text(
+        "phone,external_id,state\n212-555-0101,TEXTS_OFF,NY\n212-555-0102,LISTED,NY\n"
+    )
+    spring = tmp_path / "spring.toml"
+    spring.write_text(CAMPAIGN)
+    assert dialer(database_url, "leads", "import", str(people), "--list", "spring").exit_code == 0
+    assert dialer(database_url, "dnc", "add", "212-555-0101", "--list", "dnt").exit_code == 0
+    assert dialer(database_url, "dnc", "add", "212-555-0102", "--reason", "asked").exit_code == 0
+    assert dialer(database_url, "campaign", "create", "--from", str(spring)).exit_code == 0
+    ran = dialer(
+        database_url, "campaign", "run", "spring", "--until-done", "--sim-clock", NOW.isoformat()
+    )
+    assert ran.exit_code == 0, ran.output
+
+    texts_off = json.loads(dialer(database_url, "leads", "show", "TEXTS_OFF", "--json").stdout)
+    listed = json.loads(dialer(database_url, "leads", "show", "LISTED", "--json").stdout)
+    shown = dialer(database_url, "leads", "show", "LISTED")
+
+    assert [(b["list"], b["blocks"]) for b in texts_off["company_lists"]] == [("dnt", ["sms"])]
+    assert [(a["number"], a["campaign"]) for a in texts_off["attempts"]] == [
+        ("+12125550101", "spring")
+    ] * len(texts_off["attempts"])
+    assert texts_off["attempts"]
+    [block] = listed["company_lists"]
+    assert (block["list"], block["blocks"], block["reason"]) == ("dnc", ["voice", "sms"], "asked")
+    assert listed["attempts"] == []
+    assert [s["reason"] for s in listed["skips"]] == ["COMPANY_DNC"]
+    assert "Company list dnc: blocks voice, sms to this number" in shown.stdout
+    assert "COMPANY_DNC" in shown.stdout
+    assert "Attempts: none." in shown.stdout
+
+
+async def test_leads_show_lists_the_newest_attempts_first_and_at_most_twenty(
+    app, company, database_url
+):
+    await add_leads(app, company, "spring", ny(1))
+    async with app.transaction() as conn:
+        await conn.execute(
+            insert(attempts),
+            [
+                {
+                    "company_id": company.id,
+                    "lead_id": 1,
+                    "number": 12125551000,
+                    "channel": "voice",
+                    "placed_at": NOW + timedelta(minutes=minute),
+                    "state": "ended",
+                }
+                for minute in range(25)
+            ],
+        )
+
+    shown = await asyncio.to_thread(dialer, database_url, "leads", "show", "1", "--json")
+
+    placed = [attempt["placed_at"] for attempt in json.loads(shown.stdout)["attempts"]]
+    assert placed == [(NOW + timedelta(minutes=m)).isoformat() for m in range(24, 4, -1)]

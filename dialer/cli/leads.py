@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import click
 
+from campaigns import reports
 from campaigns import repository as campaign_store
 from compliance import (
     LeadChannel,
@@ -126,25 +127,57 @@ def leads_dnc(lead: str, channels: str, reason: str, by: str, company: str | Non
     run(body)
 
 
+# Attempts and skips a lead's page shows, newest first.
+SHOWN = 20
+
+
+@dataclass(frozen=True, slots=True)
+class _LeadPage:
+    lead: leads.Lead
+    blocks: list[leads.ListBlock]
+    attempts: list[reports.InteractionRow]
+    skips: list[reports.SkipRow]
+
+
 @leads_group.command("show")
 @click.argument("lead")
 @company_option
 @json_option
 def leads_show(lead: str, company: str | None, as_json: bool) -> None:
-    """Show LEAD (id or external id; external id wins when both match)."""
+    """Show LEAD (id or external id; external id wins when both match): its fields, its own
+    channel DNC, the company lists that block its number, and its newest 20 attempts and
+    20 skips."""
 
-    async def body(app: App) -> leads.Lead:
+    async def body(app: App) -> _LeadPage:
         async with app.transaction() as conn:
             owner = await company_of(app, conn, company)
-            return await lead_or_fail(conn, owner, lead)
+            found = await lead_or_fail(conn, owner, lead)
+            return _LeadPage(
+                found,
+                await leads.company_blocks(conn, owner, found, utcnow()),
+                await reports.interactions(conn, owner, campaign=None, lead_id=found.id),
+                await reports.skip_log(
+                    conn,
+                    owner,
+                    campaign=None,
+                    reason=None,
+                    since=None,
+                    until=None,
+                    lead_id=found.id,
+                ),
+            )
 
-    found = run(body)
+    page = run(body)
+    found = page.lead
+    attempts = [row.as_dict() for row in reversed(page.attempts[-SHOWN:])]
+    skips = [row.as_dict() for row in reversed(page.skips[-SHOWN:])]
     view = asdict(found)
     view["is_dnc"] = found.is_dnc
     if found.dnc is not None:
         view["dnc"]["channels"] = [c.value for c in LeadChannel if c in found.dnc.channels]
     if as_json:
-        emit_json(view)
+        lists = [_block_view(block) for block in page.blocks]
+        emit_json({**view, "company_lists": lists, "attempts": attempts, "skips": skips})
         return
     dnc_view = view.pop("dnc")
     print_table(("field", "value"), view.items())
@@ -154,3 +187,40 @@ def leads_show(lead: str, company: str | None, as_json: bool) -> None:
             f"(reason {dnc_view['reason']!r}, by {dnc_view['updated_by']}, "
             f"updated {iso(dnc_view['updated_at'])})"
         )
+    for block in page.blocks:
+        click.echo(_block_line(block))
+    if not page.blocks:
+        click.echo("Company lists: the number is on none.")
+    _print_recent("Attempts", attempts, ("placed_at", "campaign", "channel", "result", "status"))
+    _print_recent("Skips", skips, ("decided_at", "campaign", "channel", "reason"))
+
+
+def _block_view(block: leads.ListBlock) -> dict[str, object]:
+    entry = block.entry
+    return {
+        "list": entry.list_name.value,
+        "blocks": [channel.value for channel in block.channels],
+        "source": entry.source.value,
+        "reason": entry.reason,
+        "added_by": entry.added_by,
+        "added_at": iso(entry.added_at),
+        "expires_at": iso(entry.expires_at) or None,
+    }
+
+
+def _block_line(block: leads.ListBlock) -> str:
+    entry = block.entry
+    until = f", until {iso(entry.expires_at)}" if entry.expires_at else ""
+    return (
+        f"Company list {entry.list_name.value}: blocks "
+        f"{', '.join(channel.value for channel in block.channels)} to this number "
+        f"(added by {entry.added_by} {iso(entry.added_at)}{until}; reason {entry.reason!r})"
+    )
+
+
+def _print_recent(title: str, views: list[dict[str, object]], columns: tuple[str, ...]) -> None:
+    if not views:
+        click.echo(f"{title}: none.")
+        return
+    click.echo(f"{title}, newest first (at most {SHOWN}):")
+    print_table(columns, ([view[column] for column in columns] for view in views))

@@ -3,7 +3,8 @@ each such group the lowest id stays the list's lead, the others are marked `dupl
 it. Nothing that references a lead is rewritten (attempts, skips and the append-only DNC
 audit keep naming the duplicate), but a duplicate's queued campaign rows are retired, and
 the channels its own DNC record blocks are blocked on the lead that stays, with an audit
-event: whoever asked on either record is not contacted through the other.
+event: whoever asked on either record is not contacted through the other. Attempts and skips
+get an index by lead, for a lead's page.
 
 Revision ID: 0009
 Revises: 0008
@@ -49,6 +50,8 @@ def upgrade() -> None:
         sqlite_where=MEMBER,
         postgresql_where=MEMBER,
     )
+    op.create_index("ix_attempts_lead_id", "attempts", ["lead_id"])
+    op.create_index("ix_skips_lead_id", "skips", ["lead_id"])
 
 
 def _carry_lead_dnc() -> None:
@@ -111,6 +114,8 @@ def _block(bind: sa.Connection, keeper: int, channels: set[str], sources: list[i
 
 
 def downgrade() -> None:
+    op.drop_index("ix_skips_lead_id", table_name="skips")
+    op.drop_index("ix_attempts_lead_id", table_name="attempts")
     op.drop_index("ix_leads_company_id_lead_list_phone", table_name="leads")
     op.create_index("ix_leads_company_id_lead_list", "leads", ["company_id", "lead_list"])
     with op.batch_alter_table("leads") as batch:
