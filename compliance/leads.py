@@ -15,7 +15,7 @@ from datetime import datetime
 from zoneinfo import available_timezones
 
 import structlog
-from sqlalchemy import Row, Select, and_, bindparam, insert, or_, select, update
+from sqlalchemy import Row, Select, bindparam, insert, select, union, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -199,18 +199,18 @@ async def _store(
     summary: LeadImportSummary,
 ) -> None:
     """Store one chunk of valid rows: one read, one update, one insert."""
-    known = await _known_leads(conn, company, lead_list, [row for _, _, row in rows])
-    values: dict[_Holder, dict[str, object]] = {("lead", r.id): dict(r._mapping) for r in known}
-    by_external = {r.external_id: ("lead", r.id) for r in known if r.external_id is not None}
-    holders = {r.phone: ("lead", r.id) for r in known if _member(values[("lead", r.id)], lead_list)}
+    stored = await _known_leads(conn, company, lead_list, [row for _, _, row in rows])
+    values = dict(stored)
+    by_external = {lead["external_id"]: key for key, lead in stored.items() if lead["external_id"]}
+    holders = {lead["phone"]: key for key, lead in stored.items() if _member(lead, lead_list)}
     new_rows: dict[_Holder, tuple[int, str]] = {}
     for row_number, raw, row in rows:
-        wanted = {**row, "lead_list": lead_list, "duplicate_of": None}
         target = by_external.get(row["external_id"]) if row["external_id"] else None
         holder = holders.get(row["phone"])
         if holder is not None and holder != target:
             summary.duplicate(row_number, raw, f"{holder[0]} {holder[1]}")
             continue
+        wanted = {**row, "lead_list": lead_list, "duplicate_of": None}
         if target is None:
             target = ("row", row_number)
             new_rows[target] = (row_number, raw)
@@ -218,14 +218,16 @@ async def _store(
             before = values[target]
             if _member(before, lead_list) and holders.get(before["phone"]) == target:
                 del holders[before["phone"]]
-            changed = any(before[column] != wanted[column] for column in _IMPORTED)
+            wanted = {**before, **wanted}
+            changed = wanted != before
             summary.updated += changed
             summary.unchanged += not changed
-        values[target] = {**values.get(target, {}), **wanted}
+        values[target] = wanted
         holders[row["phone"]] = target
         if row["external_id"]:
             by_external[row["external_id"]] = target
-    await _update_leads(conn, known, values)
+    rewritten = sorted(key[1] for key, lead in stored.items() if values[key] != lead)
+    await _update_leads(conn, [values[("lead", lead_id)] for lead_id in rewritten])
     await _insert_leads(conn, company, now, values, new_rows, summary)
 
 
@@ -235,43 +237,36 @@ def _member(lead: dict[str, object], lead_list: str) -> bool:
 
 async def _known_leads(
     conn: AsyncConnection, company: Company, lead_list: str, rows: list[dict[str, object]]
-) -> list[Row]:
+) -> dict[_Holder, dict[str, object]]:
     """The stored leads the rows may meet: those of their external ids, and the list's
     leads of their numbers."""
     external_ids = sorted({str(row["external_id"]) for row in rows if row["external_id"]})
     phones = sorted({int(row["phone"]) for row in rows})
-    columns = [leads.c.id, *(leads.c[column] for column in _IMPORTED)]
+    known = select(leads.c.id, *(leads.c[column] for column in _IMPORTED)).where(
+        leads.c.company_id == company.id
+    )
+    # A UNION, not an OR: each side searches its own index.
     found = await conn.execute(
-        select(*columns).where(
-            leads.c.company_id == company.id,
-            or_(
-                leads.c.external_id.in_(external_ids),
-                and_(
-                    leads.c.lead_list == lead_list,
-                    leads.c.duplicate_of.is_(None),
-                    in_batch(leads.c.phone, phones, conn.dialect.name),
-                ),
+        union(
+            known.where(leads.c.external_id.in_(external_ids)),
+            known.where(
+                leads.c.lead_list == lead_list,
+                leads.c.duplicate_of.is_(None),
+                in_batch(leads.c.phone, phones, conn.dialect.name),
             ),
         )
     )
-    return list(found)
+    return {("lead", row.id): row._asdict() for row in found}
 
 
-async def _update_leads(
-    conn: AsyncConnection, known: list[Row], values: dict[_Holder, dict[str, object]]
-) -> None:
-    """Write the known leads whose rows changed them, in id order."""
-    changed = [
-        {"lead": lead.id, **{f"new_{c}": values[("lead", lead.id)][c] for c in _IMPORTED}}
-        for lead in sorted(known, key=lambda lead: lead.id)
-        if any(values[("lead", lead.id)][c] != lead._mapping[c] for c in _IMPORTED)
-    ]
+async def _update_leads(conn: AsyncConnection, changed: list[dict[str, object]]) -> None:
+    """Write these leads (in id order) with their new values."""
     if changed:
         await conn.execute(
             update(leads)
             .where(leads.c.id == bindparam("lead"))
             .values({column: bindparam(f"new_{column}") for column in _IMPORTED}),
-            changed,
+            [{"lead": lead["id"], **{f"new_{c}": lead[c] for c in _IMPORTED}} for lead in changed],
         )
 
 
