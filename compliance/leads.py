@@ -80,6 +80,8 @@ class Lead:
     timezone: str
     status: str
     dnc: LeadDnc | None
+    # The lead of the same number that stands for both in the list (migration 0009).
+    duplicate_of: int | None = None
 
     @property
     def is_dnc(self) -> bool:
@@ -343,6 +345,7 @@ def _lead(row: Row) -> Lead:
         timezone=mapping[leads.c.timezone],
         status=mapping[leads.c.status],
         dnc=dnc,
+        duplicate_of=mapping[leads.c.duplicate_of],
     )
 
 

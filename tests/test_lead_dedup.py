@@ -287,6 +287,7 @@ async def test_migration_keeps_the_first_lead_of_a_number_and_its_history(at_000
             conn, company, records({"phone": "305-555-0101"}), "spring", NOW
         )
         assert summary.duplicates[0].error == "same number as lead 1"
+        assert (await leads.find_lead(conn, company, "2")).duplicate_of == 1
     await engine.dispose()
 
 
