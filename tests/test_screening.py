@@ -417,9 +417,10 @@ async def test_a_batch_of_leads_sharing_a_florida_number_passes_the_cap_only_thr
     engine, company, tmp_path
 ):
     path = tmp_path / "leads.csv"
-    path.write_text("phone,external_id\n" + "".join(f"305-555-0100,L{n}\n" for n in range(5)))
     async with engine.begin() as conn:
-        await leads.import_leads(conn, company, _records(path), "spring", NOW)
+        for n in range(5):  # a list each: a list holds one lead per number
+            path.write_text(f"phone,external_id\n305-555-0100,L{n}\n")
+            await leads.import_leads(conn, company, _records(path), f"list-{n}", NOW)
         family = [(await leads.find_lead(conn, company, f"L{n}")).id for n in range(5)]
         await attempts.record_intents(
             conn, company, [(family[0], FL)], Channel.VOICE, NEW_YORK_NOON.replace(hour=13)
