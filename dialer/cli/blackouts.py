@@ -9,10 +9,13 @@ import click
 
 from compliance import (
     Blackout,
+    Permission,
     blackouts,
 )
 from dialer.app import App, utcnow
 from dialer.cli.support import (
+    actor_of,
+    by_option,
     company_of,
     company_option,
     emit_json,
@@ -44,7 +47,7 @@ def blackouts_group() -> None:
 @click.option("--until", "ends_at", metavar="ISO", required=True, callback=parse_optional_instant)
 @click.option("--source", required=True, help="The declaration: a URL or an order number.")
 @click.option("--reason", default="", help="What it is, e.g. the storm's name.")
-@click.option("--by", "by", default="cli", show_default=True, help="Who enters it.")
+@by_option("enters it")
 @company_option
 def blackouts_add(
     state: str,
@@ -52,7 +55,7 @@ def blackouts_add(
     ends_at: datetime,
     source: str,
     reason: str,
-    by: str,
+    by: str | None,
     company: str | None,
 ) -> None:
     """Add a blackout from --from until --until (exclusive)."""
@@ -60,6 +63,7 @@ def blackouts_add(
     async def body(app: App) -> Blackout:
         async with app.transaction() as conn:
             owner = await company_of(app, conn, company)
+            actor = await actor_of(conn, owner, by, Permission.CHANGE)
             return await blackouts.add_blackout(
                 conn,
                 owner,
@@ -68,7 +72,7 @@ def blackouts_add(
                 ends_at,
                 reason=reason,
                 source=source,
-                by=by,
+                by=actor,
                 now=utcnow(),
             )
 

@@ -15,6 +15,7 @@ from compliance import (
     Channel,
     DncList,
     InvalidNumber,
+    Permission,
     Source,
     accounts,
     normalize,
@@ -23,6 +24,8 @@ from compliance import (
 )
 from dialer.app import App, utcnow
 from dialer.cli.support import (
+    actor_of,
+    by_option,
     company_of,
     company_option,
     emit_json,
@@ -45,14 +48,14 @@ def dnc() -> None:
 @click.argument("numbers", nargs=-1, required=True)
 @list_option
 @click.option("--reason", default="", help="Why the numbers are blocked.")
-@click.option("--by", "by", default="cli", show_default=True, help="Who adds them.")
+@by_option("adds them")
 @company_option
 @json_option
 def dnc_add(
     numbers: tuple[str, ...],
     list_name: str,
     reason: str,
-    by: str,
+    by: str | None,
     company: str | None,
     as_json: bool,
 ) -> None:
@@ -61,6 +64,7 @@ def dnc_add(
     async def body(app: App) -> None:
         async with app.transaction() as conn:
             owner = await company_of(app, conn, company)
+            actor = await actor_of(conn, owner, by, Permission.CHANGE)
             wanted = normalize_all(numbers, owner.default_region)
             added = await registry.add_numbers(
                 conn,
@@ -69,7 +73,7 @@ def dnc_add(
                 DncList(list_name),
                 source=Source.MANUAL,
                 reason=reason,
-                actor=by,
+                actor=actor,
                 now=utcnow(),
             )
         already = sorted(set(wanted) - set(added))
@@ -85,7 +89,13 @@ def dnc_add(
 @click.argument("numbers", nargs=-1, required=True)
 @list_option
 @click.option("--reason", required=True, help="Why the numbers may be contacted again.")
-@click.option("--by", "by", required=True, help="User removing them (needs can_remove_dnc).")
+@click.option(
+    "--by",
+    "by",
+    metavar="USER",
+    required=True,
+    help="The user removing them: an admin, or a manager with can_remove_dnc.",
+)
 @company_option
 @json_option
 def dnc_remove(
@@ -126,11 +136,11 @@ def dnc_remove(
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @list_option
 @click.option("--reason", default="", help="Reason recorded on every added entry.")
-@click.option("--by", "by", default="cli", show_default=True, help="Who uploads the file.")
+@by_option("uploads the file")
 @company_option
 @json_option
 def dnc_import(
-    file: Path, list_name: str, reason: str, by: str, company: str | None, as_json: bool
+    file: Path, list_name: str, reason: str, by: str | None, company: str | None, as_json: bool
 ) -> None:
     """Upload a CSV or XLSX list: only the first column of the first sheet is read.
 
@@ -144,13 +154,14 @@ def dnc_import(
             task = bar.add_task("import")
             async with app.transaction() as conn:
                 owner = await company_of(app, conn, company)
+                actor = await actor_of(conn, owner, by, Permission.CHANGE)
                 summary = await registry.import_numbers(
                     conn,
                     owner,
                     sheets.iter_first_column(file),
                     DncList(list_name),
                     reason=reason or f"upload of {file.name}",
-                    actor=by,
+                    actor=actor,
                     now=utcnow(),
                     on_progress=lambda count: bar.advance(task, count),
                 )

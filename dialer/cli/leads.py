@@ -9,12 +9,15 @@ import click
 
 from compliance import (
     LeadChannel,
+    Permission,
     leads,
     parse_lead_channels,
     sheets,
 )
 from dialer.app import App, utcnow
 from dialer.cli.support import (
+    actor_of,
+    by_option,
     company_of,
     company_option,
     emit_json,
@@ -81,9 +84,9 @@ def leads_import(file: Path, lead_list: str, company: str | None, as_json: bool)
     help='Blocked channels, e.g. "phone,sms"; "" clears them all. Others: email.',
 )
 @click.option("--reason", default="", help="Why.")
-@click.option("--by", "by", default="cli", show_default=True, help="Who changes it.")
+@by_option("changes it")
 @company_option
-def leads_dnc(lead: str, channels: str, reason: str, by: str, company: str | None) -> None:
+def leads_dnc(lead: str, channels: str, reason: str, by: str | None, company: str | None) -> None:
     """Set which channels LEAD (id or external id) must not be contacted on.
 
     This is the lead's own DNC record; its status is not changed.
@@ -96,9 +99,10 @@ def leads_dnc(lead: str, channels: str, reason: str, by: str, company: str | Non
     async def body(app: App) -> None:
         async with app.transaction() as conn:
             owner = await company_of(app, conn, company)
+            actor = await actor_of(conn, owner, by, Permission.CHANGE)
             found = await lead_or_fail(conn, owner, lead)
             await leads.set_lead_channels(
-                conn, owner, found, wanted, reason=reason, by=by, now=utcnow()
+                conn, owner, found, wanted, reason=reason, by=actor, now=utcnow()
             )
         shown = ", ".join(c.value for c in LeadChannel if c in wanted) or "none"
         click.echo(f"Lead {found.id}: blocked channels {shown}.")

@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from campaigns import outcomes, reports
-from compliance import Code
+from compliance import Code, Permission, accounts
 from dialer.app import App, utcnow
 from dialer.cli.support import (
     company_of,
@@ -231,7 +231,7 @@ def report(name: str, output_format: str, company: str | None) -> None:
 @interactions.command("disposition")
 @click.argument("attempt_id", type=int)
 @click.argument("status")
-@click.option("--by", "by", required=True, help="Who sets it.")
+@click.option("--by", "by", metavar="USER", required=True, help="The manager or admin who sets it.")
 @company_option
 def disposition(attempt_id: int, status: str, by: str, company: str | None) -> None:
     """Set an attempt's call status after the fact; the status's actions fire too.
@@ -242,7 +242,10 @@ def disposition(attempt_id: int, status: str, by: str, company: str | None) -> N
     async def body(app: App) -> str:
         async with app.transaction() as conn:
             owner = await company_of(app, conn, company)
-            applied = await outcomes.set_disposition(conn, owner, attempt_id, status, by, utcnow())
+            actor = await accounts.find_actor(conn, owner, by, Permission.CHANGE)
+            applied = await outcomes.set_disposition(
+                conn, owner, attempt_id, status, actor.name, utcnow()
+            )
             return ", ".join(str(action) for action in applied.actions) or "no action"
 
     click.echo(f"Attempt {attempt_id} is {status} ({run(body)}).")

@@ -21,6 +21,9 @@ from compliance import (
     DncList,
     InvalidBlackout,
     InvalidNumber,
+    InvalidUser,
+    NotPermitted,
+    Permission,
     RemovalRefused,
     UnknownCompany,
     UnreadableFile,
@@ -40,7 +43,9 @@ REFUSALS = (
     InvalidDefinition,
     InvalidNumber,
     InvalidTransition,
+    InvalidUser,
     NoStatuses,
+    NotPermitted,
     RemovalRefused,
     SettingsConflict,
     UnknownCampaign,
@@ -89,6 +94,27 @@ def progress(label: str) -> Progress:
 
 async def company_of(app: App, conn: Any, name: str | None) -> Company:
     return await accounts.find_company(conn, name or app.settings.default_company)
+
+
+async def actor_of(conn: Any, company: Company, by: str | None, permission: Permission) -> str:
+    """Who a change is recorded as made by: the user named by --by, if their role allows
+    the change (NotPermitted otherwise), or the local operator without --by."""
+    if by is None:
+        return accounts.LOCAL_OPERATOR
+    return (await accounts.find_actor(conn, company, by, permission)).name
+
+
+def by_option(
+    change: str, who: str = "a manager or admin"
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """--by USER for a change the local operator may make without naming anyone."""
+    return click.option(
+        "--by",
+        "by",
+        metavar="USER",
+        help=f"The user who {change}: {who} of the company "
+        f"(default: the local operator, recorded as {accounts.LOCAL_OPERATOR!r}).",
+    )
 
 
 company_option = click.option(
