@@ -20,7 +20,17 @@ from structlog.testing import capture_logs
 
 from campaigns import CampaignAction, CampaignState, repository
 from campaigns.tables import campaign_leads, skips
-from compliance import Channel, DncList, LeadChannel, Source, leads, registry, sheets
+from compliance import (
+    Channel,
+    DncList,
+    LeadChannel,
+    Role,
+    Source,
+    accounts,
+    leads,
+    registry,
+    sheets,
+)
 from compliance.tables import attempts, dnc_events
 from dialer.carriers.simulator import Scenario
 from dialer.cli import main
@@ -332,6 +342,8 @@ async def test_a_disposition_after_the_fact_fires_the_status_rules(
     async with simulated_engine(app, scenario, SimClock(START)) as (engine, _):
         await engine.run_until_done(company, "spring")
     attempt_id = (await rows(app, select(func.min(attempts.c.id))))[0][0]
+    async with app.transaction() as conn:
+        await accounts.add_user(conn, company, "mia", Role.MANAGER, False, NOW)
     runner = CliRunner()
     env = {"DIALER_DATABASE_URL": database_url, "DIALER_LOG_LEVEL": "WARNING"}
 

@@ -13,6 +13,7 @@ from compliance import (
     Channel,
     Company,
     DncList,
+    NotPermitted,
     RemovalRefused,
     Role,
     Source,
@@ -124,18 +125,20 @@ async def staff(engine, company):
 
 
 @pytest.mark.parametrize(
-    ("by", "reason", "message"),
+    ("by", "reason", "refusal", "message"),
     [
-        ("max", "consent", "lacks the can_remove_dnc permission"),
-        ("vic", "consent", "lacks the can_remove_dnc permission"),
-        ("mia", "   ", "a reason is required"),
-        ("ghost", "consent", "no user named 'ghost'"),
+        ("max", "consent", NotPermitted, "lacks the can_remove_dnc permission"),
+        ("vic", "consent", NotPermitted, "vic \\(viewer\\) may not take numbers off lists"),
+        ("mia", "   ", RemovalRefused, "a reason is required"),
+        ("ghost", "consent", NotPermitted, "no user named 'ghost'"),
     ],
 )
-async def test_removal_is_refused_and_changes_nothing(engine, company, staff, by, reason, message):
+async def test_removal_is_refused_and_changes_nothing(
+    engine, company, staff, by, reason, refusal, message
+):
     await add(engine, company, [A])
 
-    with pytest.raises(RemovalRefused, match=message):
+    with pytest.raises(refusal, match=message):
         await remove(engine, company, [A], by=by, reason=reason)
 
     assert A in await blocked(engine, company, [A], Channel.VOICE)
@@ -198,7 +201,7 @@ async def test_companies_see_and_change_only_their_own_lists(engine, company):
         assert [e async for e in registry.entries(conn, other, None, NOW)] == []
         assert len([e async for e in registry.entries(conn, company, None, NOW)]) == 1
     # A user of one company cannot remove for another.
-    with pytest.raises(RemovalRefused, match="no user named 'boss'"):
+    with pytest.raises(NotPermitted, match="no user named 'boss'"):
         await remove(engine, company, [A], by="boss")
 
 
