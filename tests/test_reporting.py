@@ -130,6 +130,12 @@ async def seed(engine: AsyncEngine, company: Company) -> Seeded:
     async with engine.begin() as conn:
         other, _ = await accounts.ensure_company(conn, "other", NOW)
         await repository.seed_status_book(conn, other, NOW)
+        ids = await _leads(
+            conn,
+            company,
+            [("L1", "305-555-0101"), ("L2", "305-555-0102"), ("L3", "305-555-0103")],
+        )
+        ids |= await _leads(conn, other, [("O1", "305-555-0109")])
         spring = await repository.create_campaign(
             conn, company, DEFINITION.format(name="spring-followup"), NOW
         )
@@ -140,12 +146,6 @@ async def seed(engine: AsyncEngine, company: Company) -> Seeded:
             conn, other, DEFINITION.format(name="spring-followup"), NOW
         )
         await repository.create_campaign(conn, other, DEFINITION.format(name="winter"), NOW)
-        ids = await _leads(
-            conn,
-            company,
-            [("L1", "305-555-0101"), ("L2", "305-555-0102"), ("L3", "305-555-0103")],
-        )
-        ids |= await _leads(conn, other, [("O1", "305-555-0109")])
         queue = [
             (spring.id, ids["L1"], "done"),
             (spring.id, ids["L2"], "in_flight"),
@@ -512,6 +512,7 @@ async def test_campaign_report_of_another_campaign_and_company(engine, company, 
 
 async def test_an_untouched_campaign_reports_zeros(engine, company):
     async with engine.begin() as conn:
+        await _leads(conn, company, [("L1", "305-555-0101")])
         await repository.create_campaign(conn, company, DEFINITION.format(name="new"), NOW)
         report = await campaign_report(conn, company, "new")
 
