@@ -18,6 +18,8 @@ from click.testing import CliRunner, Result
 from sqlalchemy import select
 
 from campaigns import DEFAULT_STATUSES_PATH, metadata
+from compliance import NotPermitted, Permission, Role, User
+from compliance.accounts import authorize
 from dialer.cli import main
 from dialer.database import create_engine
 
@@ -108,6 +110,26 @@ def commands(tmp_path: Path) -> dict[str, tuple[set[str], Callable[[str], list[s
 
 COMMANDS = ("dnc add", "dnc import", "dnc remove", "leads dnc", "statuses load")
 COMMANDS += ("blackouts add", "users add")
+
+
+@pytest.mark.parametrize(
+    ("role", "can_remove_dnc", "permitted"),
+    [
+        (Role.VIEWER, False, set()),
+        (Role.MANAGER, False, {Permission.CHANGE}),
+        (Role.MANAGER, True, {Permission.CHANGE, Permission.REMOVE}),
+        (Role.ADMIN, False, set(Permission)),
+    ],
+)
+def test_each_role_may_do_what_the_contract_says(role, can_remove_dnc, permitted) -> None:
+    user = User("pat", role, can_remove_dnc)
+
+    for permission in Permission:
+        if permission in permitted:
+            assert authorize(user, "pat", permission) == user
+        else:
+            with pytest.raises(NotPermitted, match=f"pat \\({role}\\)"):
+                authorize(user, "pat", permission)
 
 
 @pytest.mark.parametrize("command", COMMANDS)
