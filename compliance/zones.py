@@ -180,7 +180,7 @@ def known_state(text: str) -> str:
     code = text.strip().upper()
     if state_zones(code):
         return code
-    names = {name.lower(): code for name, code in (US_STATES | TERRITORIES).items()}
+    names = {name.lower(): postal for name, postal in (US_STATES | TERRITORIES).items()}
     suggested = names.get(" ".join(text.lower().split()))
     hint = f"did you mean {suggested}?" if suggested else "use its postal code, e.g. CO"
     raise ValueError(f"{text!r} is not the postal code of a US state or territory; {hint}")

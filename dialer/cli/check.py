@@ -113,5 +113,6 @@ def check(
         emit_json(decision.as_dict())
     else:
         click.echo(explain(decision))
+    # The verdict is the exit code too, so scripts can branch on it.
     if not decision.allowed:
         raise SystemExit(1)
