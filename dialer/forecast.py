@@ -13,7 +13,7 @@ copy is read in one snapshot, table by table, each in one query.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from sqlalchemy import ColumnElement, Select, Table, case, insert, or_, select
+from sqlalchemy import Select, Table, case, insert, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from campaigns import Campaign, CampaignAction, CampaignState, reports, repository
@@ -50,8 +50,9 @@ COPY_CHUNK = 5_000
 
 @dataclass(frozen=True, slots=True)
 class Forecast:
-    """What a campaign would do from `start` until `horizon`: the simulated clock stopped at
-    `stopped_at`, the campaign then `state`, and the report of the copy."""
+    """What a campaign would do from `start` until `horizon`: the run stopped at
+    `stopped_at` (when it completed, or the horizon), the campaign then `state`, and the
+    report of the copy."""
 
     start: datetime
     horizon: datetime
@@ -93,7 +94,7 @@ async def forecast(
                 report = await reports.campaign_report(conn, company, name)
         finally:
             await engine.dispose()
-    return Forecast(start, horizon, clock.now(), finished.state, report)
+    return Forecast(start, horizon, min(clock.now(), horizon), finished.state, report)
 
 
 @asynccontextmanager
@@ -112,20 +113,15 @@ async def copy_campaign(
 ) -> Campaign:
     """Copy into `target` what a run of the campaign from `start` reads or reports."""
     campaign = await repository.find_campaign(source, company, name)
-    mine = companies.c.id == company.id
-    ours = select(leads.c.id).where(
-        leads.c.company_id == company.id, leads.c.lead_list == campaign.spec.leads
-    )
-    numbers = select(leads.c.phone).where(
-        leads.c.company_id == company.id, leads.c.lead_list == campaign.spec.leads
-    )
+    of_list = (leads.c.company_id == company.id, leads.c.lead_list == campaign.spec.leads)
+    ours, numbers = select(leads.c.id).where(*of_list), select(leads.c.phone).where(*of_list)
     owned = (
-        (companies, mine),
+        (companies, companies.c.id == company.id),
         (users, users.c.company_id == company.id),
         (status_books, status_books.c.company_id == company.id),
         (blackouts, blackouts.c.company_id == company.id),
         (campaigns, campaigns.c.id == campaign.id),
-        (leads, leads.c.id.in_(ours)),
+        (leads, *of_list),
         (lead_dnc, lead_dnc.c.lead_id.in_(ours)),
         (dnc_entries, dnc_entries.c.company_id == company.id, dnc_entries.c.number.in_(numbers)),
         (campaign_leads, campaign_leads.c.campaign_id == campaign.id),
@@ -134,8 +130,11 @@ async def copy_campaign(
     for table, *where in owned:
         await _copy(source, target, table, select(table).where(*where))
     # Attempts to the leads' numbers: the campaign's own (its attempt limit) and any other
-    # the rolling caps still count; another list's lead is not copied, nor named.
-    history = _columns(attempts, lead_id=_lead_or_none(attempts.c.lead_id, ours))
+    # the rolling caps still count; a lead of another list is not copied, so not named.
+    history = [
+        case((column.in_(ours), column)).label(column.name) if column.name == "lead_id" else column
+        for column in attempts.columns
+    ]
     await _copy(
         source,
         target,
@@ -156,7 +155,8 @@ async def copy_campaign(
         dnc_events,
         select(dnc_events).where(
             dnc_events.c.company_id == company.id,
-            dnc_events.c.source == Source.STATUS_RULE.value,
+            # Inline, so that the planner sees the partial index's own condition.
+            dnc_events.c.source == literal(Source.STATUS_RULE.value, literal_execute=True),
             or_(
                 dnc_events.c.lead_id.in_(ours),
                 dnc_events.c.lead_id.is_(None) & dnc_events.c.number.in_(numbers),
@@ -164,14 +164,6 @@ async def copy_campaign(
         ),
     )
     return campaign
-
-
-def _columns(table: Table, **replaced: ColumnElement[Any]) -> Sequence[ColumnElement[Any]]:
-    return [replaced[c.name].label(c.name) if c.name in replaced else c for c in table.columns]
-
-
-def _lead_or_none(column: ColumnElement[int], ours: Select) -> ColumnElement[int]:
-    return case((column.in_(ours), column))
 
 
 async def _copy(
