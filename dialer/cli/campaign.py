@@ -18,6 +18,7 @@ from dialer.app import App, utcnow
 from dialer.carriers.simulator import Scenario
 from dialer.cli.reports import print_report
 from dialer.cli.support import (
+    FORMATS_GUIDE,
     company_of,
     company_option,
     emit_json,
@@ -32,8 +33,6 @@ from dialer.clock import SimClock
 from dialer.forecast import Forecast, forecast
 from dialer.runner import configured_dispatcher
 
-# Where every input format is described, for the --help texts.
-FORMATS_GUIDE = "config/examples/README.md"
 # A forecast's horizon: durations are at most a year.
 MAX_FORECAST_DAYS = 365
 
@@ -49,12 +48,16 @@ def campaign_group() -> None:
     "source",
     required=True,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="The campaign's TOML definition.",
+    help=f"The campaign's TOML definition (every field: {FORMATS_GUIDE}).",
 )
 @company_option
 @json_option
 def campaign_create(source: Path, company: str | None, as_json: bool) -> None:
-    """Create a draft campaign from a TOML definition (checked field by field)."""
+    """Create a draft campaign from a TOML definition (checked field by field).
+
+    Every field, its type, default and meaning, with example files, is described in
+    config/examples/README.md.
+    """
     definition = source.read_text(encoding="utf-8")
 
     async def body(app: App) -> Campaign:

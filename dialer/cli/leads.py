@@ -41,7 +41,8 @@ def leads_import(file: Path, lead_list: str, company: str | None, as_json: bool)
     """Import leads from a CSV or XLSX with a header row.
 
     Columns: phone, first_name, last_name, email, state, postal_code, timezone,
-    external_id (phone is required). A lead whose external_id exists is left unchanged.
+    external_id (phone is required), described with an example file in
+    config/examples/README.md. A lead whose external_id exists is left unchanged.
     """
 
     async def body(app: App) -> None:

@@ -33,6 +33,9 @@ from dialer.settings import SettingsConflict
 
 T = TypeVar("T")
 
+# Where every input format (campaign, statuses, scenario, lead file) is described.
+FORMATS_GUIDE = "config/examples/README.md"
+
 # Errors that mean "refused or failed, nothing changed": exit 1 with the message.
 REFUSALS = (
     UnknownAttempt,
