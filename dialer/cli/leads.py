@@ -21,6 +21,7 @@ from dialer.cli.support import (
     iso,
     json_option,
     lead_or_fail,
+    plural,
     print_table,
     progress,
     run,
@@ -63,7 +64,8 @@ def leads_import(file: Path, lead_list: str, company: str | None, as_json: bool)
             emit_json(asdict(summary))
             return
         click.echo(
-            f"Read {summary.read:,} rows: {summary.added:,} leads added to {lead_list!r}, "
+            f"Read {plural(summary.read, 'row')}: {plural(summary.added, 'lead')} added to "
+            f"{lead_list!r}, "
             f"{summary.already_present:,} already present, {summary.invalid_count:,} invalid."
         )
         if summary.invalid:

@@ -65,6 +65,11 @@ def run(body: Callable[[App], Awaitable[T]]) -> T:
         raise click.ClickException(str(error)) from error
 
 
+def plural(count: int, noun: str, many: str | None = None) -> str:
+    """A count with its noun in correct English: '1 row', '2 rows', '1,000 entries'."""
+    return f"{count:,} {noun if count == 1 else many or noun + 's'}"
+
+
 def emit_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, default=str))
 
