@@ -31,6 +31,7 @@ from typing import Any, TypeAlias
 from zoneinfo import ZoneInfo
 
 from compliance.reasons import Code, Reason
+from compliance.wording import toml_value
 
 __all__ = [
     "CampaignWindow",
@@ -472,7 +473,7 @@ def parse_rules(data: Mapping[str, Any]) -> RuleBook:
     states = {}
     for code, tables in _table(data.get("state", {}), "state").items():
         if not _STATE_CODE.fullmatch(code):
-            raise ValueError(f"state {code!r}: use the two-letter postal code, e.g. 'FL'")
+            raise ValueError(f"state {toml_value(code)}: use the two-letter postal code, e.g. 'FL'")
         states[code] = _rule_set(f"state:{code}", code, tables, f"state {code}")
     return RuleBook(federal, states, str(data.get("version", "")))
 
@@ -532,9 +533,11 @@ def _cap(table: Mapping[str, Any], rule: str, where: str) -> Cap:
         raise ValueError(f"{where}: 'channels' is required for a cap (which attempts count)")
     limit, hours = table.get("limit"), table.get("window_hours")
     if not (isinstance(limit, int) and not isinstance(limit, bool) and limit > 0):
-        raise ValueError(f"{where}, limit: must be a positive integer, got {limit!r}")
+        raise ValueError(f"{where}, limit: must be a positive integer, got {toml_value(limit)}")
     if not (isinstance(hours, int | float) and not isinstance(hours, bool) and hours > 0):
-        raise ValueError(f"{where}, window_hours: must be a positive number, got {hours!r}")
+        raise ValueError(
+            f"{where}, window_hours: must be a positive number, got {toml_value(hours)}"
+        )
     common = _common(table, where)
     return Cap(limit, timedelta(hours=hours), common.pop("channels"), rule, **common)
 
@@ -546,7 +549,9 @@ def _common(table: Mapping[str, Any], where: str) -> dict[str, Any]:
         raise ValueError(f"{where}, source: the URL of the rule's text is required")
     status = table.get("status")
     if status is not None and status not in STATUSES:
-        raise ValueError(f"{where}, status: {status!r} is not one of {sorted(STATUSES)}")
+        raise ValueError(
+            f"{where}, status: {toml_value(status)} is not one of {', '.join(sorted(STATUSES))}"
+        )
     if "effective_from" not in table:
         raise ValueError(f"{where}, effective_from: required (first local date it applies)")
     start = _date(table["effective_from"], f"{where}, effective_from")
@@ -565,7 +570,10 @@ def _common(table: Mapping[str, Any], where: str) -> dict[str, Any]:
 
 def _channels(value: Any, where: str) -> frozenset[str]:
     if not (isinstance(value, list) and value and set(value) <= CHANNELS):
-        raise ValueError(f"{where}, channels: must list some of {sorted(CHANNELS)}, got {value!r}")
+        raise ValueError(
+            f"{where}, channels: must list some of {', '.join(sorted(CHANNELS))}, "
+            f"got {toml_value(value)}"
+        )
     return frozenset(value)
 
 
@@ -595,7 +603,7 @@ def _day(value: Any, where: str) -> DayWindow | None:
             return DayWindow(time(start_h, start_m), time(end_h, end_m))
         except ValueError:
             pass  # 25:00, or a window ending before it starts: reported below
-    raise ValueError(f"{where}: {value!r} is not 'HH:MM-HH:MM' (start < end) or 'closed'")
+    raise ValueError(f"{where}: {toml_value(value)} is not 'HH:MM-HH:MM' (start < end) or 'closed'")
 
 
 def _date(value: Any, where: str) -> date:
@@ -604,12 +612,12 @@ def _date(value: Any, where: str) -> date:
     try:
         return date.fromisoformat(value)
     except (TypeError, ValueError):
-        raise ValueError(f"{where}: {value!r} is not a date (YYYY-MM-DD)") from None
+        raise ValueError(f"{where}: {toml_value(value)} is not a date (YYYY-MM-DD)") from None
 
 
 def _table(value: Any, where: str) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
-        raise ValueError(f"{where}: expected a table, got {value!r}")
+        raise ValueError(f"{where}: expected a table, got {toml_value(value)}")
     return value
 
 

@@ -147,17 +147,18 @@ async def seed(engine: AsyncEngine, company: Company) -> Seeded:
         )
         await repository.create_campaign(conn, other, DEFINITION.format(name="winter"), NOW)
         queue = [
-            (spring.id, ids["L1"], "done"),
-            (spring.id, ids["L2"], "in_flight"),
-            (spring.id, ids["L3"], "queued"),
-            (autumn.id, ids["L1"], "done"),
-            (theirs.id, ids["O1"], "done"),
+            (spring.id, ids["L1"], "done", "ANSWERED"),
+            (spring.id, ids["L2"], "in_flight", None),
+            (spring.id, ids["L3"], "queued", None),
+            (autumn.id, ids["L1"], "done", "skipped:MAX_ATTEMPTS"),
+            (autumn.id, ids["L2"], "done", "ANSWERED"),
+            (theirs.id, ids["O1"], "done", "DNC_REQUESTED"),
         ]
         await conn.execute(
             insert(campaign_leads),
             [
-                {"campaign_id": c, "lead_id": lead, "state": s, "due_at": NOW}
-                for c, lead, s in queue
+                {"campaign_id": c, "lead_id": lead, "state": s, "due_at": NOW, "outcome": o}
+                for c, lead, s, o in queue
             ],
         )
 
@@ -466,11 +467,16 @@ async def test_campaign_report_aggregates_one_campaign(engine, company, seeded):
 
     assert report.as_dict() == {
         "campaign": "spring-followup",
-        "leads": 3,
-        "attempted": 2,
-        "contacted": 1,
-        "statuses": {"ANSWERED": 1, "BUSY": 1, "DNC_REQUESTED": 1, "NO_ANSWER": 1},
-        "skipped": {"COMPANY_DNC": 1, "OUTSIDE_CALLING_HOURS": 1},
+        "lead_list": "spring-list",
+        "leads_in_queue": 3,
+        "leads_attempted": 2,
+        "leads_contacted": 1,
+        "leads_still_queued": 2,
+        "leads_not_contacted": 0,
+        "not_contacted_by_last_reason": {},
+        "attempts_by_status": {"ANSWERED": 1, "BUSY": 1, "DNC_REQUESTED": 1, "NO_ANSWER": 1},
+        "skips_later_attempted": {},
+        "skips_not_attempted_after": {"COMPANY_DNC": 1, "OUTSIDE_CALLING_HOURS": 1},
         "dnc_added": {"BUSY": 1, "DNC_REQUESTED": 2},
         "attempts_per_hour": {
             "2026-03-10T15:00Z": 2,
@@ -490,21 +496,31 @@ async def test_campaign_report_of_another_campaign_and_company(engine, company, 
 
     assert autumn.as_dict() == {
         "campaign": "autumn",
-        "leads": 1,
-        "attempted": 1,
-        "contacted": 1,
-        "statuses": {"ANSWERED": 1},
-        "skipped": {"MAX_ATTEMPTS": 1},
+        "lead_list": "spring-list",
+        "leads_in_queue": 2,
+        "leads_attempted": 1,
+        "leads_contacted": 1,
+        "leads_still_queued": 0,
+        "leads_not_contacted": 1,
+        "not_contacted_by_last_reason": {"MAX_ATTEMPTS": 1},
+        "attempts_by_status": {"ANSWERED": 1},
+        "skips_later_attempted": {},
+        "skips_not_attempted_after": {"MAX_ATTEMPTS": 1},
         "dnc_added": {"ANSWERED": 1},
         "attempts_per_hour": {"2026-03-10T15:00Z": 1},
     }
     assert theirs.as_dict() == {
         "campaign": "spring-followup",
-        "leads": 1,
-        "attempted": 1,
-        "contacted": 1,
-        "statuses": {"DNC_REQUESTED": 1},
-        "skipped": {"COMPANY_DNC": 1},
+        "lead_list": "spring-list",
+        "leads_in_queue": 1,
+        "leads_attempted": 1,
+        "leads_contacted": 1,
+        "leads_still_queued": 0,
+        "leads_not_contacted": 0,
+        "not_contacted_by_last_reason": {},
+        "attempts_by_status": {"DNC_REQUESTED": 1},
+        "skips_later_attempted": {},
+        "skips_not_attempted_after": {"COMPANY_DNC": 1},
         "dnc_added": {"DNC_REQUESTED": 1},
         "attempts_per_hour": {"2026-03-10T15:00Z": 1},
     }
@@ -518,14 +534,76 @@ async def test_an_untouched_campaign_reports_zeros(engine, company):
 
     assert report.as_dict() == {
         "campaign": "new",
-        "leads": 0,
-        "attempted": 0,
-        "contacted": 0,
-        "statuses": {},
-        "skipped": {},
+        "lead_list": "spring-list",
+        "leads_in_queue": 0,
+        "leads_attempted": 0,
+        "leads_contacted": 0,
+        "leads_still_queued": 0,
+        "leads_not_contacted": 0,
+        "not_contacted_by_last_reason": {},
+        "attempts_by_status": {},
+        "skips_later_attempted": {},
+        "skips_not_attempted_after": {},
         "dnc_added": {},
         "attempts_per_hour": {},
     }
+
+
+async def test_campaign_report_tells_waits_from_the_reasons_leads_were_not_contacted(
+    engine, company
+):
+    """A skip the lead was attempted after was a wait; a lead never contacted counts once,
+    under the reason it was left with."""
+    async with engine.begin() as conn:
+        calls = await repository.create_campaign(
+            conn, company, DEFINITION.format(name="calls"), NOW
+        )
+        ids = await _leads(
+            conn,
+            company,
+            [(f"W{n}", f"305-555-011{n}") for n in range(1, 5)],
+        )
+        queue = [("W1", "done", "ANSWERED"), ("W2", "done", "NO_ANSWER")]
+        queue += [("W3", "done", "skipped:COMPANY_DNC"), ("W4", "queued", None)]
+        await conn.execute(
+            insert(campaign_leads),
+            [
+                {"campaign_id": calls.id, "lead_id": ids[lead], "state": state, "due_at": NOW,
+                 "outcome": outcome}
+                for lead, state, outcome in queue
+            ],
+        )  # fmt: skip
+        early = [("W1", "OUTSIDE_CALLING_HOURS"), ("W2", "OUTSIDE_CALLING_HOURS")]
+        early += [("W3", "COMPANY_DNC"), ("W4", "OUTSIDE_CALLING_HOURS")]
+        await conn.execute(
+            insert(skips),
+            [
+                _skip(company, calls.id, ids[lead], number=f"+1305555011{lead[1]}",
+                      codes=[code], rules=["rule"], decided_at=at(12))
+                for lead, code in early
+            ],
+        )  # fmt: skip
+        ended = [("W1", "answered", "ANSWERED", "ended"), ("W2", "no-answer", "NO_ANSWER", "ended")]
+        # The carrier refused W4's request before placing it: no attempt, and no wait over.
+        ended += [("W4", "not_placed", None, "not_placed")]
+        await conn.execute(
+            insert(attempts),
+            [
+                {"company_id": company.id, "campaign_id": calls.id, "lead_id": ids[lead],
+                 "number": to_key(f"+1305555011{lead[1]}"), "channel": "voice",
+                 "placed_at": at(14), "state": phase, "result": result, "status": status,
+                 "ended_at": at(14, 1)}
+                for lead, result, status, phase in ended
+            ],
+        )  # fmt: skip
+        report = await campaign_report(conn, company, "calls")
+
+    assert (report.leads_in_queue, report.leads_attempted, report.leads_contacted) == (4, 2, 1)
+    assert (report.leads_still_queued, report.leads_not_contacted) == (1, 2)
+    assert report.not_contacted_by_last_reason == {"COMPANY_DNC": 1, "NO_ANSWER": 1}
+    assert report.skips_later_attempted == {"OUTSIDE_CALLING_HOURS": 2}
+    assert report.skips_not_attempted_after == {"COMPANY_DNC": 1, "OUTSIDE_CALLING_HOURS": 1}
+    assert report.attempts_by_status == {"ANSWERED": 1, "NO_ANSWER": 1}
 
 
 # --- the command line -------------------------------------------------------------------
@@ -677,11 +755,16 @@ def test_report_command_json_and_table(dialer, seeded):
 
     assert report == {
         "campaign": "spring-followup",
-        "leads": 3,
-        "attempted": 2,
-        "contacted": 1,
-        "statuses": {"ANSWERED": 1, "BUSY": 1, "DNC_REQUESTED": 1, "NO_ANSWER": 1},
-        "skipped": {"COMPANY_DNC": 1, "OUTSIDE_CALLING_HOURS": 1},
+        "lead_list": "spring-list",
+        "leads_in_queue": 3,
+        "leads_attempted": 2,
+        "leads_contacted": 1,
+        "leads_still_queued": 2,
+        "leads_not_contacted": 0,
+        "not_contacted_by_last_reason": {},
+        "attempts_by_status": {"ANSWERED": 1, "BUSY": 1, "DNC_REQUESTED": 1, "NO_ANSWER": 1},
+        "skips_later_attempted": {},
+        "skips_not_attempted_after": {"COMPANY_DNC": 1, "OUTSIDE_CALLING_HOURS": 1},
         "dnc_added": {"BUSY": 1, "DNC_REQUESTED": 2},
         "attempts_per_hour": {
             "2026-03-10T15:00Z": 2,
@@ -689,18 +772,21 @@ def test_report_command_json_and_table(dialer, seeded):
             "2026-03-10T17:00Z": 1,
         },
     }
-    assert (theirs["leads"], theirs["statuses"]) == (1, {"DNC_REQUESTED": 1})
+    assert (theirs["leads_in_queue"], theirs["attempts_by_status"]) == (1, {"DNC_REQUESTED": 1})
     assert table.exit_code == 0
     lines = table.stdout.splitlines()
     assert lines[0] == "Campaign 'spring-followup'"
     for title in (
         "Attempts by call status",
-        "Skipped attempts by reason",
         "DNC additions by status rules",
         "Attempts per hour (UTC)",
     ):
         assert title in lines
+    assert any(line.startswith("Skips later attempted (waits") for line in lines)
     assert any("attempted" in line and "2" in line for line in lines)
+    # Each lead figure says what it counts.
+    assert any("in the queue" in line and "leads of list 'spring-list'" in line for line in lines)
+    assert any("contacted" in line and "answered" in line for line in lines)
     assert any("2026-03-10T16:00Z" in line for line in lines)
     assert any("OUTSIDE_CALLING_HOURS" in line for line in lines)
 
@@ -723,4 +809,4 @@ def test_report_command_refuses_unknown_campaigns_and_formats(dialer, seeded):
     assert "no campaign named 'winter'" in unknown.stderr
     assert csv_format.exit_code == 2
     assert empty.exit_code == 0
-    assert empty.stdout.count("none") == 4
+    assert empty.stdout.count("none") == 6

@@ -33,6 +33,7 @@ from dialer.cli.support import (
     json_option,
     list_option,
     normalize_all,
+    plural,
     print_table,
     progress,
     run,
@@ -170,9 +171,9 @@ def dnc_import(
             emit_json(report)
             return
         click.echo(
-            f"Read {summary.read:,} rows: {summary.added:,} added to {list_name}, "
+            f"Read {plural(summary.read, 'row')}: {summary.added:,} added to {list_name}, "
             f"{summary.already_listed:,} already listed, "
-            f"{summary.duplicates_in_file:,} duplicates in the file, "
+            f"{plural(summary.duplicates_in_file, 'duplicate')} in the file, "
             f"{summary.invalid_count:,} invalid."
         )
         if summary.invalid:
@@ -288,7 +289,7 @@ def dnc_export(list_name: str | None, output: Path | None, company: str | None) 
 
     count = run(body)
     if output:
-        click.echo(f"Exported {count:,} entries to {output}.")
+        click.echo(f"Exported {plural(count, 'entry', 'entries')} to {output}.")
 
 
 @dnc.command("log")

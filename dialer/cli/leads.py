@@ -24,6 +24,7 @@ from dialer.cli.support import (
     iso,
     json_option,
     lead_or_fail,
+    plural,
     print_table,
     progress,
     run,
@@ -44,7 +45,8 @@ def leads_import(file: Path, lead_list: str, company: str | None, as_json: bool)
     """Import leads from a CSV or XLSX with a header row.
 
     Columns: phone, first_name, last_name, email, state, postal_code, timezone,
-    external_id (phone is required). A lead whose external_id exists is left unchanged.
+    external_id (phone is required), described with an example file in
+    config/examples/README.md. A lead whose external_id exists is left unchanged.
     """
 
     async def body(app: App) -> None:
@@ -65,7 +67,8 @@ def leads_import(file: Path, lead_list: str, company: str | None, as_json: bool)
             emit_json(asdict(summary))
             return
         click.echo(
-            f"Read {summary.read:,} rows: {summary.added:,} leads added to {lead_list!r}, "
+            f"Read {plural(summary.read, 'row')}: {plural(summary.added, 'lead')} added to "
+            f"{lead_list!r}, "
             f"{summary.already_present:,} already present, {summary.invalid_count:,} invalid."
         )
         if summary.invalid:

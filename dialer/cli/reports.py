@@ -187,12 +187,53 @@ def interactions(
 
 # --- a campaign's figures ---------------------------------------------------------------
 
+# Each section of the table: (key, title, what its first column holds).
 _SECTIONS = (
-    ("statuses", "Attempts by call status", "status"),
-    ("skipped", "Skipped attempts by reason", "reason"),
+    (
+        "not_contacted_by_last_reason",
+        "Leads not contacted, by last reason (the skip code that ended them, else their "
+        "last call status)",
+        "reason",
+    ),
+    ("attempts_by_status", "Attempts by call status", "status"),
+    (
+        "skips_later_attempted",
+        "Skips later attempted (waits: the lead was attempted after them), by reason",
+        "reason",
+    ),
+    (
+        "skips_not_attempted_after",
+        "Skips not attempted after (they stopped the lead, or it still waits), by reason",
+        "reason",
+    ),
     ("dnc_added", "DNC additions by status rules", "status"),
     ("attempts_per_hour", "Attempts per hour (UTC)", "hour"),
 )
+
+
+def print_report(view: dict[str, Any]) -> None:
+    """A campaign report (`CampaignReport.as_dict`) as tables, each figure explained."""
+    click.echo(f"Campaign {view['campaign']!r}")
+    print_table(
+        ("leads", "count", "meaning"),
+        (
+            (
+                "in the queue",
+                view["leads_in_queue"],
+                f"leads of list {view['lead_list']!r} it took on",
+            ),
+            ("attempted", view["leads_attempted"], "at least one call or text placed"),
+            ("contacted", view["leads_contacted"], "a call answered or a text delivered"),
+            ("still queued", view["leads_still_queued"], "it may still attempt them"),
+            ("not contacted", view["leads_not_contacted"], "finished with, never contacted"),
+        ),
+    )
+    for key, title, column in _SECTIONS:
+        click.echo(f"\n{title}")
+        if view[key]:
+            print_table((column, "count"), view[key].items())
+        else:
+            click.echo("none")
 
 
 @click.command("report")
@@ -200,7 +241,8 @@ _SECTIONS = (
 @format_option("table", "json")
 @company_option
 def report(name: str, output_format: str, company: str | None) -> None:
-    """A campaign's figures: leads reached, call statuses, skips, DNC additions, pace."""
+    """A campaign's figures: its leads (in the queue, attempted, contacted, and why not),
+    call statuses, skips (waits apart), DNC additions, pace."""
 
     async def body(app: App) -> reports.CampaignReport:
         async with app.transaction() as conn:
@@ -211,21 +253,7 @@ def report(name: str, output_format: str, company: str | None) -> None:
     if output_format == "json":
         emit_json(view)
         return
-    click.echo(f"Campaign {view['campaign']!r}")
-    print_table(
-        ("leads", "count"),
-        (
-            ("in the queue", view["leads"]),
-            ("attempted", view["attempted"]),
-            ("contacted", view["contacted"]),
-        ),
-    )
-    for key, title, column in _SECTIONS:
-        click.echo(f"\n{title}")
-        if view[key]:
-            print_table((column, "count"), view[key].items())
-        else:
-            click.echo("none")
+    print_report(view)
 
 
 @interactions.command("disposition")

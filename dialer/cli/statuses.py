@@ -40,7 +40,10 @@ def statuses_group() -> None:
 @by_option("loads them")
 @company_option
 def statuses_load(file: Path, by: str | None, company: str | None) -> None:
-    """Replace the company's call statuses and outcome map with FILE (TOML)."""
+    """Replace the company's call statuses and outcome map with FILE (TOML).
+
+    The format, with an example file, is described in config/examples/README.md.
+    """
     definition = file.read_text(encoding="utf-8")
 
     async def body(app: App) -> int:

@@ -36,6 +36,9 @@ from dialer.settings import SettingsConflict
 
 T = TypeVar("T")
 
+# Where every input format (campaign, statuses, scenario, lead file) is described.
+FORMATS_GUIDE = "config/examples/README.md"
+
 # Errors that mean "refused or failed, nothing changed": exit 1 with the message.
 REFUSALS = (
     UnknownAttempt,
@@ -65,6 +68,11 @@ def run(body: Callable[[App], Awaitable[T]]) -> T:
         return asyncio.run(main())
     except REFUSALS as error:
         raise click.ClickException(str(error)) from error
+
+
+def plural(count: int, noun: str, many: str | None = None) -> str:
+    """A count with its noun in correct English: '1 row', '2 rows', '1,000 entries'."""
+    return f"{count:,} {noun if count == 1 else many or noun + 's'}"
 
 
 def emit_json(value: Any) -> None:
