@@ -555,13 +555,13 @@ async def test_campaign_report_tells_waits_from_the_reasons_leads_were_not_conta
     """A skip the lead was attempted after was a wait; a lead never contacted counts once,
     under the reason it was left with."""
     async with engine.begin() as conn:
-        calls = await repository.create_campaign(
-            conn, company, DEFINITION.format(name="calls"), NOW
-        )
         ids = await _leads(
             conn,
             company,
             [(f"W{n}", f"305-555-011{n}") for n in range(1, 5)],
+        )
+        calls = await repository.create_campaign(
+            conn, company, DEFINITION.format(name="calls"), NOW
         )
         queue = [("W1", "done", "ANSWERED"), ("W2", "done", "NO_ANSWER")]
         queue += [("W3", "done", "skipped:COMPANY_DNC"), ("W4", "queued", None)]
