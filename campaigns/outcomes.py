@@ -22,6 +22,7 @@ from campaigns.repository import Campaign
 from campaigns.statuses import ActionKind, CallStatus, StatusBook
 from campaigns.tables import campaign_leads
 from compliance import Company, DncList, LeadChannel, Source, from_key, leads, registry
+from compliance.hours import later_by
 from compliance.tables import attempts, in_batch
 from compliance.tables import leads as leads_table
 
@@ -45,7 +46,7 @@ def next_step(
     if attempts_made >= spec.max_attempts:
         return NextStep(outcome=status.code)
     delay = spec.retry.get(status.code, timedelta(0))
-    return NextStep(due_at=now + delay)
+    return NextStep(due_at=later_by(now, delay))
 
 
 @dataclass(frozen=True, slots=True)
