@@ -102,6 +102,10 @@ def test_the_range_ends_are_accepted(dialer):
 
     assert added.exit_code == 0, added.output
     assert [b["ends_at"] for b in listed(dialer)] == ["2100-01-01 00:00:00+00:00"]
+    decision = json.loads(
+        dialer("check", NEW_ORLEANS, "--at", "2099-06-01T16:00Z", "--json").stdout
+    )
+    assert decision["next_eligible_at"] == "2100-01-01T00:00:00+00:00"  # 18:00 in New Orleans
 
 
 @pytest.mark.parametrize("moment", ["0001-01-01T00:00Z", "9999-12-31T23:00Z"])
