@@ -45,7 +45,6 @@ __all__ = [
     "RuleSet",
     "check_hours",
     "check_instant",
-    "later_by",
     "load_rules",
     "parse_rules",
     "state_caps",
@@ -75,13 +74,6 @@ def check_instant(moment: datetime) -> None:
             f"{moment.isoformat()} is out of range: "
             f"give an instant from {EARLIEST:%Y-%m-%d} to {LATEST:%Y-%m-%d} (UTC)"
         )
-
-
-def later_by(moment: datetime, delay: timedelta) -> datetime:
-    """`moment + delay`, but never past LATEST (a moment already past it is kept)."""
-    if moment >= LATEST:
-        return moment
-    return moment + min(delay, LATEST - moment)
 
 
 # --- the rule data -----------------------------------------------------------------------------
@@ -425,7 +417,7 @@ def _next_eligible(
     """
     if at > LATEST:
         return None
-    moment, limit = at, later_by(at, HORIZON)
+    moment, limit = at, min(at + HORIZON, LATEST)
     while moment <= limit:
         openings = [
             _opens(scope, zone, channel, moment)

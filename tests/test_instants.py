@@ -319,15 +319,15 @@ def test_campaign_create_refuses_an_overflowing_retry_delay(dialer, tmp_path):
     assert json.loads(dialer("campaign", "list", "--json").stdout) == []
 
 
-def test_the_next_due_time_never_overflows():
+def test_a_retry_due_past_the_range_finishes_the_lead_instead_of_overflowing():
     busy = CallStatus("BUSY", "Busy", final=False)
-    checked = parse_campaign({**VOICE, "retry": {"BUSY": "30m"}})
-    spec = replace(checked, retry={"BUSY": timedelta(days=999_999_999)})  # not from a file
-    late = LATEST - timedelta(days=1)
+    checked = parse_campaign({**VOICE, "retry": {"BUSY": "30d"}})
+    huge = replace(checked, retry={"BUSY": timedelta(days=999_999_999)})  # not from a file
 
-    assert next_step(busy, spec, 1, NOW).due_at == LATEST
-    assert next_step(busy, spec, 1, late).due_at == LATEST
-    assert next_step(busy, spec, 3, NOW).outcome == "BUSY"
+    assert next_step(busy, checked, 1, NOW).due_at == NOW + timedelta(days=30)
+    assert next_step(busy, checked, 1, LATEST - timedelta(days=30)).due_at == LATEST
+    assert next_step(busy, checked, 1, LATEST - timedelta(days=29)).outcome == "BUSY"
+    assert next_step(busy, huge, 1, NOW).outcome == "BUSY"
 
 
 # --- ending a blackout early ------------------------------------------------------------------
