@@ -56,6 +56,9 @@ DEFAULT_IVR_PROMPT = "To stop receiving these calls, press {digit}."
 MAX_PROMPT = 500
 _CLOCK = re.compile(r"(\d{2}):(\d{2})")
 _DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+# The longest retry delay: a year covers any follow-up plan, and instants a year past any
+# accepted one are still far from overflowing.
+MAX_DURATION = timedelta(days=365)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,15 +127,18 @@ def parse_campaign(data: Mapping[str, Any]) -> CampaignSpec:
 
 def parse_duration(text: str) -> timedelta:
     """'90s', '30m', '4h', '1d', '1h30m' -> timedelta (units in d, h, m, s order); ValueError
-    for anything else, including zero."""
+    for anything else, including zero and more than MAX_DURATION."""
     match = _DURATION.fullmatch(text) if isinstance(text, str) and text else None
     if match is None:
         raise ValueError(f"{toml_value(text)} is not a duration like 90s, 30m, 4h, 1d or 1h30m")
     days, hours, minutes, seconds = (int(part or 0) for part in match.groups())
-    delay = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
-    if not delay:
+    # Summed as whole seconds first: timedelta itself overflows past 999,999,999 days.
+    total = ((days * 24 + hours) * 60 + minutes) * 60 + seconds
+    if not total:
         raise ValueError(f"{toml_value(text)}: a duration must be longer than zero")
-    return delay
+    if total > MAX_DURATION.total_seconds():
+        raise ValueError(f"{toml_value(text)}: a duration must be at most {MAX_DURATION.days} days")
+    return timedelta(seconds=total)
 
 
 def check_retry_statuses(spec: CampaignSpec, book: StatusBook) -> None:

@@ -34,6 +34,8 @@ from compliance.reasons import Code, Reason
 from compliance.wording import toml_value
 
 __all__ = [
+    "EARLIEST",
+    "LATEST",
     "CampaignWindow",
     "Cap",
     "DayWindow",
@@ -43,6 +45,7 @@ __all__ = [
     "RuleBook",
     "RuleSet",
     "check_hours",
+    "check_instant",
     "load_rules",
     "parse_rules",
     "state_caps",
@@ -58,6 +61,20 @@ HORIZON = timedelta(days=14)
 DAY_KEYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 STATUSES = frozenset({"verified", "secondary", "inferred", "unverified"})
+# The instants the product accepts, given (a command's --at, a blackout's end) or computed
+# (a retry's due time, the next eligible instant): wide enough for any campaign, and years
+# away from datetime's own limits, so date arithmetic near them cannot overflow.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+
+
+def check_instant(moment: datetime) -> None:
+    """ValueError unless `moment` (aware) lies from EARLIEST to LATEST, both included."""
+    if not EARLIEST <= moment <= LATEST:
+        raise ValueError(
+            f"{moment.isoformat()} is out of range: "
+            f"give an instant from {EARLIEST:%Y-%m-%d} to {LATEST:%Y-%m-%d} (UTC)"
+        )
 
 
 # --- the rule data -----------------------------------------------------------------------------
@@ -176,7 +193,8 @@ class HoursVerdict:
     """Every failing (rule, zone), the local time in each zone, and when all rules pass.
 
     `next_eligible_at` (UTC) is None when the attempt is allowed now, and also when no instant
-    within HORIZON (14 days) passes every rule in every zone; then `reasons` is not empty.
+    within HORIZON (14 days), and not past LATEST, passes every rule in every zone; then
+    `reasons` is not empty.
     """
 
     reasons: list[Reason]
@@ -395,9 +413,12 @@ def _next_eligible(
 ) -> datetime | None:
     """Jump to the latest opening among the blocking (scope, zone) pairs until none blocks.
 
-    Each jump passes at least one window start, so the loop ends; None past the horizon.
+    Each jump passes at least one window start, so the loop ends; None past the horizon,
+    and past LATEST: the gate names no instant the product would not accept.
     """
-    moment, limit = at, at + HORIZON
+    if at > LATEST:
+        return None
+    moment, limit = at, min(at + HORIZON, LATEST)
     while moment <= limit:
         openings = [
             _opens(scope, zone, channel, moment)

@@ -23,7 +23,7 @@ from compliance import leads, registry
 from compliance.accounts import Company
 from compliance.blackouts import Blackout, blackouts_after
 from compliance.dnc import LEAD_CHANNEL_OF, LISTS_BLOCKING, Channel, DncEntry, LeadChannel
-from compliance.hours import CampaignWindow, RuleBook, check_hours, state_caps
+from compliance.hours import LATEST, CampaignWindow, RuleBook, check_hours, state_caps
 from compliance.phone import InvalidNumber, normalize
 from compliance.reasons import Code, Reason
 from compliance.zones import area_code_state, candidate_zones
@@ -248,7 +248,7 @@ def _blackout_reasons(states: tuple[str, ...], facts: Facts, at: datetime) -> li
             {
                 "state": blackout.state,
                 "from": blackout.starts_at.isoformat(),
-                "until": blackout.ends_at.isoformat(),
+                "until": blackout.until.isoformat(),
                 "reason": blackout.reason,
                 "source": blackout.source,
             },
@@ -263,7 +263,7 @@ def _blackouts_lift_at(states: tuple[str, ...], facts: Facts, at: datetime) -> d
     moment = at
     for blackout in facts.blackouts:  # earliest first
         if blackout.covers(states, moment):
-            moment = blackout.ends_at
+            moment = blackout.until
     return moment
 
 
@@ -329,6 +329,8 @@ def _next_eligible(
     for _ in range(SETTLE_ROUNDS):
         moment = _cap_lifts_at(attempt.channel, states, facts, moment, rules)
         lifted = _blackouts_lift_at(states, facts, moment)
+        if lifted > LATEST:  # an end stored before ends were bounded: no time to name
+            return None
         if lifted > moment:  # a blackout still runs then: try again from its end
             moment = lifted
             continue

@@ -200,7 +200,9 @@ dnc_events = Table(
 )
 
 # State emergency blackouts (Louisiana bans telephonic solicitation while a governor-declared
-# state of emergency lasts): entered by an operator with the declaration as the source.
+# state of emergency lasts): entered by an operator with the declaration as the source. One
+# ended before its declared end keeps that end; the early end is recorded beside it, with who
+# entered it, when and why.
 blackouts = Table(
     "blackouts",
     metadata,
@@ -213,6 +215,10 @@ blackouts = Table(
     Column("source", Text, nullable=False),
     Column("added_by", String(200), nullable=False),
     Column("added_at", UtcDateTime, nullable=False),
+    Column("early_end", UtcDateTime),
+    Column("ended_by", String(200)),
+    Column("ended_at", UtcDateTime),
+    Column("end_reason", Text),
     CheckConstraint("ends_at > starts_at", name="period"),
     Index(None, "company_id", "ends_at"),
 )

@@ -31,6 +31,7 @@ from compliance import (
     leads,
     normalize,
 )
+from compliance.hours import check_instant
 from dialer.app import App, open_app, utcnow
 from dialer.settings import SettingsConflict
 
@@ -139,7 +140,7 @@ def parse_instant(ctx: click.Context, param: click.Parameter, value: str | None)
 def parse_optional_instant(
     _ctx: click.Context, _param: click.Parameter, value: str | None
 ) -> datetime | None:
-    """An aware ISO-8601 instant, or None when not given."""
+    """An aware ISO-8601 instant within the accepted range, or None when not given."""
     if value is None:
         return None
     try:
@@ -148,6 +149,10 @@ def parse_optional_instant(
         raise click.BadParameter(f"{value!r} is not an ISO-8601 instant") from error
     if moment.tzinfo is None:
         raise click.BadParameter("give a UTC offset, e.g. 2026-03-10T20:30-04:00 or ...Z")
+    try:
+        check_instant(moment)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from error
     return moment
 
 
