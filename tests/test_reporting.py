@@ -360,7 +360,8 @@ async def seeded(engine: AsyncEngine, company: Company) -> Seeded:
 
 async def _read(engine: AsyncEngine, function, company: Company, *args, **kwargs):
     async with engine.connect() as conn:
-        return await function(conn, company, *args, **kwargs)
+        page = await function(conn, company, *args, **kwargs)
+        return [row async for row in page.rows]
 
 
 def _skips(engine, company, campaign=None, reason=None, since=None, until=None):
