@@ -16,7 +16,6 @@ import structlog
 from sqlalchemy import (
     ColumnElement,
     Row,
-    Select,
     TextClause,
     and_,
     bindparam,
@@ -281,19 +280,15 @@ def _entry(row: Row) -> DncEntry:
     )
 
 
-def _entries_query(company: Company, list_name: DncList | None, now: datetime) -> Select:
-    query = select(dnc_entries).where(dnc_entries.c.company_id == company.id, _active(now))
-    if list_name is not None:
-        query = query.where(dnc_entries.c.list_name == list_name.value)
-    return query.order_by(dnc_entries.c.list_name, dnc_entries.c.number)
-
-
 async def entries(
     conn: AsyncConnection, company: Company, list_name: DncList | None, now: datetime
 ) -> AsyncIterator[DncEntry]:
     """Stream a company's live entries (for export), list by list, in number order."""
-    result = await conn.stream(_entries_query(company, list_name, now))
-    async for row in result:
+    query = select(dnc_entries).where(dnc_entries.c.company_id == company.id, _active(now))
+    if list_name is not None:
+        query = query.where(dnc_entries.c.list_name == list_name.value)
+    page = await newest_page(conn, query, (dnc_entries.c.list_name, dnc_entries.c.number), None)
+    async for row in page.rows:
         yield _entry(row)
 
 

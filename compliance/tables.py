@@ -40,7 +40,7 @@ from sqlalchemy import (
     tuple_,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncResult
 from sqlalchemy.types import TypeDecorator
 
 metadata = MetaData(
@@ -86,6 +86,9 @@ def in_batch(column: ColumnElement, values: Sequence[int], dialect: str) -> Colu
 
 T = TypeVar("T")
 
+# Rows a stream fetches from the driver at a time.
+STREAM_BATCH = 1_000
+
 
 @dataclass(frozen=True, slots=True)
 class Page(Generic[T]):
@@ -121,8 +124,15 @@ async def newest_page(
             ]
             query = query.where(tuple_(*order) >= tuple_(*oldest))
             more = len(boundary) > 1
-    result = await conn.stream(query.order_by(*order))
-    return Page(rows=aiter(result), more=more)
+    result = await conn.stream(query.order_by(*order).execution_options(yield_per=STREAM_BATCH))
+    return Page(rows=_rows(result), more=more)
+
+
+async def _rows(result: AsyncResult) -> AsyncIterator[Row]:
+    # A batch per await: a row per await would cost a switch into the driver per row.
+    async for batch in result.partitions():
+        for row in batch:
+            yield row
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -341,7 +341,7 @@ def dnc_log(number: str | None, limit: int | None, company: str | None, as_json:
             wanted = normalize(number, owner.default_region).e164 if number else None
             page = await registry.audit_events(conn, owner, number=wanted, limit=limit)
             if as_json:
-                await write_json_array(asdict(event) async for event in page.rows)
+                await write_json_array(_event_view(event) async for event in page.rows)
             else:
                 await print_table_pages(LOG_COLUMNS, (_log_row(e) async for e in page.rows))
         return page.more
@@ -350,6 +350,14 @@ def dnc_log(number: str | None, limit: int | None, company: str | None, as_json:
 
 
 LOG_COLUMNS = ("at", "action", "list", "number", "lead", "channels", "source", "actor", "reason")
+
+
+EVENT_FIELDS = [field.name for field in fields(AuditEvent)]
+
+
+def _event_view(event: AuditEvent) -> dict[str, Any]:
+    # Not dataclasses.asdict: it deep-copies every value, a third of a long log's time.
+    return {name: getattr(event, name) for name in EVENT_FIELDS}
 
 
 def _log_row(event: AuditEvent) -> tuple[Any, ...]:

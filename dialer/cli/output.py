@@ -89,11 +89,10 @@ def _file_mode(path: Path) -> int:
 
 
 async def write_json_array(items: AsyncIterable[Any]) -> None:
-    """Items as one indented JSON array on standard output, written as they come."""
+    """Items as one JSON array on standard output, an item a line, written as they come."""
     separator = "[\n"
     async for item in items:
-        text = json.dumps(item, indent=2, default=str)
-        sys.stdout.write(separator + "  " + text.replace("\n", "\n  "))
+        sys.stdout.write(separator + json.dumps(item, default=str))
         separator = ",\n"
     sys.stdout.write("[]\n" if separator == "[\n" else "\n]\n")
 
