@@ -333,7 +333,11 @@ def dnc_export(list_name: str | None, output: Path | None, company: str | None) 
 @company_option
 @json_option
 def dnc_log(number: str | None, limit: int | None, company: str | None, as_json: bool) -> None:
-    """Show the audit trail, oldest first: every add, removal and lead channel change."""
+    """Show the audit trail: every add, removal and lead channel change.
+
+    The newest 100 events unless --limit N or --all, shown oldest first; standard error
+    says when older ones were left out.
+    """
 
     async def body(app: App) -> bool:
         async with app.transaction() as conn:

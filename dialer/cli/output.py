@@ -122,7 +122,9 @@ def limit_options(noun: str) -> Callable[[Callable[..., Any]], Callable[..., Any
                 raise click.UsageError("give --limit N or --all, not both")
             return command(*args, limit=None if show_all else limit or DEFAULT_LIMIT, **kwargs)
 
-        with_all = click.option("--all", "show_all", is_flag=True, help=f"Every {noun}.")
+        with_all = click.option(
+            "--all", "show_all", is_flag=True, help=f"Every {noun}, not only the newest."
+        )
         with_n = click.option(
             "--limit",
             type=click.IntRange(min=1),

@@ -124,7 +124,11 @@ def skips(
     output_format: str,
     company: str | None,
 ) -> None:
-    """The skip log: every attempt the gate refused, oldest first, with all its reasons."""
+    """The skip log: the attempts the gate refused, with all their reasons.
+
+    The newest 100 unless --limit N or --all, shown oldest first; standard error says when
+    older ones were left out. CSV cells a spreadsheet would run as a formula get a leading '.
+    """
 
     async def body(app: App) -> bool:
         async with app.transaction() as conn:
@@ -174,7 +178,11 @@ def interactions(
     output_format: str,
     company: str | None,
 ) -> None:
-    """Every attempt placed, in order: result, keyed digits and call status."""
+    """The attempts placed, in order: result, keyed digits and call status.
+
+    The newest 100 unless --limit N or --all, shown oldest first; standard error says when
+    older ones were left out. CSV cells a spreadsheet would run as a formula get a leading '.
+    """
     if ctx.invoked_subcommand is not None:
         return
 
