@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from campaigns.repository import find_campaign
 from campaigns.tables import campaign_leads, campaigns, skips
 from compliance import Company, Source, from_key
-from compliance.tables import Page, attempts, dnc_events, leads, newest_page
+from compliance.tables import Page, attempts, dnc_events, leads, stream_last
 
 # A lead counts as contacted once an attempt reached a person (call) or a handset (text).
 CONTACT_RESULTS = ("answered", "delivered")
@@ -186,7 +186,7 @@ async def skip_log(
         query = query.where(skips.c.decided_at >= since)
     if until is not None:
         query = query.where(skips.c.decided_at < until)
-    page = await newest_page(conn, query, (skips.c.decided_at, skips.c.id), limit)
+    page = await stream_last(conn, query, (skips.c.decided_at, skips.c.id), limit)
     rows = (
         SkipRow(
             campaign=row.campaign,
@@ -234,7 +234,7 @@ async def interactions(
     if campaign is not None:
         chosen = await find_campaign(conn, company, campaign)
         query = query.where(attempts.c.campaign_id == chosen.id)
-    page = await newest_page(conn, query, (attempts.c.placed_at, attempts.c.id), limit)
+    page = await stream_last(conn, query, (attempts.c.placed_at, attempts.c.id), limit)
     rows = (
         InteractionRow(
             id=row.id,

@@ -47,7 +47,7 @@ from compliance.tables import (
     dnc_entries,
     dnc_events,
     in_batch,
-    newest_page,
+    stream_last,
 )
 
 log = structlog.get_logger("compliance.registry")
@@ -287,7 +287,7 @@ async def entries(
     query = select(dnc_entries).where(dnc_entries.c.company_id == company.id, _active(now))
     if list_name is not None:
         query = query.where(dnc_entries.c.list_name == list_name.value)
-    page = await newest_page(conn, query, (dnc_entries.c.list_name, dnc_entries.c.number), None)
+    page = await stream_last(conn, query, (dnc_entries.c.list_name, dnc_entries.c.number), None)
     async for row in page.rows:
         yield _entry(row)
 
@@ -307,7 +307,7 @@ async def audit_events(
         query = query.where(dnc_events.c.number == to_key(number))
     if lead_id is not None:
         query = query.where(dnc_events.c.lead_id == lead_id)
-    page = await newest_page(conn, query, (dnc_events.c.id,), limit)
+    page = await stream_last(conn, query, (dnc_events.c.id,), limit)
     return Page(rows=(_event(row) async for row in page.rows), more=page.more)
 
 

@@ -98,14 +98,15 @@ class Page(Generic[T]):
     more: bool
 
 
-async def newest_page(
+async def stream_last(
     conn: AsyncConnection, query: Select, order: Sequence[ColumnElement], limit: int | None
 ) -> Page[Row]:
-    """Stream the newest `limit` rows of `query` (all when None) in ascending `order`.
+    """Stream the last `limit` rows of `query` in ascending `order` (every row when None):
+    a listing's newest page, oldest first.
 
-    `order` must be unique per row (end it with the id). The page's oldest row is found
-    first, by index, so that the rows themselves stream from the database and memory
-    stays flat however long the listing.
+    `order` must be unique per row (end it with the id). The page's first row is looked up
+    first (a query of the `order` columns only), so that the rows themselves stream from
+    the database and memory stays flat however long the listing.
     """
     more = False
     if limit is not None:

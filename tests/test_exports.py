@@ -216,6 +216,7 @@ def test_the_log_shows_everything_with_all_and_n_with_limit(dialer, events):
 def test_the_log_of_one_number_and_an_empty_log(dialer, events):
     assert log_numbers(dialer("dnc", "log", "--number", "(212) 555-0007", "--json")) == [events[7]]
     assert json.loads(ok(dialer("dnc", "log", "--number", "305-555-0134", "--json")).stdout) == []
+    assert ok(dialer("dnc", "log", "--number", "305-555-0134")).stdout == "No events.\n"
 
 
 def test_limit_and_all_together_is_a_usage_error(dialer, events):

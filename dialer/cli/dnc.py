@@ -346,8 +346,8 @@ def dnc_log(number: str | None, limit: int | None, company: str | None, as_json:
             page = await registry.audit_events(conn, owner, number=wanted, limit=limit)
             if as_json:
                 await write_json_array(_event_view(event) async for event in page.rows)
-            else:
-                await print_table_pages(LOG_COLUMNS, (_log_row(e) async for e in page.rows))
+            elif not await print_table_pages(LOG_COLUMNS, (_log_row(e) async for e in page.rows)):
+                click.echo("No events.")
         return page.more
 
     hint_if_more(run(body), limit, "event")
