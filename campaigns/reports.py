@@ -31,7 +31,7 @@ from campaigns.repository import find_campaign
 from campaigns.tables import campaign_leads, campaigns, skips
 from compliance import Company, Source, from_key
 from compliance.attempts import AttemptPhase
-from compliance.tables import attempts, dnc_events, leads
+from compliance.tables import Page, attempts, dnc_events, leads, stream_last
 
 # A lead counts as contacted once an attempt reached a person (call) or a handset (text).
 CONTACT_RESULTS = ("answered", "delivered")
@@ -154,8 +154,10 @@ async def skip_log(
     reason: str | None,
     since: datetime | None,
     until: datetime | None,
-) -> list[SkipRow]:
-    """The company's skipped attempts, oldest first.
+    limit: int | None = None,
+) -> Page[SkipRow]:
+    """The company's skipped attempts, streamed oldest first (only the newest `limit`
+    when given).
 
     `campaign` keeps one campaign's (UnknownCampaign if the company has none of that name);
     `reason` keeps the skips whose first failing code it is (as `skipped` counts them);
@@ -180,7 +182,6 @@ async def skip_log(
             )
         )
         .where(skips.c.company_id == company.id)
-        .order_by(skips.c.decided_at, skips.c.id)
     )
     if campaign is not None:
         chosen = await find_campaign(conn, company, campaign)
@@ -191,7 +192,8 @@ async def skip_log(
         query = query.where(skips.c.decided_at >= since)
     if until is not None:
         query = query.where(skips.c.decided_at < until)
-    return [
+    page = await stream_last(conn, query, (skips.c.decided_at, skips.c.id), limit)
+    rows = (
         SkipRow(
             campaign=row.campaign,
             lead_id=row.lead_id,
@@ -204,14 +206,16 @@ async def skip_log(
             detail=json.loads(row.detail),
             decided_at=row.decided_at,
         )
-        for row in await conn.execute(query)
-    ]
+        async for row in page.rows
+    )
+    return Page(rows=rows, more=page.more)
 
 
 async def interactions(
-    conn: AsyncConnection, company: Company, *, campaign: str | None
-) -> list[InteractionRow]:
-    """The company's attempts (optionally one campaign's), in the order they were placed."""
+    conn: AsyncConnection, company: Company, *, campaign: str | None, limit: int | None = None
+) -> Page[InteractionRow]:
+    """The company's attempts (optionally one campaign's), streamed in the order they were
+    placed (only the newest `limit` when given)."""
     query = (
         select(
             attempts.c.id,
@@ -232,12 +236,12 @@ async def interactions(
             )
         )
         .where(attempts.c.company_id == company.id)
-        .order_by(attempts.c.placed_at, attempts.c.id)
     )
     if campaign is not None:
         chosen = await find_campaign(conn, company, campaign)
         query = query.where(attempts.c.campaign_id == chosen.id)
-    return [
+    page = await stream_last(conn, query, (attempts.c.placed_at, attempts.c.id), limit)
+    rows = (
         InteractionRow(
             id=row.id,
             campaign=row.campaign,
@@ -251,8 +255,9 @@ async def interactions(
             placed_at=row.placed_at,
             ended_at=row.ended_at,
         )
-        for row in await conn.execute(query)
-    ]
+        async for row in page.rows
+    )
+    return Page(rows=rows, more=page.more)
 
 
 async def campaign_report(

@@ -153,7 +153,7 @@ async def test_admin_or_permitted_user_removes_with_reason(engine, company, staf
 
     assert await blocked(engine, company, [A, B], Channel.VOICE) == {B: [DncList.DNC]}
     async with engine.begin() as conn:
-        trail = await registry.audit_events(conn, company, number=A)
+        trail = [e async for e in (await registry.audit_events(conn, company, number=A)).rows]
     assert [(e.action, e.actor, e.reason) for e in trail] == [
         ("add", "ana", "asked"),
         ("remove", by, "confirmed consent"),
@@ -166,7 +166,7 @@ async def test_every_change_is_audited_with_who_why_source_and_when(engine, comp
     await remove(engine, company, [A], by="root", reason="wrong entry")
 
     async with engine.begin() as conn:
-        trail = await registry.audit_events(conn, company)
+        trail = [e async for e in (await registry.audit_events(conn, company)).rows]
     assert [(e.action, e.list_name, e.number, e.source, e.reason, e.actor) for e in trail] == [
         ("add", "dnc", A, "ivr", "pressed 9", "ivr"),
         ("add", "dnt", B, "sms_keyword", "STOP", "ana"),
@@ -197,7 +197,7 @@ async def test_companies_see_and_change_only_their_own_lists(engine, company):
     assert await remove(engine, other, [A], by="boss") == []
     assert A in await blocked(engine, company, [A], Channel.VOICE)
     async with engine.begin() as conn:
-        assert await registry.audit_events(conn, other) == []
+        assert [e async for e in (await registry.audit_events(conn, other)).rows] == []
         assert [e async for e in registry.entries(conn, other, None, NOW)] == []
         assert len([e async for e in registry.entries(conn, company, None, NOW)]) == 1
     # A user of one company cannot remove for another.

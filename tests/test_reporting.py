@@ -361,7 +361,8 @@ async def seeded(engine: AsyncEngine, company: Company) -> Seeded:
 
 async def _read(engine: AsyncEngine, function, company: Company, *args, **kwargs):
     async with engine.connect() as conn:
-        return await function(conn, company, *args, **kwargs)
+        page = await function(conn, company, *args, **kwargs)
+        return [row async for row in page.rows]
 
 
 def _skips(engine, company, campaign=None, reason=None, since=None, until=None):
@@ -810,3 +811,115 @@ def test_report_command_refuses_unknown_campaigns_and_formats(dialer, seeded):
     assert csv_format.exit_code == 2
     assert empty.exit_code == 0
     assert empty.stdout.count("none") == 6
+
+
+# --- long listings: the newest page unless --all; spreadsheet-safe CSV ------------------
+
+EXTRA = 150
+
+
+@pytest.fixture
+async def crowded(engine: AsyncEngine, company: Company, seeded: Seeded) -> list[str]:
+    """EXTRA more skips and attempts of `company`, after the seeded ones; their numbers,
+    oldest first."""
+    numbers = [f"+1305556{index:04d}" for index in range(EXTRA)]
+    later = [at(22) + timedelta(seconds=index) for index in range(EXTRA)]
+    async with engine.begin() as conn:
+        await conn.execute(
+            insert(skips),
+            [
+                _skip(company, None, None, number=n, codes=["COMPANY_DNC"], rules=["list:dnc"])
+                | {"decided_at": moment}
+                for n, moment in zip(numbers, later, strict=True)
+            ],
+        )
+        await conn.execute(
+            insert(attempts),
+            [
+                {
+                    "company_id": company.id,
+                    "number": to_key(n),
+                    "channel": "voice",
+                    "placed_at": moment,
+                    "state": "intent",
+                }
+                for n, moment in zip(numbers, later, strict=True)
+            ],
+        )
+    return numbers
+
+
+@pytest.mark.parametrize("command", ["skips", "interactions"])
+def test_listings_show_the_newest_100_oldest_first_and_say_there_are_more(dialer, crowded, command):
+    shown = dialer(command, "--format", "json")
+    table = dialer(command)
+
+    assert [r["number"] for r in as_json(shown)] == crowded[-100:]
+    assert "Showing the newest 100" in shown.stderr
+    assert "--all" in shown.stderr
+    assert table.exit_code == 0
+    assert sum(number in table.stdout for number in crowded) == 100
+    assert "Showing the newest 100" in table.stderr
+
+
+@pytest.mark.parametrize(("command", "seeded_rows"), [("skips", 4), ("interactions", 6)])
+def test_listings_show_everything_with_all_and_n_with_limit(dialer, crowded, command, seeded_rows):
+    every = dialer(command, "--all", "--format", "json")
+    three = dialer(command, "--limit", "3", "--format", "json")
+    _, rows = as_csv(dialer(command, "--all", "--format", "csv"))
+
+    assert [r["number"] for r in as_json(every)][seeded_rows:] == crowded
+    assert len(as_json(every)) == seeded_rows + EXTRA
+    assert every.stderr == ""
+    assert [r["number"] for r in as_json(three)] == crowded[-3:]
+    assert "newest 3" in three.stderr
+    assert [r["number"] for r in rows][seeded_rows:] == crowded
+    assert dialer(command, "--all", "--limit", "3").exit_code == 2
+
+
+def test_skips_with_filters_page_what_they_keep(dialer, crowded):
+    spring = dialer("skips", "--campaign", "spring-followup", "--limit", "1", "--format", "json")
+
+    assert [r["number"] for r in as_json(spring)] == ["+13055550102"]
+    assert "newest 1 skip;" in spring.stderr
+
+
+@pytest.fixture
+async def formulas(engine: AsyncEngine, company: Company, seeded: Seeded) -> None:
+    """A skip of an input that is a formula, and an attempt of a lead whose external id is."""
+    async with engine.begin() as conn:
+        await conn.execute(
+            insert(skips),
+            [
+                _skip(
+                    company,
+                    None,
+                    None,
+                    number="=1+1",
+                    codes=["INVALID_NUMBER"],
+                    rules=["@SUM(1)"],
+                    decided_at=at(23),
+                )
+            ],
+        )
+        ids = await _leads(conn, company, [('=HYPERLINK("http://evil.example")', "305-555-0199")])
+        await conn.execute(
+            insert(attempts).values(
+                company_id=company.id,
+                lead_id=ids['=HYPERLINK("http://evil.example")'],
+                number=to_key("+13055550199"),
+                channel="voice",
+                placed_at=at(23),
+                state="intent",
+            )
+        )
+
+
+def test_csv_listings_write_no_formula(dialer, formulas):
+    _, skipped = as_csv(dialer("skips", "--format", "csv"))
+    _, attempted = as_csv(dialer("interactions", "--format", "csv"))
+
+    assert (skipped[-1]["number"], skipped[-1]["rule"]) == ("'=1+1", "'@SUM(1)")
+    assert skipped[0]["number"] == "+13055550103"
+    assert attempted[-1]["external_id"] == '\'=HYPERLINK("http://evil.example")'
+    assert attempted[-1]["number"] == "+13055550199"
