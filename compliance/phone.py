@@ -20,6 +20,13 @@ Deliberate differences from plain phonenumbers, all applied before either path: 
 dashes and spaces (NBSP, thin space, tab) are mapped to ASCII; extensions are cut off into
 `PhoneNumber.extension`; spreadsheet artefacts are handled (`3055550134.0` is accepted, scientific
 notation is refused); and `001` followed by a NANP number is read as `+1`.
+
+phonenumbers finds a number inside any text (`call me at 2125550128`, `` `id`2125550123 ``); this
+normalizer takes only a number: digits and the punctuation written between them, a leading `+`,
+`tel:` or a spreadsheet's `'`, and letters only as vanity letters ending a number that is nothing
+else (`1-800-FLOWERS`). Text before or after it, other symbols, control characters, display
+overrides, digits of two scripts and inputs of more than 100 characters are refused, each with its
+reason. Digit strings never contain any of these, so the fast path checks nothing more.
 """
 
 from __future__ import annotations
@@ -528,6 +535,22 @@ def _npa_in_service(npa: str) -> bool:
 
 _DIGIT = re.compile(r"\d").search
 _ASCII_SPACES = str.maketrans("\t\n\r\v\f", "     ")
+# Longer than any way of writing a number (leads keep at most 100 characters of it): refused
+# before any regex runs, and never echoed whole.
+MAX_INPUT_LENGTH = 100
+_ASCII_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]").search  # all but \t \n \v \f \r
+# Make a number display otherwise than it is: '\u202e0127' shows as '7210'.
+_OVERRIDES = frozenset("\u202d\u202e")
+# What a number is written with: digits and the punctuation between them.
+_SEPARATORS_TEXT = "()[]-./ "
+_NUMBER_BODY = re.compile(r"[\d()\[\]\-./ ]*")
+_LAST_DIGIT = re.compile(r"\d(?=\D*\Z)")
+# What may follow as vanity letters (1-800-GOT-JUNK, 1-877-KARS-4-KIDS).
+_VANITY = re.compile(r"[A-Za-z0-9\-. ]*")
+_LETTER = re.compile(r"[A-Za-z]").search
+# A single O, I or l beside digits is a mistyped 0 or 1, not a word spelled on the keypad.
+_LOOKALIKE = re.compile(r"(?<![A-Za-z])[OoIl](?![A-Za-z])").search
+_TEL = "tel:"
 _EXCEL_INTEGER = re.compile(r"(\+?\d+)\.0+")
 _SCIENTIFIC = re.compile(r"[+-]?\d+(?:[.,]\d*)?\s*[eE]\s*[+-]?\d+")
 _EXTENSION = re.compile(
@@ -545,11 +568,99 @@ def _ascii_char(char: str) -> str:
     if decimal is not None:
         return str(decimal)
     category = unicodedata.category(char)
-    if category in ("Zs", "Zl", "Zp", "Cc", "Cf"):
+    if category in ("Zs", "Zl", "Zp", "Cf"):
         return " "  # NBSP, thin space, ideographic space, zero-width space, soft hyphen, ...
     if category == "Pd" or char in "\u2212\u2053\u223c\uff5e":
         return "-"
     return unicodedata.normalize("NFKC", char)
+
+
+def _check_characters(text: str) -> None:
+    """Refuse what no way of writing a number holds: control characters, display overrides,
+    digits of several scripts (a Bengali 4 looks like an 8), excessive length."""
+    if len(text) > MAX_INPUT_LENGTH:
+        raise InvalidNumber(
+            f"{text[:20]}...",
+            f"too long: {len(text):,} characters, a phone number has at most {MAX_INPUT_LENGTH}",
+        )
+    control = _ASCII_CONTROL(text)
+    if control:
+        raise InvalidNumber(text, f"a control character (U+{ord(control.group()):04X})")
+    if text.isascii():
+        return
+    scripts = set()
+    for char in text:
+        category = unicodedata.category(char)
+        if category == "Cc":
+            raise InvalidNumber(text, f"a control character (U+{ord(char):04X})")
+        if char in _OVERRIDES:
+            raise InvalidNumber(
+                text,
+                f"a right-to-left override (U+{ord(char):04X}): the number displays "
+                "otherwise than it is",
+            )
+        if category == "Nd":
+            scripts.add(_digit_script(char))
+    if len(scripts) > 1:
+        raise InvalidNumber(text, f"digits of two scripts ({', '.join(sorted(scripts))})")
+
+
+def _digit_script(char: str) -> str:
+    """'٣' -> 'ARABIC-INDIC'; ASCII and full-width digits look alike: both 'ASCII'."""
+    script = unicodedata.name(char, "").rpartition("DIGIT")[0].strip()
+    return "ASCII" if script in ("", "FULLWIDTH") else script
+
+
+def _check_shape(text: str, shown: str, region: str) -> None:
+    """Refuse anything but the number around its digits (`text`: canonical, extension cut).
+
+    Letters count as keypad letters only where they end a number that is nothing but a
+    number (1-800-FLOWERS): never before the digits, nor after a number already complete.
+    """
+    first = _DIGIT(text)
+    if first is None:  # the digits were all the extension's
+        raise InvalidNumber(shown, "no number before the extension")
+    head = text[: first.start()]
+    if head.strip(_SEPARATORS_TEXT) not in ("", "+"):
+        raise InvalidNumber(shown, f"text before the number: {head.strip()!r}")
+    body_end = _NUMBER_BODY.match(text, first.start()).end()
+    if body_end == len(text):
+        return
+    number_end = _LAST_DIGIT.search(text, 0, body_end).end()
+    after = text[number_end:].strip()
+    if _is_number(text[:number_end], region):
+        raise InvalidNumber(shown, f"text after the number: {after!r}")
+    lookalike = _LOOKALIKE(text, body_end)
+    if lookalike:
+        letter = lookalike.group()
+        raise InvalidNumber(
+            shown,
+            f"a lone letter {letter!r} among digits: a mistyped {'0' if letter in 'Oo' else '1'}? "
+            "(vanity letters spell words: 1-800-FLOWERS)",
+        )
+    if not text[body_end].isalpha():
+        raise InvalidNumber(shown, _stray_reason(text[body_end]))
+    vanity_end = _VANITY.match(text, body_end).end()
+    if vanity_end < len(text):
+        raise InvalidNumber(shown, _stray_reason(text[vanity_end]))
+    if sum(char.isdigit() for char in text[:body_end]) < 3:
+        raise InvalidNumber(shown, "vanity letters follow the area code (1-800-FLOWERS)")
+
+
+def _is_number(text: str, region: str) -> bool:
+    try:
+        normalize(text, region)
+    except InvalidNumber:
+        return False
+    return True
+
+
+def _stray_reason(char: str) -> str:
+    if char == "+":
+        return "'+' may only start the number"
+    if char.isalpha():
+        return f"{char!r} ({unicodedata.name(char, 'a letter')}) is not a keypad letter (A-Z)"
+    return f"{char!r} is not part of a phone number"
 
 
 def _canonical(text: str) -> str:
@@ -588,7 +699,7 @@ def _region_label(region: str) -> str:
 
 
 def _parse_error_reason(error: NumberParseException, text: str) -> str:
-    count = sum(char.isdigit() for char in text)
+    count = sum(char.isalnum() for char in text)  # vanity letters are digits
     kind = error.error_type
     if kind == NumberParseException.INVALID_COUNTRY_CODE:
         return "unknown country calling code" if "+" in text else "not a phone number"
@@ -616,11 +727,16 @@ def _invalid_reason(number: phonenumbers.PhoneNumber, label: str) -> str:
 def _normalize_slow(value: object, region: str) -> PhoneNumber:
     """Everything the fast path in `normalize` did not settle."""
     if isinstance(value, str):
+        _check_characters(value)
         shown = text = value
     else:
         text = _coerce(value)
         shown = "" if value is None else str(value)
     text = _canonical(text)
+    if text[:4].lower() == _TEL:  # RFC 3966
+        text = text[4:].lstrip()
+    if text[:1] == "'":  # a spreadsheet's mark for a cell kept as text ('+1 305 ...)
+        text = text[1:].lstrip()
     if not text:
         raise InvalidNumber("", "empty")
     region = region.upper() if isinstance(region, str) else region
@@ -642,6 +758,7 @@ def _normalize_slow(value: object, region: str) -> PhoneNumber:
     if found and found.start() > 0:
         extension = found.group("ext")
         text = text[: found.start()].rstrip(" ,;")
+    _check_shape(text, shown, region)
 
     nanp = _NANP or _nanp()
     if region in nanp.fast_regions and text.isascii():
@@ -657,12 +774,13 @@ def _normalize_slow(value: object, region: str) -> PhoneNumber:
                 if e164 is not None:
                     return _make(e164, extension)
 
+    keypad = " (letters read as keypad digits)" if _LETTER(text) else ""
     try:
         number = phonenumbers.parse(text, region)
     except NumberParseException as error:
-        raise InvalidNumber(shown, _parse_error_reason(error, text)) from None
+        raise InvalidNumber(shown, _parse_error_reason(error, text) + keypad) from None
     if not phonenumbers.is_valid_number(number):
-        raise InvalidNumber(shown, _invalid_reason(number, _region_label(region)))
+        raise InvalidNumber(shown, _invalid_reason(number, _region_label(region)) + keypad)
     e164 = phonenumbers.format_number(number, PhoneNumberFormat.E164)
     return _make(e164, extension or number.extension or None)
 
@@ -703,6 +821,8 @@ def normalize(value: object, region: str = "US") -> PhoneNumber:
         _set_e164(number, "+1" + nsn)
         _set_extension(number, None)
         return number
+    if len(shown) > MAX_INPUT_LENGTH:
+        return _normalize_slow(value, region)
     # Every other digit string the fast path can settle.
     if digits.isdigit() or (digits[:2] == "+1" and digits[2:].isdigit()):
         nsn = _fast_nsn(digits)

@@ -172,6 +172,94 @@ def test_invalid_number_api() -> None:
     assert (again.value, again.reason, str(again)) == (error.value, error.reason, str(error))
 
 
+# --- text around the digits --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "e164", "extension"),
+    [
+        ("1-800-FLOWERS", "+18003569377", None),
+        ("+1 (800) FLOWERS", "+18003569377", None),
+        ("1 800 flowers", "+18003569377", None),
+        ("800-FLOWERS", "+18003569377", None),
+        ("1-800-GOT-JUNK", "+18004685865", None),
+        ("1-800-FLOWERS ext 5", "+18003569377", "5"),
+        ("１－８００－ＦＬＯＷＥＲＳ", "+18003569377", None),  # full-width letters and dashes
+        ("tel:+1-305-555-0134", E164, None),  # RFC 3966
+        ("TEL:3055550134", E164, None),
+        ("tel:+1-305-555-0134;ext=12", E164, "12"),
+        ("'+1 305 555 0134", E164, None),  # a spreadsheet's text marker (CSV cells we write)
+        ("\u202a+1 (305) 555-0134\u202c", E164, None),  # as a phone's contacts app copies it
+        ("212.555.0127.", "+12125550127", None),
+        ("[212] 555-0127", "+12125550127", None),
+        ("305-555-0134\n", E164, None),
+        ("３０５5550134", E164, None),  # full-width and ASCII digits look the same
+    ],
+)
+def test_a_whole_number_is_accepted(value: str, e164: str, extension: str | None) -> None:
+    assert normalize(value) == PhoneNumber(e164, extension)
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        # words before or after the digits
+        ("abc2125550127", "text before the number: 'abc'"),
+        ("call me at 2125550128", "text before the number: 'call me at'"),
+        ("Phone: 2125550127", "text before the number: 'Phone:'"),
+        ("(mobile) 2125550127", "text before the number: '(mobile)'"),
+        ("x2125550127", "text before the number: 'x'"),
+        ("2125550127 call me", "text after the number: 'call me'"),
+        ("212-555-0127 home", "text after the number: 'home'"),
+        ("2125550127 (mobile)", "text after the number: '(mobile)'"),
+        ("2125550127abc", "text after the number: 'abc'"),
+        ("2125550127x", "text after the number: 'x'"),
+        ("305-555-0134 ext", "text after the number: 'ext'"),
+        ("305-555-0134 ext 1234567890123", "text after the number: 'ext 1234567890123'"),
+        ("(212) 555-0127 or (212) 555-0128", "text after the number: 'or (212) 555-0128'"),
+        ("call x123", "no number before the extension"),
+        # shell and spreadsheet metacharacters
+        ("`id`2125550123", "text before the number: '`id`'"),
+        ("$(touch x)2125550122", "text before the number: '$(touch x)'"),
+        ("2125550127; rm -rf /", "text after the number: '; rm -rf /'"),
+        ("2125550127 && reboot", "text after the number: '&& reboot'"),
+        ("212|555|0127", "'|' is not part of a phone number"),
+        ("212&555&0127", "'&' is not part of a phone number"),
+        ("212*555*0127", "'*' is not part of a phone number"),
+        ("=2125550127", "text before the number: '='"),
+        ('"2125550127"', "text before the number: '\"'"),
+        ("305+555+0134", "'+' may only start the number"),
+        ("#2125550127", "text before the number: '#'"),
+        # letters that are no vanity letters
+        ("1-800-FLOWЕRS", "'Е' (CYRILLIC CAPITAL LETTER IE) is not a keypad letter"),
+        ("(305) 555-O134", "a lone letter 'O' among digits"),
+        ("(3O5) 555-0134", "a lone letter 'O' among digits"),
+        ("1 FLOWERS", "vanity letters follow the area code"),
+        ("(305) 555-CALL!", "'!' is not part of a phone number"),
+        # hidden characters, mixed scripts, size
+        ("2125550127\x00", "a control character (U+0000)"),
+        ("212555\x1b0127", "a control character (U+001B)"),
+        ("212555\x850127", "a control character (U+0085)"),
+        ("\u202e2125550127", "a right-to-left override (U+202E)"),
+        ("212555٠١٢٧", "digits of two scripts (ARABIC-INDIC, ASCII)"),
+        ("305 555 01৪4", "digits of two scripts (ASCII, BENGALI)"),
+    ],
+)
+def test_text_around_the_digits_is_refused_with_the_reason(value: str, reason: str) -> None:
+    with pytest.raises(InvalidNumber) as caught:
+        normalize(value)
+    assert reason in caught.value.reason
+    assert caught.value.value == value
+
+
+def test_a_very_long_input_is_refused_and_not_echoed_whole() -> None:
+    for value in ("2125550127" * 100, "1" * 10_000_000, "a" * 10_000_000 + "2125550127"):
+        with pytest.raises(InvalidNumber) as caught:
+            normalize(value)
+        assert f"too long: {len(value):,} characters" in caught.value.reason
+        assert len(str(caught.value)) < 200
+
+
 # --- PhoneNumber and storage keys --------------------------------------------------------------
 
 
