@@ -44,7 +44,7 @@ from typing import Any
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneMetadata, PhoneNumberDesc, PhoneNumberFormat
 
-__all__ = ["InvalidNumber", "PhoneNumber", "from_key", "normalize", "to_key"]
+__all__ = ["InvalidNumber", "PhoneNumber", "from_key", "normalize", "region_of", "to_key"]
 
 
 class InvalidNumber(ValueError):
@@ -340,6 +340,14 @@ class _Country:
         matchers = self.for_length(len(nsn))
         if len(matchers) == 1:  # a lone region is never asked to claim the number
             return matchers[0] is not None and matchers[0](nsn) is not None
+        claimer = self.claimer(nsn, matchers)
+        if claimer is None:
+            return False
+        matcher = matchers[claimer]
+        return matcher is not None and matcher(nsn) is not None
+
+    def claimer(self, nsn: str, matchers: list[_Match | None]) -> int | None:
+        """The index of the region that claims +code `nsn` (`region_code_for_number`)."""
         found = self.first_leading(nsn)
         claimer = int(found.lastgroup[1:]) if found and found.lastgroup else len(matchers)
         for index in self.by_type:
@@ -347,11 +355,15 @@ class _Country:
                 break
             matcher = matchers[index]
             if matcher is not None and matcher(nsn) is not None:
-                return True  # claimed by its type (before any leading-digits region): valid
-        if claimer == len(matchers):
-            return False  # no region claims it
-        matcher = matchers[claimer]
-        return matcher is not None and matcher(nsn) is not None
+                return index  # claimed by its type, before any leading-digits region
+        return claimer if claimer < len(matchers) else None
+
+    def region(self, nsn: str) -> str | None:
+        """The region of +code `nsn` as `region_code_for_number` names it."""
+        if len(self.regions) == 1:
+            return self.regions[0]
+        claimer = self.claimer(nsn, self.for_length(len(nsn)))
+        return None if claimer is None else self.regions[claimer]
 
 
 class _Nanp(_Country):
@@ -419,6 +431,21 @@ def _country(code: int) -> _Country | None:
         regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE[code]
         _COUNTRIES[code] = None if _NON_GEOGRAPHIC in regions else _Country(code)
     return _COUNTRIES[code]
+
+
+def region_of(e164: str) -> str | None:
+    """The region (ISO 3166 country code) of a valid E.164 number, as phonenumbers'
+    `region_code_for_number` names it: '+13055550134' -> 'US', '+17875550134' -> 'PR',
+    '+442079460958' -> 'GB'; None for numbers of no country (+800, +882, ...)."""
+    digits = str(to_key(e164))
+    for size in (1, 2, 3):  # country calling codes are a prefix code
+        code = int(digits[:size])
+        if code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+            break
+    else:
+        raise InvalidNumber(e164, "unknown country calling code")
+    country = _country(code)
+    return None if country is None else country.region(digits[size:])
 
 
 def _nanp_valid(nsn: str) -> bool:

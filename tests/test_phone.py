@@ -423,3 +423,35 @@ def test_international_fast_path_agrees_with_phonenumbers(
     assert outcome(value) == expected, value
     fast = phone._fast_international(value.translate(phone._STRIP))
     assert fast is None or fast == expected, value
+
+
+# --- the region of a number --------------------------------------------------------------------
+
+
+def test_region_of_names_the_region_phonenumbers_names() -> None:
+    rng = random.Random(11)
+    examples = [
+        phonenumbers.PhoneNumber(country_code=1, national_number=int(f"{npa}{rest:07d}"))
+        for npa in range(200, 1000)
+        for rest in rng.sample(range(10**7), 10)
+    ]
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        for kind in (phonenumbers.PhoneNumberType.FIXED_LINE, phonenumbers.PhoneNumberType.MOBILE):
+            example = phonenumbers.example_number_for_type(region, kind)
+            if example is not None:
+                examples.append(example)
+    examples.append(phonenumbers.parse("+80012345678"))
+    checked = 0
+    for number in examples:
+        if phonenumbers.is_valid_number(number):
+            e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+            expected = phonenumbers.region_code_for_number(number)
+            assert phone.region_of(e164) == (None if expected == "001" else expected), e164
+            checked += 1
+    assert checked > 2000
+
+
+def test_region_of_refuses_what_is_not_e164() -> None:
+    for bad in ("3055550134", "+999123456", ""):
+        with pytest.raises(InvalidNumber):
+            phone.region_of(bad)
