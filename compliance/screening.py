@@ -175,7 +175,7 @@ def decide(attempt: Attempt, facts: Facts, at: datetime, rules: RuleBook) -> Dec
     reasons = _lead_reasons(attempt, facts) + _list_reasons(attempt.channel, facts, number)
     country = region_of(number)
     if country not in facts.countries:
-        # The gate knows no rules of that country's: nothing else is judged.
+        # Not a number the company may contact: its hours, zones and caps do not matter.
         detail = {"number": number, "country": country, "countries": sorted(facts.countries)}
         outside = Reason(Code.COUNTRY_NOT_ALLOWED, "company", detail)
         return _finish(number, [outside, *reasons], (), {}, None)
