@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import pickle
 import random
 import re
 
 import phonenumbers
 import pytest
+from click.testing import CliRunner, Result
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from compliance import phone
 from compliance.phone import InvalidNumber, PhoneNumber, from_key, normalize, to_key
+from dialer.cli import main
 
 E164 = "+13055550134"
 DIGIT = "0123456789"
@@ -455,3 +458,46 @@ def test_region_of_refuses_what_is_not_e164() -> None:
     for bad in ("3055550134", "+999123456", ""):
         with pytest.raises(InvalidNumber):
             phone.region_of(bad)
+
+
+# --- as the commands see it --------------------------------------------------------------------
+
+
+@pytest.fixture
+def dialer(database_url):
+    """Run `dialer ARGS...` against the test database; returns click's Result."""
+    runner = CliRunner()
+    env = {"DIALER_DATABASE_URL": database_url, "DIALER_LOG_LEVEL": "WARNING"}
+
+    def invoke(*args: str) -> Result:
+        return runner.invoke(main, list(args), env=env, catch_exceptions=False)
+
+    assert invoke("init").exit_code == 0
+    return invoke
+
+
+def test_dnc_add_refuses_text_around_a_number_and_adds_nothing(dialer):
+    refused = dialer("dnc", "add", "2125550127", "$(touch x)2125550122")
+
+    assert refused.exit_code == 1
+    assert "text before the number: '$(touch x)'" in refused.stderr
+    assert "Traceback" not in refused.output
+    assert json.loads(dialer("dnc", "log", "--json").stdout) == []
+
+
+def test_leads_import_reports_text_around_a_number_as_an_invalid_row(dialer, tmp_path):
+    path = tmp_path / "leads.csv"
+    path.write_text(
+        "phone,external_id\n305-555-0134,GOOD\ncall me at 2125550128,WORDS\n`id`2125550123,SHELL\n"
+    )
+
+    summary = json.loads(dialer("leads", "import", str(path), "--json").stdout)
+
+    assert summary["added"] == 1
+    assert [(row["row"], row["error"]) for row in summary["invalid"]] == [
+        (3, "phone: text before the number: 'call me at'"),
+        (4, "phone: text before the number: '`id`'"),
+    ]
+    assert dialer("leads", "show", "GOOD").exit_code == 0
+    assert dialer("leads", "show", "WORDS").exit_code == 1
+    assert dialer("leads", "show", "SHELL").exit_code == 1
