@@ -405,10 +405,20 @@ class _Nanp(_Country):
 
     def valid(self, nsn: str) -> bool:
         """Exactly `is_valid_number` for +1 `nsn` (`nsn`: national ASCII digits)."""
-        common = len(nsn) == 10 and nsn[0] > "1"
-        if common and (nsn[:4] in self.valid4 or self.first10(nsn) is not None):
+        if self._first_claims(nsn):
             return True
         return super().valid(nsn)
+
+    def region(self, nsn: str) -> str | None:
+        """The region of +1 `nsn` as `region_code_for_number` names it."""
+        if self._first_claims(nsn):
+            return self.regions[0]
+        return super().region(nsn)
+
+    def _first_claims(self, nsn: str) -> bool:
+        """Whether the shortcut says the first region (US) claims +1 `nsn`, a valid number."""
+        common = len(nsn) == 10 and nsn[0] > "1"
+        return common and (nsn[:4] in self.valid4 or self.first10(nsn) is not None)
 
 
 _NANP: _Nanp | None = None
