@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+import phonenumbers
 import structlog
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from compliance.tables import companies, users
@@ -147,6 +148,50 @@ async def ensure_company(
     ).scalar_one()
     log.info("company.created", company=name, company_id=company_id)
     return Company(company_id, name, default_region), True
+
+
+class InvalidCountries(ValueError):
+    """A list of countries that names no country, or something that is not one."""
+
+
+def parse_countries(text: str) -> frozenset[str]:
+    """'us, pr' -> {'US', 'PR'}: region codes as phonenumbers knows them (ISO 3166)."""
+    codes = {code.strip().upper() for code in text.split(",")} - {""}
+    if not codes:
+        raise InvalidCountries("give at least one country, e.g. US,PR")
+    unknown = sorted(codes - phonenumbers.SUPPORTED_REGIONS)
+    if unknown:
+        raise InvalidCountries(
+            f"not a country code: {', '.join(unknown)} (two letters, e.g. US, PR, CA)"
+        )
+    return frozenset(codes)
+
+
+async def company_countries(conn: AsyncConnection, company: Company) -> frozenset[str]:
+    """The countries whose numbers the company may contact.
+
+    Read under a share lock (PostgreSQL): a change waits for the screening that read the
+    countries until its dial intents commit, and a screening waits for a change under way.
+    """
+    text = (
+        await conn.execute(
+            select(companies.c.countries)
+            .where(companies.c.id == company.id)
+            .with_for_update(read=True)
+        )
+    ).scalar_one()
+    return frozenset(text.split(","))
+
+
+async def set_countries(conn: AsyncConnection, company: Company, countries: frozenset[str]) -> None:
+    """Let the company contact numbers of these countries only (`parse_countries` checks
+    them)."""
+    await conn.execute(
+        update(companies)
+        .where(companies.c.id == company.id)
+        .values(countries=",".join(sorted(countries)))
+    )
+    log.info("company.countries_set", company=company.name, countries=sorted(countries))
 
 
 async def add_user(

@@ -144,6 +144,9 @@ LIST_NAMES = ("dnc", "dnt")
 SOURCES = ("manual", "upload", "status_rule", "ivr", "sms_keyword", "api")
 ROLES = ("admin", "manager", "viewer")
 EVENT_ACTIONS = ("add", "remove", "lead_channels")
+# Where a company's numbers may be unless it says otherwise: the US and the territories whose
+# rules and zones the gate knows (config/state_zones.toml). Numbers elsewhere are skipped.
+DEFAULT_COUNTRIES = ("AS", "GU", "MP", "PR", "US", "VI")
 
 companies = Table(
     "companies",
@@ -152,6 +155,8 @@ companies = Table(
     Column("name", String(200), nullable=False, unique=True),
     Column("default_region", String(2), nullable=False, server_default="US"),
     Column("created_at", UtcDateTime, nullable=False),
+    # Region codes, comma-separated: the countries whose numbers the gate lets through.
+    Column("countries", Text, nullable=False, server_default=",".join(DEFAULT_COUNTRIES)),
 )
 
 users = Table(

@@ -381,6 +381,7 @@ AROUND_THE_WORLD = {
     "Australia/Sydney": ["+61293744000", "+61293744001"],
     "Pacific/Honolulu": ["+18085550100", "+18085550101"],
 }
+COUNTRIES = frozenset({"GB", "AU", "US"})  # the company may contact numbers there
 
 
 def numbers_in_calling_hours() -> list[str]:
@@ -400,6 +401,7 @@ async def test_serve_runs_campaigns_unattended_and_stops_on_sigterm(
     scenario = tmp_path / "scenario.toml"
     scenario.write_text("seed = 1\ndefault = { answered = 1.0 }\n")
     async with app.transaction() as conn:
+        await accounts.set_countries(conn, company, COUNTRIES)
         await leads.import_leads(
             conn,
             company,
