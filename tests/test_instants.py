@@ -28,7 +28,7 @@ from compliance import (
     Channel,
     Code,
     InvalidBlackout,
-    RemovalRefused,
+    NotPermitted,
     Role,
     accounts,
     blackouts,
@@ -484,7 +484,7 @@ async def test_ending_a_blackout_early_at_its_end_or_later_is_refused(engine, co
                 reason="late",
                 now=NOW,
             )
-        with pytest.raises(RemovalRefused):
+        with pytest.raises(NotPermitted):
             await blackouts.end_blackout(
                 conn, company, added.id, NOW, user=None, by="nobody", reason="x", now=NOW
             )
