@@ -25,6 +25,7 @@ from campaigns.statuses import (
     StatusBook,
 )
 from compliance import CampaignWindow, Channel, InvalidNumber, LeadChannel, normalize
+from compliance.wording import toml_value
 
 __all__ = [
     "LEAD_FIELDS",
@@ -55,6 +56,9 @@ DEFAULT_IVR_PROMPT = "To stop receiving these calls, press {digit}."
 MAX_PROMPT = 500
 _CLOCK = re.compile(r"(\d{2}):(\d{2})")
 _DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+# The longest retry delay: a year covers any follow-up plan, and instants a year past any
+# accepted one are still far from overflowing.
+MAX_DURATION = timedelta(days=365)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,15 +127,18 @@ def parse_campaign(data: Mapping[str, Any]) -> CampaignSpec:
 
 def parse_duration(text: str) -> timedelta:
     """'90s', '30m', '4h', '1d', '1h30m' -> timedelta (units in d, h, m, s order); ValueError
-    for anything else, including zero."""
+    for anything else, including zero and more than MAX_DURATION."""
     match = _DURATION.fullmatch(text) if isinstance(text, str) and text else None
     if match is None:
-        raise ValueError(f"{text!r} is not a duration like 90s, 30m, 4h, 1d or 1h30m")
+        raise ValueError(f"{toml_value(text)} is not a duration like 90s, 30m, 4h, 1d or 1h30m")
     days, hours, minutes, seconds = (int(part or 0) for part in match.groups())
-    delay = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
-    if not delay:
-        raise ValueError(f"{text!r}: a duration must be longer than zero")
-    return delay
+    # Summed as whole seconds first: timedelta itself overflows past 999,999,999 days.
+    total = ((days * 24 + hours) * 60 + minutes) * 60 + seconds
+    if not total:
+        raise ValueError(f"{toml_value(text)}: a duration must be longer than zero")
+    if total > MAX_DURATION.total_seconds():
+        raise ValueError(f"{toml_value(text)}: a duration must be at most {MAX_DURATION.days} days")
+    return timedelta(seconds=total)
 
 
 def check_retry_statuses(spec: CampaignSpec, book: StatusBook) -> None:
@@ -188,13 +195,13 @@ def render_sms(body: str, lead_fields: Mapping[str, str | None]) -> str:
 def _text(data: Mapping[str, Any], key: str) -> str:
     value = data[key]
     if not (isinstance(value, str) and value.strip()):
-        raise InvalidDefinition(f"{key}: must be non-empty text, got {value!r}")
+        raise InvalidDefinition(f"{key}: must be non-empty text, got {toml_value(value)}")
     return value.strip()
 
 
 def _channel(value: Any) -> Channel:
     if value not in (Channel.VOICE, Channel.SMS):
-        raise InvalidDefinition(f"channel: {value!r} must be 'voice' or 'sms'")
+        raise InvalidDefinition(f"channel: {toml_value(value)} must be 'voice' or 'sms'")
     return Channel(value)
 
 
@@ -205,21 +212,23 @@ def _caller_id(value: Any) -> str:
     except InvalidNumber as error:
         raise InvalidDefinition(f"caller_id: {error}") from None
     if value != number.e164:
-        raise InvalidDefinition(f"caller_id: {value!r} is not E.164; write {number.e164!r}")
+        raise InvalidDefinition(
+            f"caller_id: {toml_value(value)} is not E.164; write '{number.e164}'"
+        )
     return number.e164
 
 
 def _positive(data: Mapping[str, Any], key: str) -> int:
     value = data[key]
     if not (isinstance(value, int) and not isinstance(value, bool) and value > 0):
-        raise InvalidDefinition(f"{key}: must be a positive whole number, got {value!r}")
+        raise InvalidDefinition(f"{key}: must be a positive whole number, got {toml_value(value)}")
     return value
 
 
 def _window(value: Any) -> CampaignWindow:
     if not isinstance(value, Mapping):
         raise InvalidDefinition(
-            f'window: expected {{ start = "09:00", end = "20:00" }}, got {value!r}'
+            f'window: expected {{ start = "09:00", end = "20:00" }}, got {toml_value(value)}'
         )
     unknown = sorted(set(value) - {"start", "end", "days"})
     if unknown:
@@ -234,22 +243,28 @@ def _window(value: Any) -> CampaignWindow:
 
 
 def _clock(value: Any, where: str) -> time:
+    if isinstance(value, time):  # TOML's own time, written without quotes
+        raise InvalidDefinition(f"{where}: write the time in quotes, '{value:%H:%M}'")
     match = _CLOCK.fullmatch(value) if isinstance(value, str) else None
     try:
         if match is None:
             raise ValueError
         return time(int(match[1]), int(match[2]))
     except ValueError:
-        raise InvalidDefinition(f"{where}: {value!r} is not a time 'HH:MM' (00:00-23:59)") from None
+        raise InvalidDefinition(
+            f"{where}: {toml_value(value)} is not a time 'HH:MM' (00:00-23:59)"
+        ) from None
 
 
 def _days(value: Any) -> frozenset[int]:
     if not (isinstance(value, list) and value):
-        raise InvalidDefinition(f'window.days: must list days, e.g. ["mon", "tue"], got {value!r}')
+        raise InvalidDefinition(
+            f'window.days: must list days, e.g. ["mon", "tue"], got {toml_value(value)}'
+        )
     unknown = [day for day in value if day not in DAYS]
     if unknown:
         raise InvalidDefinition(
-            f"window.days: unknown day(s) {', '.join(map(repr, unknown))}; "
+            f"window.days: unknown day(s) {', '.join(map(toml_value, unknown))}; "
             f"choose from {', '.join(DAYS)}"
         )
     if len(set(value)) < len(value):
@@ -259,7 +274,9 @@ def _days(value: Any) -> frozenset[int]:
 
 def _retry(value: Any) -> dict[str, timedelta]:
     if not isinstance(value, Mapping):
-        raise InvalidDefinition(f'retry: expected {{ NO_ANSWER = "4h", ... }}, got {value!r}')
+        raise InvalidDefinition(
+            f'retry: expected {{ NO_ANSWER = "4h", ... }}, got {toml_value(value)}'
+        )
     delays = {}
     for code, text in value.items():
         if not (isinstance(code, str) and STATUS_CODE.fullmatch(code)):
@@ -277,7 +294,9 @@ def _sms_body(value: Any, channel: Channel) -> str | None:
             raise InvalidDefinition("sms_body: only an sms campaign sends a text")
         return None
     if not (isinstance(value, str) and value.strip()):
-        raise InvalidDefinition(f"sms_body: an sms campaign needs the text to send, got {value!r}")
+        raise InvalidDefinition(
+            f"sms_body: an sms campaign needs the text to send, got {toml_value(value)}"
+        )
     try:
         _placeholders(value)
     except ValueError as error:
@@ -311,7 +330,8 @@ def _optout_digit(value: Any, channel: Channel) -> str | None:
     # Automated calls must offer an opt-out by key press, so a voice campaign needs one.
     if not (isinstance(value, str) and len(value) == 1 and DIGITS.fullmatch(value)):
         raise InvalidDefinition(
-            f"ivr_optout_digit: a voice campaign needs one keypad key (0-9, * or #), got {value!r}"
+            "ivr_optout_digit: a voice campaign needs one keypad key (0-9, * or #), "
+            f"got {toml_value(value)}"
         )
     return value
 
@@ -325,7 +345,8 @@ def _ivr_prompt(value: Any, channel: Channel) -> str | None:
         return DEFAULT_IVR_PROMPT
     if not isinstance(value, str) or not value.strip() or len(value) > MAX_PROMPT:
         raise InvalidDefinition(
-            f"ivr_prompt: expected the text to say, 1 to {MAX_PROMPT} characters, got {value!r}"
+            f"ivr_prompt: expected the text to say, 1 to {MAX_PROMPT} characters, "
+            f"got {toml_value(value)}"
         )
     # The caller must hear which key opts out: a prompt that does not say it is refused.
     if "{digit}" not in value:

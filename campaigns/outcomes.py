@@ -22,6 +22,7 @@ from campaigns.repository import Campaign
 from campaigns.statuses import ActionKind, CallStatus, StatusBook
 from campaigns.tables import campaign_leads
 from compliance import Company, DncList, LeadChannel, Source, from_key, leads, registry
+from compliance.hours import LATEST
 from compliance.tables import attempts, in_batch
 from compliance.tables import leads as leads_table
 
@@ -39,12 +40,15 @@ class NextStep:
 def next_step(
     status: CallStatus, spec: CampaignSpec, attempts_made: int, now: datetime
 ) -> NextStep:
-    """A final status, or a lead out of attempts, finishes; anything else is retried."""
+    """A final status, or a lead out of attempts, finishes; anything else is retried, unless
+    its retry would fall past LATEST."""
     if status.final:
         return NextStep(outcome=status.code)
     if attempts_made >= spec.max_attempts:
         return NextStep(outcome=status.code)
     delay = spec.retry.get(status.code, timedelta(0))
+    if delay > LATEST - now:  # a retry past the last instant accepted is never due
+        return NextStep(outcome=status.code)
     return NextStep(due_at=now + delay)
 
 

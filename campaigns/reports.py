@@ -8,7 +8,7 @@ Read-only functions over an `AsyncConnection`. Every figure is aggregated by the
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -20,17 +20,18 @@ from sqlalchemy import (
     String,
     case,
     cast,
-    distinct,
     func,
     literal,
     select,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from campaigns.queue import DONE
 from campaigns.repository import find_campaign
 from campaigns.tables import campaign_leads, campaigns, skips
 from compliance import Company, Source, from_key
-from compliance.tables import attempts, dnc_events, leads
+from compliance.attempts import AttemptPhase
+from compliance.tables import Page, attempts, dnc_events, leads, stream_last
 
 # A lead counts as contacted once an attempt reached a person (call) or a handset (text).
 CONTACT_RESULTS = ("answered", "delivered")
@@ -109,34 +110,39 @@ class InteractionRow:
 
 @dataclass(frozen=True, slots=True)
 class CampaignReport:
-    """A campaign's figures.
+    """A campaign's figures, per lead and then per attempt.
 
-    leads: leads in its queue; attempted: distinct leads with an attempt; contacted:
-    distinct leads with an answered or delivered attempt; statuses: attempts per call
-    status; skipped: skips per first reason code; dnc_added: DNC additions made by each
-    status's rules on this campaign's attempts; attempts_per_hour: attempts per UTC hour
+    lead_list: the list it dials; leads_in_queue: the leads of that list the campaign
+    took on, whatever became of them; leads_attempted: those with at least one call or
+    text placed; leads_contacted: those with a call answered or a text delivered;
+    leads_still_queued: those it may still attempt; not_contacted_by_last_reason: the
+    leads it finished with and never contacted, by the skip code that ended them or else
+    their last call status; leads_not_contacted: their total. attempts_by_status:
+    attempts per call status. A skip is a wait when the lead was attempted after it
+    (skips_later_attempted, per first reason code); otherwise it stopped the lead or still
+    holds it (skips_not_attempted_after). dnc_added: DNC additions made by each status's
+    rules on this campaign's attempts; attempts_per_hour: attempts per UTC hour
     ("2026-03-10T15:00Z") of placed_at.
     """
 
     campaign: str
-    leads: int
-    attempted: int
-    contacted: int
-    statuses: dict[str, int] = field(default_factory=dict)
-    skipped: dict[str, int] = field(default_factory=dict)
+    lead_list: str
+    leads_in_queue: int
+    leads_attempted: int
+    leads_contacted: int
+    leads_still_queued: int
+    leads_not_contacted: int
+    not_contacted_by_last_reason: dict[str, int] = field(default_factory=dict)
+    attempts_by_status: dict[str, int] = field(default_factory=dict)
+    skips_later_attempted: dict[str, int] = field(default_factory=dict)
+    skips_not_attempted_after: dict[str, int] = field(default_factory=dict)
     dnc_added: dict[str, int] = field(default_factory=dict)
     attempts_per_hour: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "campaign": self.campaign,
-            "leads": self.leads,
-            "attempted": self.attempted,
-            "contacted": self.contacted,
-            "statuses": dict(self.statuses),
-            "skipped": dict(self.skipped),
-            "dnc_added": dict(self.dnc_added),
-            "attempts_per_hour": dict(self.attempts_per_hour),
+            name: dict(value) if isinstance(value, dict) else value
+            for name, value in ((f.name, getattr(self, f.name)) for f in fields(self))
         }
 
 
@@ -149,8 +155,10 @@ async def skip_log(
     since: datetime | None,
     until: datetime | None,
     lead_id: int | None = None,
-) -> list[SkipRow]:
-    """The company's skipped attempts, oldest first.
+    limit: int | None = None,
+) -> Page[SkipRow]:
+    """The company's skipped attempts, streamed oldest first (only the newest `limit`
+    when given).
 
     `campaign` keeps one campaign's (UnknownCampaign if the company has none of that name);
     `lead_id` one lead's;
@@ -176,7 +184,6 @@ async def skip_log(
             )
         )
         .where(skips.c.company_id == company.id)
-        .order_by(skips.c.decided_at, skips.c.id)
     )
     if campaign is not None:
         chosen = await find_campaign(conn, company, campaign)
@@ -189,7 +196,8 @@ async def skip_log(
         query = query.where(skips.c.decided_at >= since)
     if until is not None:
         query = query.where(skips.c.decided_at < until)
-    return [
+    page = await stream_last(conn, query, (skips.c.decided_at, skips.c.id), limit)
+    rows = (
         SkipRow(
             campaign=row.campaign,
             lead_id=row.lead_id,
@@ -202,15 +210,21 @@ async def skip_log(
             detail=json.loads(row.detail),
             decided_at=row.decided_at,
         )
-        for row in await conn.execute(query)
-    ]
+        async for row in page.rows
+    )
+    return Page(rows=rows, more=page.more)
 
 
 async def interactions(
-    conn: AsyncConnection, company: Company, *, campaign: str | None, lead_id: int | None = None
-) -> list[InteractionRow]:
-    """The company's attempts (optionally one campaign's, one lead's), in the order they were
-    placed."""
+    conn: AsyncConnection,
+    company: Company,
+    *,
+    campaign: str | None,
+    lead_id: int | None = None,
+    limit: int | None = None,
+) -> Page[InteractionRow]:
+    """The company's attempts (optionally one campaign's, one lead's), streamed in the order
+    they were placed (only the newest `limit` when given)."""
     query = (
         select(
             attempts.c.id,
@@ -231,14 +245,14 @@ async def interactions(
             )
         )
         .where(attempts.c.company_id == company.id)
-        .order_by(attempts.c.placed_at, attempts.c.id)
     )
     if campaign is not None:
         chosen = await find_campaign(conn, company, campaign)
         query = query.where(attempts.c.campaign_id == chosen.id)
     if lead_id is not None:
         query = query.where(attempts.c.lead_id == lead_id)
-    return [
+    page = await stream_last(conn, query, (attempts.c.placed_at, attempts.c.id), limit)
+    rows = (
         InteractionRow(
             id=row.id,
             campaign=row.campaign,
@@ -252,8 +266,9 @@ async def interactions(
             placed_at=row.placed_at,
             ended_at=row.ended_at,
         )
-        for row in await conn.execute(query)
-    ]
+        async for row in page.rows
+    )
+    return Page(rows=rows, more=page.more)
 
 
 async def campaign_report(
@@ -261,26 +276,65 @@ async def campaign_report(
 ) -> CampaignReport:
     """The figures of one of the company's campaigns; UnknownCampaign if it has none."""
     chosen = await find_campaign(conn, company, campaign_name)
-    own = (attempts.c.company_id == company.id, attempts.c.campaign_id == chosen.id)
+    own = (
+        attempts.c.company_id == company.id,
+        attempts.c.campaign_id == chosen.id,
+        attempts.c.state != AttemptPhase.NOT_PLACED.value,  # never dialed: no attempt
+    )
     dialect = conn.dialect.name
 
-    queued = (
-        await conn.execute(select(func.count()).where(campaign_leads.c.campaign_id == chosen.id))
-    ).scalar_one()
-    contact = case((attempts.c.result.in_(CONTACT_RESULTS), attempts.c.lead_id))
-    reached = select(func.count(distinct(attempts.c.lead_id)), func.count(distinct(contact))).where(
-        *own
+    contact = case((attempts.c.result.in_(CONTACT_RESULTS), 1), else_=0)
+    per_lead = (
+        select(attempts.c.lead_id, func.max(contact).label("contacted"))
+        .where(*own)
+        .group_by(attempts.c.lead_id)
+        .subquery()
     )
-    attempted, contacted = (await conn.execute(reached)).one()
+    queue = campaign_leads.outerjoin(per_lead, per_lead.c.lead_id == campaign_leads.c.lead_id)
+    mine = campaign_leads.c.campaign_id == chosen.id
+    unfinished = campaign_leads.c.state != DONE
+    never_contacted = func.coalesce(per_lead.c.contacted, 0) == 0
+    in_queue, attempted, contacted, still_queued = (
+        await conn.execute(
+            select(
+                func.count(),
+                func.count(per_lead.c.lead_id),
+                func.coalesce(func.sum(per_lead.c.contacted), 0),
+                func.count(case((unfinished, 1))),
+            )
+            .select_from(queue)
+            .where(mine)
+        )
+    ).one()
+    # A lead the gate ended has the outcome "skipped:CODE"; any other, its last status.
+    last_reason = func.replace(
+        func.coalesce(campaign_leads.c.outcome, campaign_leads.c.last_status, ""), "skipped:", ""
+    )
+    not_contacted = await _counts(
+        conn,
+        select(last_reason.label("key"))
+        .select_from(queue)
+        .where(mine, campaign_leads.c.state == DONE, never_contacted),
+    )
     statuses = await _counts(
         conn,
         select(attempts.c.status.label("key")).where(*own, attempts.c.status.is_not(None)),
     )
-    skipped = await _counts(
-        conn,
-        select(skips.c.reason.label("key")).where(
-            skips.c.company_id == company.id, skips.c.campaign_id == chosen.id
-        ),
+    attempted_after = (
+        select(attempts.c.id)
+        .where(
+            *own,
+            attempts.c.lead_id == skips.c.lead_id,
+            attempts.c.placed_at >= skips.c.decided_at,
+        )
+        .exists()
+    )
+    campaign_skips = (skips.c.company_id == company.id, skips.c.campaign_id == chosen.id)
+    waits = await _counts(
+        conn, select(skips.c.reason.label("key")).where(*campaign_skips, attempted_after)
+    )
+    refusals = await _counts(
+        conn, select(skips.c.reason.label("key")).where(*campaign_skips, ~attempted_after)
     )
     status, attempt_id, check = _status_rule_reason(dialect)
     dnc_added = await _counts(
@@ -302,11 +356,16 @@ async def campaign_report(
     )
     return CampaignReport(
         campaign=chosen.name,
-        leads=queued,
-        attempted=attempted,
-        contacted=contacted,
-        statuses=statuses,
-        skipped=skipped,
+        lead_list=chosen.spec.leads,
+        leads_in_queue=in_queue,
+        leads_attempted=attempted,
+        leads_contacted=contacted,
+        leads_still_queued=still_queued,
+        leads_not_contacted=sum(not_contacted.values()),
+        not_contacted_by_last_reason=not_contacted,
+        attempts_by_status=statuses,
+        skips_later_attempted=waits,
+        skips_not_attempted_after=refusals,
         dnc_added=dnc_added,
         attempts_per_hour=per_hour,
     )

@@ -19,7 +19,7 @@ from campaigns.lifecycle import CampaignAction, CampaignState, transition
 from campaigns.statuses import DEFAULT_STATUSES_PATH, InvalidDefinition, StatusBook
 from campaigns.statuses import parse_statuses as _parse_statuses
 from campaigns.tables import campaign_leads, campaigns, status_books
-from compliance import CampaignLimits, Company
+from compliance import CampaignLimits, Company, leads
 from compliance.tables import companies
 
 log = structlog.get_logger("campaigns")
@@ -66,12 +66,25 @@ def parse_status_text(definition: str) -> StatusBook:
         raise InvalidDefinition(f"not valid TOML: {error}") from None
 
 
+def check_against_statuses(spec: CampaignSpec, book: StatusBook) -> None:
+    """What a campaign needs of the company's statuses to run: a retry delay for each status
+    it retries, and an opt-out key whose status blocks the number."""
+    check_retry_statuses(spec, book)
+    check_optout_digit(spec, book)
+
+
 async def create_campaign(
     conn: AsyncConnection, company: Company, definition: str, now: datetime
 ) -> Campaign:
-    """Store a checked definition as a draft campaign; a taken name is refused."""
+    """Store a checked definition as a draft campaign; a taken name or a lead list the
+    company does not have is refused."""
     spec = parse_campaign_text(definition)
     check_retry_statuses(spec, await status_book(conn, company))
+    if not await leads.list_exists(conn, company, spec.leads):
+        raise InvalidDefinition(
+            f"leads: the company has no lead list {spec.leads!r}; "
+            f"import its leads first with `dialer leads import FILE --list {spec.leads}`"
+        )
     try:
         campaign_id = (
             await conn.execute(
@@ -168,9 +181,7 @@ async def change_state(
     campaign = await find_campaign(conn, company, name)
     new_state = transition(campaign.state, action)
     if action is CampaignAction.START:
-        book = await status_book(conn, company)
-        check_retry_statuses(campaign.spec, book)
-        check_optout_digit(campaign.spec, book)
+        check_against_statuses(campaign.spec, await status_book(conn, company))
         await queue.enqueue_list(conn, company.id, campaign.id, campaign.spec.leads, now)
     await conn.execute(
         update(campaigns)
@@ -236,8 +247,17 @@ async def seed_status_book(
 async def save_status_book(
     conn: AsyncConnection, company: Company, definition: str, by: str, now: datetime
 ) -> StatusBook:
-    """Check and store a company's statuses, replacing the previous book."""
+    """Check and store a company's statuses, replacing the previous book; a book that a
+    running or paused campaign could not run with is refused, naming the campaign."""
     book = parse_status_text(definition)
+    for campaign in await list_campaigns(conn, company):
+        if campaign.state in (CampaignState.RUNNING, CampaignState.PAUSED):
+            try:
+                check_against_statuses(campaign.spec, book)
+            except InvalidDefinition as error:
+                raise InvalidDefinition(
+                    f"campaign {campaign.name!r} is {campaign.state} and needs: {error}"
+                ) from None
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     values = {"definition": definition, "loaded_by": by, "loaded_at": now}
     statement = dialect.insert(status_books).values(company_id=company.id, **values)

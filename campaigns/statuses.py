@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from compliance import Channel, LeadChannel
+from compliance.wording import toml_value
 
 __all__ = [
     "DEFAULT_STATUSES_PATH",
@@ -129,7 +130,7 @@ class StatusBook:
         try:
             outcome = CarrierResult(result)
         except ValueError:
-            raise ValueError(f"unknown carrier result {result!r}") from None
+            raise ValueError(f"unknown carrier result {toml_value(result)}") from None
         pressed = digits or None
         rule = next(rule for rule in self.rules if rule.matches(outcome, pressed))
         return self.statuses[rule.status]
@@ -176,22 +177,23 @@ def _status(table: Mapping[str, Any], where: str) -> CallStatus:
     code = table.get("code")
     if not (isinstance(code, str) and STATUS_CODE.fullmatch(code)):
         raise InvalidDefinition(
-            f"{where}, code: {code!r} must be upper-case letters, digits and _ (e.g. NO_ANSWER)"
+            f"{where}, code: {toml_value(code)} must be upper-case letters, digits and _ "
+            "(e.g. NO_ANSWER)"
         )
     where = f"{where} ({code})"
     label = table.get("label", code)
     if not (isinstance(label, str) and label.strip()):
-        raise InvalidDefinition(f"{where}, label: must be non-empty text, got {label!r}")
+        raise InvalidDefinition(f"{where}, label: must be non-empty text, got {toml_value(label)}")
     # Required: a missing `final` would have to guess between retrying and stopping.
     final = table.get("final")
     if not isinstance(final, bool):
-        raise InvalidDefinition(f"{where}, final: required, true or false, got {final!r}")
+        raise InvalidDefinition(f"{where}, final: required, true or false, got {toml_value(final)}")
     return CallStatus(code, label.strip(), final, _actions(table.get("actions", []), where))
 
 
 def _actions(values: Any, where: str) -> tuple[Action, ...]:
     if not isinstance(values, list):
-        raise InvalidDefinition(f"{where}, actions: must be a list, got {values!r}")
+        raise InvalidDefinition(f"{where}, actions: must be a list, got {toml_value(values)}")
     actions = tuple(_action(value, f"{where}, actions") for value in values)
     if len(set(actions)) < len(actions):
         raise InvalidDefinition(f"{where}, actions: an action is listed twice")
@@ -211,10 +213,12 @@ def _action(value: Any, where: str) -> Action:
         return Action(ActionKind.LEAD_DNC, LeadChannel(argument))
     if name == ActionKind.LEAD_STATUS:
         if not argument:
-            raise InvalidDefinition(f"{where}: {value!r} needs a value, e.g. lead_status:closed")
+            raise InvalidDefinition(
+                f"{where}: {toml_value(value)} needs a value, e.g. lead_status:closed"
+            )
         return Action(ActionKind.LEAD_STATUS, argument)
     raise InvalidDefinition(
-        f"{where}: unknown action {value!r}; choose from company_dnc, company_dnt, "
+        f"{where}: unknown action {toml_value(value)}; choose from company_dnc, company_dnt, "
         "lead_dnc:phone, lead_dnc:sms, lead_dnc:email, lead_status:VALUE"
     )
 
@@ -225,21 +229,23 @@ def _rule(table: Mapping[str, Any], where: str, statuses: Mapping[str, CallStatu
     if not (isinstance(result, str) and result in set(CarrierResult)):
         choices = ", ".join(CarrierResult)
         raise InvalidDefinition(
-            f"{where}, result: unknown result {result!r}; choose from {choices}"
+            f"{where}, result: unknown result {toml_value(result)}; choose from {choices}"
         )
     outcome = CarrierResult(result)
     digits = table.get("digits")
     if digits is not None:
         if not (isinstance(digits, str) and DIGITS.fullmatch(digits)):
             raise InvalidDefinition(
-                f"{where}, digits: {digits!r} must be keypad keys 0-9, * or # in quotes"
+                f"{where}, digits: {toml_value(digits)} must be keypad keys 0-9, * or # in quotes"
             )
         # Only a person on an answered call can press a key.
         if outcome is not CarrierResult.ANSWERED:
             raise InvalidDefinition(f"{where}, digits: only an 'answered' result has digits")
     status = table.get("status")
     if not (isinstance(status, str) and status in statuses):
-        raise InvalidDefinition(f"{where}, status: {status!r} is not a defined [[status]] code")
+        raise InvalidDefinition(
+            f"{where}, status: {toml_value(status)} is not a defined [[status]] code"
+        )
     return OutcomeRule(outcome, digits, status)
 
 
@@ -254,7 +260,7 @@ def _check_rules(rules: tuple[OutcomeRule, ...]) -> None:
         if earlier is not None:
             raise InvalidDefinition(
                 f"map #{n}: never used, map #{earlier} already matches result '{rule.result}'"
-                + (f" with digits {rule.digits!r}" if rule.digits else "")
+                + (f" with digits {toml_value(rule.digits)}" if rule.digits else "")
             )
     missing = [r.value for r in CarrierResult if not any(x.matches(r, None) for x in rules)]
     if missing:
@@ -266,7 +272,7 @@ def _check_rules(rules: tuple[OutcomeRule, ...]) -> None:
 
 def _table(value: Any, where: str) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
-        raise InvalidDefinition(f"{where}: expected a table, got {value!r}")
+        raise InvalidDefinition(f"{where}: expected a table, got {toml_value(value)}")
     return value
 
 

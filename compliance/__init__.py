@@ -5,7 +5,16 @@ file-reading modules, used as namespaces (`registry.blocked(...)`).
 """
 
 from compliance import accounts, attempts, blackouts, leads, registry, sheets
-from compliance.accounts import Company, UnknownCompany
+from compliance.accounts import (
+    LOCAL_OPERATOR,
+    Company,
+    InvalidUser,
+    NotPermitted,
+    Permission,
+    Role,
+    UnknownCompany,
+    User,
+)
 from compliance.blackouts import Blackout, InvalidBlackout
 from compliance.dnc import (
     LISTS_BLOCKING,
@@ -17,9 +26,7 @@ from compliance.dnc import (
     InvalidRow,
     LeadChannel,
     RemovalRefused,
-    Role,
     Source,
-    User,
     check_removal,
     format_lead_channels,
     parse_lead_channels,
@@ -44,6 +51,7 @@ from compliance.tables import metadata
 
 __all__ = [
     "LISTS_BLOCKING",
+    "LOCAL_OPERATOR",
     "Attempt",
     "AuditEvent",
     "Blackout",
@@ -61,10 +69,13 @@ __all__ = [
     "InvalidLead",
     "InvalidNumber",
     "InvalidRow",
+    "InvalidUser",
     "Lead",
     "LeadChannel",
     "LeadDnc",
     "LeadImportSummary",
+    "NotPermitted",
+    "Permission",
     "PhoneNumber",
     "Reason",
     "RemovalRefused",

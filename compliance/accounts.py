@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 
+import phonenumbers
 import structlog
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from compliance.dnc import Role, User
 from compliance.tables import companies, users
 
 log = structlog.get_logger("compliance.accounts")
@@ -20,6 +22,95 @@ class Company:
     id: int
     name: str
     default_region: str
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    MANAGER = "manager"
+    VIEWER = "viewer"
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    name: str
+    role: Role
+    can_remove_dnc: bool
+
+
+class Permission(StrEnum):
+    """What a change needs of the user who names themselves its actor (`--by`)."""
+
+    CHANGE = "change"
+    MANAGE_USERS = "manage_users"
+    REMOVE = "remove"
+
+
+_WHAT = {
+    Permission.CHANGE: "change lists, leads, statuses, campaigns, blackouts or dispositions",
+    Permission.MANAGE_USERS: "manage users",
+    Permission.REMOVE: "take numbers off lists, end blackouts or release opt-outs",
+}
+
+# The actor recorded for a change made at the command line without --by: whoever runs the
+# CLI holds the database anyway. No user may take this name.
+LOCAL_OPERATOR = "cli"
+# Long enough for any person's name or login; an audit trail shows it in full.
+MAX_USER_NAME = 100
+
+
+class NotPermitted(PermissionError):
+    """The named actor is no user of the company, or their role does not allow the change;
+    nothing was changed."""
+
+
+def may(user: User, permission: Permission) -> bool:
+    """A viewer changes nothing; a manager changes; an admin also manages users; taking
+    something off a list needs the admin role or a manager's can_remove_dnc."""
+    if user.role is Role.ADMIN:
+        return True
+    if permission is Permission.CHANGE:
+        return user.role is Role.MANAGER
+    if permission is Permission.REMOVE:
+        return user.role is Role.MANAGER and user.can_remove_dnc
+    return False
+
+
+def authorize(user: User | None, name: str, permission: Permission) -> User:
+    """`user`, found under `name` (None: the company has no such user), if it may make a
+    change needing `permission`; otherwise NotPermitted naming the user, role and change."""
+    if user is None:
+        raise NotPermitted(
+            f"refused: no user named {name!r} in this company; add one with `dialer users add`"
+        )
+    if may(user, permission):
+        return user
+    if permission is Permission.REMOVE and user.role is Role.MANAGER:
+        raise NotPermitted(
+            f"refused: {user.name} ({user.role}) lacks the can_remove_dnc permission "
+            f"to {_WHAT[permission]}"
+        )
+    raise NotPermitted(f"refused: {user.name} ({user.role}) may not {_WHAT[permission]}")
+
+
+class InvalidUser(ValueError):
+    """A user that cannot be created as given; nothing was changed."""
+
+
+def check_user(name: str, role: Role, can_remove_dnc: bool) -> None:
+    """Refuse a name that could not be told apart in the audit trail, or a permission the
+    role cannot use."""
+    if not name.strip():
+        raise InvalidUser("a user needs a name that is not empty or blank")
+    if name != name.strip():
+        raise InvalidUser(f"the name {name.strip()!r} has spaces around it; remove them")
+    if len(name) > MAX_USER_NAME:
+        raise InvalidUser(f"a user name has at most {MAX_USER_NAME} characters")
+    if any(unicodedata.category(char).startswith("C") for char in name):
+        raise InvalidUser("a user name cannot hold control or invisible characters")
+    if name == LOCAL_OPERATOR:
+        raise InvalidUser(f"{LOCAL_OPERATOR!r} is the actor of changes made without --by")
+    if can_remove_dnc and role is Role.VIEWER:
+        raise InvalidUser("a viewer changes nothing: can_remove_dnc needs the manager role")
 
 
 class UnknownCompany(LookupError):
@@ -59,6 +150,50 @@ async def ensure_company(
     return Company(company_id, name, default_region), True
 
 
+class InvalidCountries(ValueError):
+    """A list of countries that names no country, or something that is not one."""
+
+
+def parse_countries(text: str) -> frozenset[str]:
+    """'us, pr' -> {'US', 'PR'}: region codes as phonenumbers knows them (ISO 3166)."""
+    codes = {code.strip().upper() for code in text.split(",")} - {""}
+    if not codes:
+        raise InvalidCountries("give at least one country, e.g. US,PR")
+    unknown = sorted(codes - phonenumbers.SUPPORTED_REGIONS)
+    if unknown:
+        raise InvalidCountries(
+            f"not a country code: {', '.join(unknown)} (two letters, e.g. US, PR, CA)"
+        )
+    return frozenset(codes)
+
+
+async def company_countries(conn: AsyncConnection, company: Company) -> frozenset[str]:
+    """The countries whose numbers the company may contact.
+
+    Read under a share lock (PostgreSQL): a change waits for the screening that read the
+    countries until its dial intents commit, and a screening waits for a change under way.
+    """
+    text = (
+        await conn.execute(
+            select(companies.c.countries)
+            .where(companies.c.id == company.id)
+            .with_for_update(read=True)
+        )
+    ).scalar_one()
+    return frozenset(text.split(","))
+
+
+async def set_countries(conn: AsyncConnection, company: Company, countries: frozenset[str]) -> None:
+    """Let the company contact numbers of these countries only (`parse_countries` checks
+    them)."""
+    await conn.execute(
+        update(companies)
+        .where(companies.c.id == company.id)
+        .values(countries=",".join(sorted(countries)))
+    )
+    log.info("company.countries_set", company=company.name, countries=sorted(countries))
+
+
 async def add_user(
     conn: AsyncConnection,
     company: Company,
@@ -66,8 +201,11 @@ async def add_user(
     role: Role,
     can_remove_dnc: bool,
     now: datetime,
+    by: str = LOCAL_OPERATOR,
 ) -> User:
-    """Create a user of `company`; a duplicate name raises sqlalchemy's IntegrityError."""
+    """Create a user of `company` (checked by `check_user`); a duplicate name raises
+    sqlalchemy's IntegrityError."""
+    check_user(name, role, can_remove_dnc)
     await conn.execute(
         insert(users).values(
             company_id=company.id,
@@ -83,11 +221,13 @@ async def add_user(
         user=name,
         role=role.value,
         can_remove_dnc=can_remove_dnc,
+        by=by,
     )
     return User(name, role, can_remove_dnc)
 
 
 async def find_user(conn: AsyncConnection, company: Company, name: str) -> User | None:
+    """The user of `company` named `name`, None if there is none."""
     row = (
         await conn.execute(
             select(users.c.name, users.c.role, users.c.can_remove_dnc).where(
@@ -96,3 +236,11 @@ async def find_user(conn: AsyncConnection, company: Company, name: str) -> User 
         )
     ).first()
     return None if row is None else User(row.name, Role(row.role), row.can_remove_dnc)
+
+
+async def find_actor(
+    conn: AsyncConnection, company: Company, name: str, permission: Permission
+) -> User:
+    """The user of `company` named `name`, if it may make a change needing `permission`;
+    NotPermitted otherwise."""
+    return authorize(await find_user(conn, company, name), name, permission)

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from compliance.accounts import Permission, User, authorize
+
 
 class DncList(StrEnum):
     """A company-wide list: `dnc` blocks calls and texts, `dnt` (Do-Not-Text) blocks texts."""
@@ -44,12 +46,6 @@ class Source(StrEnum):
     API = "api"
 
 
-class Role(StrEnum):
-    ADMIN = "admin"
-    MANAGER = "manager"
-    VIEWER = "viewer"
-
-
 # Which company lists stop a contact on each channel.
 LISTS_BLOCKING: dict[Channel, tuple[DncList, ...]] = {
     Channel.VOICE: (DncList.DNC,),
@@ -66,24 +62,13 @@ LEAD_CHANNEL_OF: dict[Channel, LeadChannel] = {
 
 
 class RemovalRefused(PermissionError):
-    """A removal from a company list that policy does not allow; nothing was changed."""
-
-
-@dataclass(frozen=True, slots=True)
-class User:
-    name: str
-    role: Role
-    can_remove_dnc: bool
+    """A removal from a company list without a reason; nothing was changed."""
 
 
 def check_removal(user: User | None, reason: str, by: str) -> None:
-    """Refuse a removal unless a permitted user gives a non-empty reason."""
-    if user is None:
-        raise RemovalRefused(f"removal refused: no user named {by!r} in this company")
-    if not (user.can_remove_dnc or user.role is Role.ADMIN):
-        raise RemovalRefused(
-            f"removal refused: {user.name} ({user.role}) lacks the can_remove_dnc permission"
-        )
+    """Refuse a removal unless `user` (found under `by`) may remove and gives a reason;
+    NotPermitted or RemovalRefused say why."""
+    authorize(user, by, Permission.REMOVE)
     if not reason.strip():
         raise RemovalRefused("removal refused: a reason is required to remove a number")
 

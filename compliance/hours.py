@@ -31,8 +31,11 @@ from typing import Any, TypeAlias
 from zoneinfo import ZoneInfo
 
 from compliance.reasons import Code, Reason
+from compliance.wording import toml_value
 
 __all__ = [
+    "EARLIEST",
+    "LATEST",
     "CampaignWindow",
     "Cap",
     "DayWindow",
@@ -42,6 +45,7 @@ __all__ = [
     "RuleBook",
     "RuleSet",
     "check_hours",
+    "check_instant",
     "load_rules",
     "parse_rules",
     "state_caps",
@@ -57,6 +61,20 @@ HORIZON = timedelta(days=14)
 DAY_KEYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 STATUSES = frozenset({"verified", "secondary", "inferred", "unverified"})
+# The instants the product accepts, given (a command's --at, a blackout's end) or computed
+# (a retry's due time, the next eligible instant): wide enough for any campaign, and years
+# away from datetime's own limits, so date arithmetic near them cannot overflow.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+
+
+def check_instant(moment: datetime) -> None:
+    """ValueError unless `moment` (aware) lies from EARLIEST to LATEST, both included."""
+    if not EARLIEST <= moment <= LATEST:
+        raise ValueError(
+            f"{moment.isoformat()} is out of range: "
+            f"give an instant from {EARLIEST:%Y-%m-%d} to {LATEST:%Y-%m-%d} (UTC)"
+        )
 
 
 # --- the rule data -----------------------------------------------------------------------------
@@ -175,7 +193,8 @@ class HoursVerdict:
     """Every failing (rule, zone), the local time in each zone, and when all rules pass.
 
     `next_eligible_at` (UTC) is None when the attempt is allowed now, and also when no instant
-    within HORIZON (14 days) passes every rule in every zone; then `reasons` is not empty.
+    within HORIZON (14 days), and not past LATEST, passes every rule in every zone; then
+    `reasons` is not empty.
     """
 
     reasons: list[Reason]
@@ -394,9 +413,12 @@ def _next_eligible(
 ) -> datetime | None:
     """Jump to the latest opening among the blocking (scope, zone) pairs until none blocks.
 
-    Each jump passes at least one window start, so the loop ends; None past the horizon.
+    Each jump passes at least one window start, so the loop ends; None past the horizon,
+    and past LATEST: the gate names no instant the product would not accept.
     """
-    moment, limit = at, at + HORIZON
+    if at > LATEST:
+        return None
+    moment, limit = at, min(at + HORIZON, LATEST)
     while moment <= limit:
         openings = [
             _opens(scope, zone, channel, moment)
@@ -472,7 +494,7 @@ def parse_rules(data: Mapping[str, Any]) -> RuleBook:
     states = {}
     for code, tables in _table(data.get("state", {}), "state").items():
         if not _STATE_CODE.fullmatch(code):
-            raise ValueError(f"state {code!r}: use the two-letter postal code, e.g. 'FL'")
+            raise ValueError(f"state {toml_value(code)}: use the two-letter postal code, e.g. 'FL'")
         states[code] = _rule_set(f"state:{code}", code, tables, f"state {code}")
     return RuleBook(federal, states, str(data.get("version", "")))
 
@@ -532,9 +554,11 @@ def _cap(table: Mapping[str, Any], rule: str, where: str) -> Cap:
         raise ValueError(f"{where}: 'channels' is required for a cap (which attempts count)")
     limit, hours = table.get("limit"), table.get("window_hours")
     if not (isinstance(limit, int) and not isinstance(limit, bool) and limit > 0):
-        raise ValueError(f"{where}, limit: must be a positive integer, got {limit!r}")
+        raise ValueError(f"{where}, limit: must be a positive integer, got {toml_value(limit)}")
     if not (isinstance(hours, int | float) and not isinstance(hours, bool) and hours > 0):
-        raise ValueError(f"{where}, window_hours: must be a positive number, got {hours!r}")
+        raise ValueError(
+            f"{where}, window_hours: must be a positive number, got {toml_value(hours)}"
+        )
     common = _common(table, where)
     return Cap(limit, timedelta(hours=hours), common.pop("channels"), rule, **common)
 
@@ -546,7 +570,9 @@ def _common(table: Mapping[str, Any], where: str) -> dict[str, Any]:
         raise ValueError(f"{where}, source: the URL of the rule's text is required")
     status = table.get("status")
     if status is not None and status not in STATUSES:
-        raise ValueError(f"{where}, status: {status!r} is not one of {sorted(STATUSES)}")
+        raise ValueError(
+            f"{where}, status: {toml_value(status)} is not one of {', '.join(sorted(STATUSES))}"
+        )
     if "effective_from" not in table:
         raise ValueError(f"{where}, effective_from: required (first local date it applies)")
     start = _date(table["effective_from"], f"{where}, effective_from")
@@ -565,7 +591,10 @@ def _common(table: Mapping[str, Any], where: str) -> dict[str, Any]:
 
 def _channels(value: Any, where: str) -> frozenset[str]:
     if not (isinstance(value, list) and value and set(value) <= CHANNELS):
-        raise ValueError(f"{where}, channels: must list some of {sorted(CHANNELS)}, got {value!r}")
+        raise ValueError(
+            f"{where}, channels: must list some of {', '.join(sorted(CHANNELS))}, "
+            f"got {toml_value(value)}"
+        )
     return frozenset(value)
 
 
@@ -595,7 +624,7 @@ def _day(value: Any, where: str) -> DayWindow | None:
             return DayWindow(time(start_h, start_m), time(end_h, end_m))
         except ValueError:
             pass  # 25:00, or a window ending before it starts: reported below
-    raise ValueError(f"{where}: {value!r} is not 'HH:MM-HH:MM' (start < end) or 'closed'")
+    raise ValueError(f"{where}: {toml_value(value)} is not 'HH:MM-HH:MM' (start < end) or 'closed'")
 
 
 def _date(value: Any, where: str) -> date:
@@ -604,12 +633,12 @@ def _date(value: Any, where: str) -> date:
     try:
         return date.fromisoformat(value)
     except (TypeError, ValueError):
-        raise ValueError(f"{where}: {value!r} is not a date (YYYY-MM-DD)") from None
+        raise ValueError(f"{where}: {toml_value(value)} is not a date (YYYY-MM-DD)") from None
 
 
 def _table(value: Any, where: str) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
-        raise ValueError(f"{where}: expected a table, got {value!r}")
+        raise ValueError(f"{where}: expected a table, got {toml_value(value)}")
     return value
 
 

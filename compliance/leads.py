@@ -307,6 +307,14 @@ async def find_lead(conn: AsyncConnection, company: Company, ref: str) -> Lead |
     return None if row is None else _lead(row)
 
 
+async def list_exists(conn: AsyncConnection, company: Company, lead_list: str) -> bool:
+    """Whether `company` has a lead in `lead_list` (a list is its leads' common name)."""
+    query = select(leads.c.id).where(
+        leads.c.company_id == company.id, leads.c.lead_list == lead_list
+    )
+    return (await conn.execute(query.limit(1))).first() is not None
+
+
 async def get_lead(conn: AsyncConnection, company: Company, lead_id: int) -> Lead | None:
     """The lead with this id, if it belongs to `company`."""
     row = (await conn.execute(_lead_query(company).where(leads.c.id == lead_id))).first()

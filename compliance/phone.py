@@ -20,6 +20,13 @@ Deliberate differences from plain phonenumbers, all applied before either path: 
 dashes and spaces (NBSP, thin space, tab) are mapped to ASCII; extensions are cut off into
 `PhoneNumber.extension`; spreadsheet artefacts are handled (`3055550134.0` is accepted, scientific
 notation is refused); and `001` followed by a NANP number is read as `+1`.
+
+phonenumbers finds a number inside any text (`call me at 2125550128`, `` `id`2125550123 ``); this
+normalizer takes only a number: digits and the punctuation written between them, a leading `+`,
+`tel:` or a spreadsheet's `'`, and letters only as vanity letters ending a number that is nothing
+else (`1-800-FLOWERS`). Text before or after it, other symbols, control characters, display
+overrides, digits of two scripts and inputs of more than 100 characters are refused, each with its
+reason. Digit strings never contain any of these, so the fast path checks nothing more.
 """
 
 from __future__ import annotations
@@ -37,7 +44,7 @@ from typing import Any
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneMetadata, PhoneNumberDesc, PhoneNumberFormat
 
-__all__ = ["InvalidNumber", "PhoneNumber", "from_key", "normalize", "to_key"]
+__all__ = ["InvalidNumber", "PhoneNumber", "from_key", "normalize", "region_of", "to_key"]
 
 
 class InvalidNumber(ValueError):
@@ -333,6 +340,14 @@ class _Country:
         matchers = self.for_length(len(nsn))
         if len(matchers) == 1:  # a lone region is never asked to claim the number
             return matchers[0] is not None and matchers[0](nsn) is not None
+        claimer = self.claimer(nsn, matchers)
+        if claimer is None:
+            return False
+        matcher = matchers[claimer]
+        return matcher is not None and matcher(nsn) is not None
+
+    def claimer(self, nsn: str, matchers: list[_Match | None]) -> int | None:
+        """The index of the region that claims +code `nsn` (`region_code_for_number`)."""
         found = self.first_leading(nsn)
         claimer = int(found.lastgroup[1:]) if found and found.lastgroup else len(matchers)
         for index in self.by_type:
@@ -340,11 +355,15 @@ class _Country:
                 break
             matcher = matchers[index]
             if matcher is not None and matcher(nsn) is not None:
-                return True  # claimed by its type (before any leading-digits region): valid
-        if claimer == len(matchers):
-            return False  # no region claims it
-        matcher = matchers[claimer]
-        return matcher is not None and matcher(nsn) is not None
+                return index  # claimed by its type, before any leading-digits region
+        return claimer if claimer < len(matchers) else None
+
+    def region(self, nsn: str) -> str | None:
+        """The region of +code `nsn` as `region_code_for_number` names it."""
+        if len(self.regions) == 1:
+            return self.regions[0]
+        claimer = self.claimer(nsn, self.for_length(len(nsn)))
+        return None if claimer is None else self.regions[claimer]
 
 
 class _Nanp(_Country):
@@ -386,10 +405,20 @@ class _Nanp(_Country):
 
     def valid(self, nsn: str) -> bool:
         """Exactly `is_valid_number` for +1 `nsn` (`nsn`: national ASCII digits)."""
-        common = len(nsn) == 10 and nsn[0] > "1"
-        if common and (nsn[:4] in self.valid4 or self.first10(nsn) is not None):
+        if self._first_claims(nsn):
             return True
         return super().valid(nsn)
+
+    def region(self, nsn: str) -> str | None:
+        """The region of +1 `nsn` as `region_code_for_number` names it."""
+        if self._first_claims(nsn):
+            return self.regions[0]
+        return super().region(nsn)
+
+    def _first_claims(self, nsn: str) -> bool:
+        """Whether the shortcut says the first region (US) claims +1 `nsn`, a valid number."""
+        common = len(nsn) == 10 and nsn[0] > "1"
+        return common and (nsn[:4] in self.valid4 or self.first10(nsn) is not None)
 
 
 _NANP: _Nanp | None = None
@@ -412,6 +441,21 @@ def _country(code: int) -> _Country | None:
         regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE[code]
         _COUNTRIES[code] = None if _NON_GEOGRAPHIC in regions else _Country(code)
     return _COUNTRIES[code]
+
+
+def region_of(e164: str) -> str | None:
+    """The region (ISO 3166 country code) of a valid E.164 number, as phonenumbers'
+    `region_code_for_number` names it: '+13055550134' -> 'US', '+17875550134' -> 'PR',
+    '+442079460958' -> 'GB'; None for numbers of no country (+800, +882, ...)."""
+    digits = str(to_key(e164))
+    for size in (1, 2, 3):  # country calling codes are a prefix code
+        code = int(digits[:size])
+        if code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+            break
+    else:
+        raise InvalidNumber(e164, "unknown country calling code")
+    country = _country(code)
+    return None if country is None else country.region(digits[size:])
 
 
 def _nanp_valid(nsn: str) -> bool:
@@ -528,6 +572,22 @@ def _npa_in_service(npa: str) -> bool:
 
 _DIGIT = re.compile(r"\d").search
 _ASCII_SPACES = str.maketrans("\t\n\r\v\f", "     ")
+# Longer than any way of writing a number (leads keep at most 100 characters of it): refused
+# before any regex runs, and never echoed whole.
+MAX_INPUT_LENGTH = 100
+_ASCII_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]").search  # all but \t \n \v \f \r
+# Make a number display otherwise than it is: '\u202e0127' shows as '7210'.
+_OVERRIDES = frozenset("\u202d\u202e")
+# What a number is written with: digits and the punctuation between them.
+_SEPARATORS_TEXT = "()[]-./ "
+_NUMBER_BODY = re.compile(r"[\d()\[\]\-./ ]*")
+_LAST_DIGIT = re.compile(r"\d(?=\D*\Z)")
+# What may follow as vanity letters (1-800-GOT-JUNK, 1-877-KARS-4-KIDS).
+_VANITY = re.compile(r"[A-Za-z0-9\-. ]*")
+_LETTER = re.compile(r"[A-Za-z]").search
+# A single O, I or l beside digits is a mistyped 0 or 1, not a word spelled on the keypad.
+_LOOKALIKE = re.compile(r"(?<![A-Za-z])[OoIl](?![A-Za-z])").search
+_TEL = "tel:"
 _EXCEL_INTEGER = re.compile(r"(\+?\d+)\.0+")
 _SCIENTIFIC = re.compile(r"[+-]?\d+(?:[.,]\d*)?\s*[eE]\s*[+-]?\d+")
 _EXTENSION = re.compile(
@@ -545,11 +605,99 @@ def _ascii_char(char: str) -> str:
     if decimal is not None:
         return str(decimal)
     category = unicodedata.category(char)
-    if category in ("Zs", "Zl", "Zp", "Cc", "Cf"):
+    if category in ("Zs", "Zl", "Zp", "Cf"):
         return " "  # NBSP, thin space, ideographic space, zero-width space, soft hyphen, ...
     if category == "Pd" or char in "\u2212\u2053\u223c\uff5e":
         return "-"
     return unicodedata.normalize("NFKC", char)
+
+
+def _check_characters(text: str) -> None:
+    """Refuse what no way of writing a number holds: control characters, display overrides,
+    digits of several scripts (a Bengali 4 looks like an 8), excessive length."""
+    if len(text) > MAX_INPUT_LENGTH:
+        raise InvalidNumber(
+            f"{text[:20]}...",
+            f"too long: {len(text):,} characters, a phone number has at most {MAX_INPUT_LENGTH}",
+        )
+    control = _ASCII_CONTROL(text)
+    if control:
+        raise InvalidNumber(text, f"a control character (U+{ord(control.group()):04X})")
+    if text.isascii():
+        return
+    scripts = set()
+    for char in text:
+        category = unicodedata.category(char)
+        if category == "Cc":
+            raise InvalidNumber(text, f"a control character (U+{ord(char):04X})")
+        if char in _OVERRIDES:
+            raise InvalidNumber(
+                text,
+                f"a right-to-left override (U+{ord(char):04X}): the number displays "
+                "otherwise than it is",
+            )
+        if category == "Nd":
+            scripts.add(_digit_script(char))
+    if len(scripts) > 1:
+        raise InvalidNumber(text, f"digits of two scripts ({', '.join(sorted(scripts))})")
+
+
+def _digit_script(char: str) -> str:
+    """'٣' -> 'ARABIC-INDIC'; ASCII and full-width digits look alike: both 'ASCII'."""
+    script = unicodedata.name(char, "").rpartition("DIGIT")[0].strip()
+    return "ASCII" if script in ("", "FULLWIDTH") else script
+
+
+def _check_shape(text: str, shown: str, region: str) -> None:
+    """Refuse anything but the number around its digits (`text`: canonical, extension cut).
+
+    Letters count as keypad letters only where they end a number that is nothing but a
+    number (1-800-FLOWERS): never before the digits, nor after a number already complete.
+    """
+    first = _DIGIT(text)
+    if first is None:  # the digits were all the extension's
+        raise InvalidNumber(shown, "no number before the extension")
+    head = text[: first.start()]
+    if head.strip(_SEPARATORS_TEXT) not in ("", "+"):
+        raise InvalidNumber(shown, f"text before the number: {head.strip()!r}")
+    body_end = _NUMBER_BODY.match(text, first.start()).end()
+    if body_end == len(text):
+        return
+    number_end = _LAST_DIGIT.search(text, 0, body_end).end()
+    after = text[number_end:].strip()
+    if _is_number(text[:number_end], region):
+        raise InvalidNumber(shown, f"text after the number: {after!r}")
+    lookalike = _LOOKALIKE(text, body_end)
+    if lookalike:
+        letter = lookalike.group()
+        raise InvalidNumber(
+            shown,
+            f"a lone letter {letter!r} among digits: a mistyped {'0' if letter in 'Oo' else '1'}? "
+            "(vanity letters spell words: 1-800-FLOWERS)",
+        )
+    if not text[body_end].isalpha():
+        raise InvalidNumber(shown, _stray_reason(text[body_end]))
+    vanity_end = _VANITY.match(text, body_end).end()
+    if vanity_end < len(text):
+        raise InvalidNumber(shown, _stray_reason(text[vanity_end]))
+    if sum(char.isdigit() for char in text[:body_end]) < 3:
+        raise InvalidNumber(shown, "vanity letters follow the area code (1-800-FLOWERS)")
+
+
+def _is_number(text: str, region: str) -> bool:
+    try:
+        normalize(text, region)
+    except InvalidNumber:
+        return False
+    return True
+
+
+def _stray_reason(char: str) -> str:
+    if char == "+":
+        return "'+' may only start the number"
+    if char.isalpha():
+        return f"{char!r} ({unicodedata.name(char, 'a letter')}) is not a keypad letter (A-Z)"
+    return f"{char!r} is not part of a phone number"
 
 
 def _canonical(text: str) -> str:
@@ -588,7 +736,7 @@ def _region_label(region: str) -> str:
 
 
 def _parse_error_reason(error: NumberParseException, text: str) -> str:
-    count = sum(char.isdigit() for char in text)
+    count = sum(char.isalnum() for char in text)  # vanity letters are digits
     kind = error.error_type
     if kind == NumberParseException.INVALID_COUNTRY_CODE:
         return "unknown country calling code" if "+" in text else "not a phone number"
@@ -616,11 +764,16 @@ def _invalid_reason(number: phonenumbers.PhoneNumber, label: str) -> str:
 def _normalize_slow(value: object, region: str) -> PhoneNumber:
     """Everything the fast path in `normalize` did not settle."""
     if isinstance(value, str):
+        _check_characters(value)
         shown = text = value
     else:
         text = _coerce(value)
         shown = "" if value is None else str(value)
     text = _canonical(text)
+    if text[:4].lower() == _TEL:  # RFC 3966
+        text = text[4:].lstrip()
+    if text[:1] == "'":  # a spreadsheet's mark for a cell kept as text ('+1 305 ...)
+        text = text[1:].lstrip()
     if not text:
         raise InvalidNumber("", "empty")
     region = region.upper() if isinstance(region, str) else region
@@ -642,6 +795,7 @@ def _normalize_slow(value: object, region: str) -> PhoneNumber:
     if found and found.start() > 0:
         extension = found.group("ext")
         text = text[: found.start()].rstrip(" ,;")
+    _check_shape(text, shown, region)
 
     nanp = _NANP or _nanp()
     if region in nanp.fast_regions and text.isascii():
@@ -657,12 +811,13 @@ def _normalize_slow(value: object, region: str) -> PhoneNumber:
                 if e164 is not None:
                     return _make(e164, extension)
 
+    keypad = " (letters read as keypad digits)" if _LETTER(text) else ""
     try:
         number = phonenumbers.parse(text, region)
     except NumberParseException as error:
-        raise InvalidNumber(shown, _parse_error_reason(error, text)) from None
+        raise InvalidNumber(shown, _parse_error_reason(error, text) + keypad) from None
     if not phonenumbers.is_valid_number(number):
-        raise InvalidNumber(shown, _invalid_reason(number, _region_label(region)))
+        raise InvalidNumber(shown, _invalid_reason(number, _region_label(region)) + keypad)
     e164 = phonenumbers.format_number(number, PhoneNumberFormat.E164)
     return _make(e164, extension or number.extension or None)
 
@@ -703,6 +858,8 @@ def normalize(value: object, region: str = "US") -> PhoneNumber:
         _set_e164(number, "+1" + nsn)
         _set_extension(number, None)
         return number
+    if len(shown) > MAX_INPUT_LENGTH:
+        return _normalize_slow(value, region)
     # Every other digit string the fast path can settle.
     if digits.isdigit() or (digits[:2] == "+1" and digits[2:].isdigit()):
         nsn = _fast_nsn(digits)

@@ -11,6 +11,7 @@ class Code(StrEnum):
     """Stable reason codes: skip logs, reports and API clients rely on these names."""
 
     INVALID_NUMBER = "INVALID_NUMBER"
+    COUNTRY_NOT_ALLOWED = "COUNTRY_NOT_ALLOWED"
     LEAD_DNC_PHONE = "LEAD_DNC_PHONE"
     LEAD_DNC_SMS = "LEAD_DNC_SMS"
     LEAD_DNC_EMAIL = "LEAD_DNC_EMAIL"
@@ -28,6 +29,7 @@ class Code(StrEnum):
 PERMANENT_CODES = frozenset(
     {
         Code.INVALID_NUMBER,
+        Code.COUNTRY_NOT_ALLOWED,
         Code.LEAD_DNC_PHONE,
         Code.LEAD_DNC_SMS,
         Code.LEAD_DNC_EMAIL,
@@ -41,8 +43,9 @@ PERMANENT_CODES = frozenset(
 
 @dataclass(frozen=True, slots=True)
 class Reason:
-    """One failing rule: `rule` names it (`federal`, `state:FL`, `campaign`, `list:dnc`,
-    `lead`), `detail` carries what matched (entry, zone and local time, cap and count)."""
+    """One failing rule: `rule` names it (`federal`, `state:FL`, `campaign`, `company`,
+    `list:dnc`, `lead`), `detail` carries what matched (entry, zone and local time, cap and
+    count)."""
 
     code: Code
     rule: str

@@ -16,7 +16,6 @@ import structlog
 from sqlalchemy import (
     ColumnElement,
     Row,
-    Select,
     TextClause,
     and_,
     bindparam,
@@ -42,7 +41,14 @@ from compliance.dnc import (
     check_removal,
 )
 from compliance.phone import InvalidNumber, from_key, normalize, to_key
-from compliance.tables import UtcDateTime, dnc_entries, dnc_events, in_batch
+from compliance.tables import (
+    Page,
+    UtcDateTime,
+    dnc_entries,
+    dnc_events,
+    in_batch,
+    stream_last,
+)
 
 log = structlog.get_logger("compliance.registry")
 
@@ -93,7 +99,8 @@ async def add_numbers(
     now: datetime,
     expires_at: datetime | None = None,
 ) -> list[str]:
-    """Put E.164 `numbers` on a company list; returns those that were not already on it."""
+    """Put E.164 `numbers` on a company list, until `expires_at` if given (then screening
+    no longer sees them); returns those that were not already on it."""
     keys = sorted({to_key(number) for number in numbers})
     if not keys:
         return []
@@ -233,6 +240,22 @@ async def listings(
     return found
 
 
+async def blocking(
+    conn: AsyncConnection,
+    company: Company,
+    numbers: Sequence[str],
+    channel: Channel,
+    now: datetime,
+) -> dict[str, list[DncEntry]]:
+    """For each E.164 number blocked on `channel`, the live entries that block it."""
+    lists = LISTS_BLOCKING[channel]
+    found = {
+        number: [entry for entry in listed if entry.list_name in lists]
+        for number, listed in (await listings(conn, company, numbers, now)).items()
+    }
+    return {number: entries for number, entries in found.items() if entries}
+
+
 async def blocked(
     conn: AsyncConnection,
     company: Company,
@@ -241,12 +264,8 @@ async def blocked(
     now: datetime,
 ) -> dict[str, list[DncList]]:
     """For each E.164 number blocked on `channel`, the company lists that block it."""
-    blocking = LISTS_BLOCKING[channel]
-    found = {
-        number: [entry.list_name for entry in listed if entry.list_name in blocking]
-        for number, listed in (await listings(conn, company, numbers, now)).items()
-    }
-    return {number: lists for number, lists in found.items() if lists}
+    found = await blocking(conn, company, numbers, channel, now)
+    return {number: [entry.list_name for entry in entries] for number, entries in found.items()}
 
 
 def _entry(row: Row) -> DncEntry:
@@ -261,19 +280,15 @@ def _entry(row: Row) -> DncEntry:
     )
 
 
-def _entries_query(company: Company, list_name: DncList | None, now: datetime) -> Select:
-    query = select(dnc_entries).where(dnc_entries.c.company_id == company.id, _active(now))
-    if list_name is not None:
-        query = query.where(dnc_entries.c.list_name == list_name.value)
-    return query.order_by(dnc_entries.c.list_name, dnc_entries.c.number)
-
-
 async def entries(
     conn: AsyncConnection, company: Company, list_name: DncList | None, now: datetime
 ) -> AsyncIterator[DncEntry]:
     """Stream a company's live entries (for export), list by list, in number order."""
-    result = await conn.stream(_entries_query(company, list_name, now))
-    async for row in result:
+    query = select(dnc_entries).where(dnc_entries.c.company_id == company.id, _active(now))
+    if list_name is not None:
+        query = query.where(dnc_entries.c.list_name == list_name.value)
+    page = await stream_last(conn, query, (dnc_entries.c.list_name, dnc_entries.c.number), None)
+    async for row in page.rows:
         yield _entry(row)
 
 
@@ -284,31 +299,31 @@ async def audit_events(
     number: str | None = None,
     lead_id: int | None = None,
     limit: int | None = None,
-) -> list[AuditEvent]:
-    """The company's DNC audit trail, oldest first, optionally for one number or lead."""
+) -> Page[AuditEvent]:
+    """The company's DNC audit trail, streamed oldest first, optionally for one number or
+    lead; with `limit`, only the newest `limit` events."""
     query = select(dnc_events).where(dnc_events.c.company_id == company.id)
     if number is not None:
         query = query.where(dnc_events.c.number == to_key(number))
     if lead_id is not None:
         query = query.where(dnc_events.c.lead_id == lead_id)
-    query = query.order_by(dnc_events.c.id.desc()).limit(limit) if limit else query
-    rows = (await conn.execute(query)).all()
-    events = [
-        AuditEvent(
-            id=row.id,
-            at=row.at,
-            action=row.action,
-            list_name=row.list_name,
-            number=None if row.number is None else from_key(row.number),
-            lead_id=row.lead_id,
-            channels=row.channels,
-            source=row.source,
-            reason=row.reason,
-            actor=row.actor,
-        )
-        for row in rows
-    ]
-    return sorted(events, key=lambda event: event.id)
+    page = await stream_last(conn, query, (dnc_events.c.id,), limit)
+    return Page(rows=(_event(row) async for row in page.rows), more=page.more)
+
+
+def _event(row: Row) -> AuditEvent:
+    return AuditEvent(
+        id=row.id,
+        at=row.at,
+        action=row.action,
+        list_name=row.list_name,
+        number=None if row.number is None else from_key(row.number),
+        lead_id=row.lead_id,
+        channels=row.channels,
+        source=row.source,
+        reason=row.reason,
+        actor=row.actor,
+    )
 
 
 # --- bulk import -----------------------------------------------------------------------
@@ -328,7 +343,7 @@ WHERE NOT EXISTS (
 """
 
 _SELECT_NEW_ENTRIES = """
-SELECT :company, number, :list, 'upload', :reason, :actor, :now FROM dnc_new
+SELECT :company, number, :list, 'upload', :reason, :actor, :now, :expires FROM dnc_new
 """
 
 _ADD_EVENTS = """
@@ -336,11 +351,12 @@ INSERT INTO dnc_events (company_id, at, action, list_name, number, source, reaso
 SELECT :company, :now, 'add', :list, number, 'upload', :reason, :actor FROM {source}
 """
 
-_ENTRY_COLUMNS = "(company_id, number, list_name, source, reason, added_by, added_at)"
+_ENTRY_COLUMNS = "(company_id, number, list_name, source, reason, added_by, added_at, expires_at)"
 
 
 def _sql(statement: str) -> TextClause:
-    return text(statement).bindparams(bindparam("now", type_=UtcDateTime))
+    instants = [name for name in ("now", "expires") if f":{name}" in statement]
+    return text(statement).bindparams(*(bindparam(name, type_=UtcDateTime) for name in instants))
 
 
 class _SqliteStaging:
@@ -417,7 +433,7 @@ class _PostgresStaging:
                         ON CONFLICT (company_id, number, list_name) DO UPDATE
                         SET source = excluded.source, reason = excluded.reason,
                             added_by = excluded.added_by, added_at = excluded.added_at,
-                            expires_at = NULL
+                            expires_at = excluded.expires_at
                         WHERE dnc_entries.expires_at <= :now
                         RETURNING number
                     )
@@ -454,9 +470,11 @@ async def import_numbers(
     reason: str,
     actor: str,
     now: datetime,
+    expires_at: datetime | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> ImportSummary:
-    """Add every valid number of `rows` (row number, raw value) to a company list.
+    """Add every valid number of `rows` (row number, raw value) to a company list, until
+    `expires_at` if given (a live entry stays as it was).
 
     Invalid rows are reported, repeats counted. Memory stays flat whatever the file size.
     """
@@ -490,6 +508,7 @@ async def import_numbers(
         "reason": reason,
         "actor": actor,
         "now": now,
+        "expires": expires_at,
     }
     # Only now: staging the file, however long, must not hold off the engine's screening.
     await lock_for_change(conn, company)

@@ -18,14 +18,15 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from compliance import accounts, leads, registry
 from compliance import attempts as history
-from compliance import leads, registry
 from compliance.accounts import Company
 from compliance.blackouts import Blackout, blackouts_after
 from compliance.dnc import LEAD_CHANNEL_OF, LISTS_BLOCKING, Channel, DncEntry, LeadChannel
-from compliance.hours import CampaignWindow, RuleBook, check_hours, state_caps
-from compliance.phone import InvalidNumber, normalize
+from compliance.hours import LATEST, CampaignWindow, RuleBook, check_hours, state_caps
+from compliance.phone import InvalidNumber, normalize, region_of
 from compliance.reasons import Code, Reason
+from compliance.tables import DEFAULT_COUNTRIES
 from compliance.zones import area_code_state, candidate_zones
 
 # The longest rolling cap window any rule may use; history older than this never counts.
@@ -71,6 +72,7 @@ class Facts:
     recent: tuple[tuple[datetime, Channel], ...] = ()
     campaign_attempts: int = 0
     blackouts: tuple[Blackout, ...] = ()  # the company's, not yet over
+    countries: frozenset[str] = frozenset(DEFAULT_COUNTRIES)  # the company's
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +146,12 @@ def _phrase(reason: Reason) -> str:
             return f"the campaign's limit of {detail['max_attempts']} attempts is reached"
         case Code.TZ_UNKNOWN:
             return "no time zone is known for this number or lead"
+        case Code.COUNTRY_NOT_ALLOWED:
+            where = f"in {detail['country']}" if detail["country"] else "of no country"
+            return (
+                f"{detail['number']} is a number {where}, and the company contacts numbers "
+                f"in {', '.join(detail['countries'])} only"
+            )
         case Code.STATE_EMERGENCY_BLACKOUT:
             return (
                 f"state {detail['state']} is under an emergency blackout until "
@@ -165,6 +173,12 @@ def decide(attempt: Attempt, facts: Facts, at: datetime, rules: RuleBook) -> Dec
         )
         return _finish(None, [invalid], (), {}, None)
     reasons = _lead_reasons(attempt, facts) + _list_reasons(attempt.channel, facts, number)
+    country = region_of(number)
+    if country not in facts.countries:
+        # Not a number the company may contact: its hours, zones and caps do not matter.
+        detail = {"number": number, "country": country, "countries": sorted(facts.countries)}
+        outside = Reason(Code.COUNTRY_NOT_ALLOWED, "company", detail)
+        return _finish(number, [outside, *reasons], (), {}, None)
     zones = candidate_zones(number, attempt.lead_timezone, attempt.lead_state)
     if not zones:
         detail = {"timezone": attempt.lead_timezone, "state": attempt.lead_state}
@@ -248,7 +262,7 @@ def _blackout_reasons(states: tuple[str, ...], facts: Facts, at: datetime) -> li
             {
                 "state": blackout.state,
                 "from": blackout.starts_at.isoformat(),
-                "until": blackout.ends_at.isoformat(),
+                "until": blackout.until.isoformat(),
                 "reason": blackout.reason,
                 "source": blackout.source,
             },
@@ -263,7 +277,7 @@ def _blackouts_lift_at(states: tuple[str, ...], facts: Facts, at: datetime) -> d
     moment = at
     for blackout in facts.blackouts:  # earliest first
         if blackout.covers(states, moment):
-            moment = blackout.ends_at
+            moment = blackout.until
     return moment
 
 
@@ -329,6 +343,8 @@ def _next_eligible(
     for _ in range(SETTLE_ROUNDS):
         moment = _cap_lifts_at(attempt.channel, states, facts, moment, rules)
         lifted = _blackouts_lift_at(states, facts, moment)
+        if lifted > LATEST:  # an end stored before ends were bounded: no time to name
+            return None
         if lifted > moment:  # a blackout still runs then: try again from its end
             moment = lifted
             continue
@@ -384,6 +400,7 @@ async def gather_facts(
     pairs = [pair for pair in map(_campaign_lead, batch) if pair]
     counts = await history.campaign_attempt_counts(conn, pairs)
     ahead = await blackouts_after(conn, company, at)
+    countries = await accounts.company_countries(conn, company)
     facts = []
     for attempt in batch:
         number = numbers[attempt.address]
@@ -395,6 +412,7 @@ async def gather_facts(
                 recent=tuple(recent.get(number, ())) if number else (),
                 campaign_attempts=counts.get(pair, 0) if pair else 0,
                 blackouts=ahead,
+                countries=countries,
             )
         )
     return facts

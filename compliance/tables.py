@@ -8,9 +8,10 @@ key back into E.164.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import (
     BigInteger,
@@ -24,6 +25,8 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    Row,
+    Select,
     String,
     Table,
     Text,
@@ -31,10 +34,13 @@ from sqlalchemy import (
     any_,
     bindparam,
     func,
+    literal,
     select,
     text,
+    tuple_,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncResult
 from sqlalchemy.types import TypeDecorator
 
 metadata = MetaData(
@@ -78,6 +84,58 @@ def in_batch(column: ColumnElement, values: Sequence[int], dialect: str) -> Colu
     return column.in_(select(rows.c.value))
 
 
+T = TypeVar("T")
+
+# Rows a stream fetches from the driver at a time.
+STREAM_BATCH = 1_000
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """A listing's rows, oldest first, streamed; `more`: older rows were left out."""
+
+    rows: AsyncIterator[T]
+    more: bool
+
+
+async def stream_last(
+    conn: AsyncConnection, query: Select, order: Sequence[ColumnElement], limit: int | None
+) -> Page[Row]:
+    """Stream the last `limit` rows of `query` in ascending `order` (every row when None):
+    a listing's newest page, oldest first.
+
+    `order` must be unique per row (end it with the id). The page's first row is looked up
+    first (a query of the `order` columns only), so that the rows themselves stream from
+    the database and memory stays flat however long the listing.
+    """
+    more = False
+    if limit is not None:
+        boundary = (
+            await conn.execute(
+                query.with_only_columns(*order)
+                .order_by(*(column.desc() for column in order))
+                .offset(limit - 1)
+                .limit(2)
+            )
+        ).all()
+        if boundary:
+            oldest = [
+                literal(value, column.type)
+                for column, value in zip(order, boundary[0], strict=True)
+            ]
+            query = query.where(tuple_(*order) >= tuple_(*oldest))
+            more = len(boundary) > 1
+    result = await conn.stream(query.order_by(*order).execution_options(yield_per=STREAM_BATCH))
+    return Page(rows=_rows(result), more=more)
+
+
+async def _rows(result: AsyncResult) -> AsyncIterator[Row]:
+    # A batch per await: a row per await would cost a switch into the driver per row.
+    async for batch in result.partitions():
+        for row in batch:
+            yield row
+
+
 def _in(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
@@ -86,6 +144,9 @@ LIST_NAMES = ("dnc", "dnt")
 SOURCES = ("manual", "upload", "status_rule", "ivr", "sms_keyword", "api")
 ROLES = ("admin", "manager", "viewer")
 EVENT_ACTIONS = ("add", "remove", "lead_channels")
+# Where a company's numbers may be unless it says otherwise: the US and the territories whose
+# rules and zones the gate knows (config/state_zones.toml). Numbers elsewhere are skipped.
+DEFAULT_COUNTRIES = ("AS", "GU", "MP", "PR", "US", "VI")
 
 companies = Table(
     "companies",
@@ -94,6 +155,8 @@ companies = Table(
     Column("name", String(200), nullable=False, unique=True),
     Column("default_region", String(2), nullable=False, server_default="US"),
     Column("created_at", UtcDateTime, nullable=False),
+    # Region codes, comma-separated: the countries whose numbers the gate lets through.
+    Column("countries", Text, nullable=False, server_default=",".join(DEFAULT_COUNTRIES)),
 )
 
 users = Table(
@@ -212,7 +275,9 @@ dnc_events = Table(
 )
 
 # State emergency blackouts (Louisiana bans telephonic solicitation while a governor-declared
-# state of emergency lasts): entered by an operator with the declaration as the source.
+# state of emergency lasts): entered by an operator with the declaration as the source. One
+# ended before its declared end keeps that end; the early end is recorded beside it, with who
+# entered it, when and why.
 blackouts = Table(
     "blackouts",
     metadata,
@@ -225,6 +290,10 @@ blackouts = Table(
     Column("source", Text, nullable=False),
     Column("added_by", String(200), nullable=False),
     Column("added_at", UtcDateTime, nullable=False),
+    Column("early_end", UtcDateTime),
+    Column("ended_by", String(200)),
+    Column("ended_at", UtcDateTime),
+    Column("end_reason", Text),
     CheckConstraint("ends_at > starts_at", name="period"),
     Index(None, "company_id", "ends_at"),
 )

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from functools import cache, lru_cache
 from pathlib import Path
 from typing import TypeVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberType
@@ -38,6 +38,8 @@ __all__ = [
     "area_code_state",
     "candidate_zones",
     "is_zone",
+    "known_state",
+    "known_zone",
     "load_state_zones",
     "load_zone_additions",
     "phone_zones",
@@ -76,6 +78,10 @@ US_STATES = {
     "Washington State": "WA", "Washington D.C.": "DC",
 }  # fmt: skip
 US_CODES = frozenset(US_STATES.values())
+TERRITORIES = {
+    "American Samoa": "AS", "Guam": "GU", "Northern Mariana Islands": "MP",
+    "Puerto Rico": "PR", "U.S. Virgin Islands": "VI", "Virgin Islands": "VI",
+}  # fmt: skip
 # Geocoder entries below the area code read "Gary, IN": the state is the suffix.
 _CITY_STATE = re.compile(r", ([A-Z]{2})$")
 
@@ -166,6 +172,34 @@ def state_zones(state: str | None) -> tuple[str, ...]:
     if not state:
         return ()
     return _state_zone_table().get(state.strip().upper(), ())
+
+
+def known_state(text: str) -> str:
+    """The postal code of a US state, DC or territory, in any case: ' co' -> 'CO'. Anything
+    else raises ValueError, suggesting the code where `text` is a name ('Louisiana' -> LA)."""
+    code = text.strip().upper()
+    if state_zones(code):
+        return code
+    names = {name.lower(): postal for name, postal in (US_STATES | TERRITORIES).items()}
+    suggested = names.get(" ".join(text.lower().split()))
+    hint = f"did you mean {suggested}?" if suggested else "use its postal code, e.g. CO"
+    raise ValueError(f"{text!r} is not the postal code of a US state or territory; {hint}")
+
+
+def known_zone(text: str) -> str:
+    """An IANA time zone name, spelled exactly ('America/Denver'). Anything else raises
+    ValueError, suggesting the name differently cased ('america/denver')."""
+    name = text.strip()
+    if name in _zone_names():
+        return name
+    suggested = {zone.lower(): zone for zone in _zone_names()}.get(name.lower())
+    hint = f"did you mean {suggested}?" if suggested else "use e.g. America/New_York"
+    raise ValueError(f"{text!r} is not an IANA time zone; {hint}")
+
+
+@cache
+def _zone_names() -> frozenset[str]:
+    return frozenset(available_timezones())
 
 
 def candidate_zones(

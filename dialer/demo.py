@@ -330,7 +330,7 @@ def main() -> None:
     )
     must("report", "spring-calls")
     must("report", "spring-texts")
-    must("skips", "--format", "csv", output=paths["skips"])
+    must("skips", "--all", "--format", "csv", output=paths["skips"])
     with paths["skips"].open(newline="", encoding="utf-8") as file:
         rows = sum(1 for _ in csv.reader(file)) - 1
     print(f"Skip log: {paths['skips']} ({rows:,} skipped attempts)")

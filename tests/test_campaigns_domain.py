@@ -440,7 +440,7 @@ def _statuses(*extra: dict[str, Any], rules: list[dict[str, Any]] | None = None)
         ({"status": {"code": "OK"}, "map": []}, "write each status as [[status]]"),
         (_statuses({"code": "OK", "final": False}), "status #3, code: OK is defined twice"),
         (_statuses({"code": "no_answer", "final": False}), "status #3, code: 'no_answer' must"),
-        (_statuses({"code": "X"}), "status #3 (X), final: required, true or false, got None"),
+        (_statuses({"code": "X"}), "status #3 (X), final: required, true or false, got nothing"),
         (_statuses({"code": "X", "final": "yes"}), "status #3 (X), final: required"),
         (_statuses({"code": "X", "final": True, "label": ""}), "status #3 (X), label: must"),
         (_statuses({"code": "X", "final": True, "color": "red"}), "unknown field(s) color"),

@@ -12,6 +12,7 @@ import sys
 import pytest
 from click.testing import CliRunner, Result
 
+from campaigns import DEFAULT_STATUSES_PATH
 from dialer.cli import main
 
 
@@ -31,6 +32,13 @@ def dialer(database_url):
 def as_json(result: Result):
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
+
+
+def verdict(result: Result):
+    """The decision `dialer check --json` printed; its exit code says it too."""
+    decision = json.loads(result.stdout)
+    assert result.exit_code == (0 if decision["allowed"] else 1), result.output
+    return decision
 
 
 def test_init_is_idempotent(dialer):
@@ -117,6 +125,7 @@ def test_import_prints_the_summary_and_refuses_broken_files(dialer, tmp_path):
 
 
 def test_export_and_log_show_what_was_done(dialer, tmp_path):
+    dialer("users", "add", "ana", "--role", "manager")
     dialer("dnc", "add", "305-555-0134", "--reason", "asked", "--by", "ana")
     dialer("dnc", "add", "212-555-0100", "--list", "dnt")
     output = tmp_path / "export.csv"
@@ -188,6 +197,7 @@ def test_every_dnc_change_is_a_json_log_event(tmp_path):
         )
 
     assert dialer("init").returncode == 0
+    assert dialer("users", "add", "ana", "--role", "manager").returncode == 0
     added = dialer("dnc", "add", "305-555-0134", "--reason", "asked", "--by", "ana")
 
     assert added.returncode == 0
@@ -209,9 +219,9 @@ def test_every_dnc_change_is_a_json_log_event(tmp_path):
 
 
 def test_check_explains_the_decision(dialer):
-    dialer("dnc", "add", "305-555-0134", "--reason", "asked", "--by", "ana")
+    dialer("dnc", "add", "305-555-0134", "--reason", "asked")
 
-    evening = as_json(dialer("check", "(305) 555-0140", "--at", "2026-03-10T20:30-04:00", "--json"))
+    evening = verdict(dialer("check", "(305) 555-0140", "--at", "2026-03-10T20:30-04:00", "--json"))
     listed = dialer("check", "305-555-0134", "--at", "2026-03-10T12:00-04:00")
     sentence = dialer("check", "(305) 555-0140", "--at", "2026-03-10T20:30-04:00")
     naive = dialer("check", "(305) 555-0140", "--at", "2026-03-10T20:30")
@@ -239,9 +249,9 @@ def test_a_blackout_stops_calls_and_texts_to_its_state_until_it_ends(dialer):
         *("blackouts", "add", "--state", "la", "--from", "2026-08-25T00:00Z"),
         *("--until", "2026-09-20T00:00Z", "--reason", "Hurricane", "--source", "Proc. 90"),
     )
-    during = as_json(dialer("check", "504-555-0100", "--at", "2026-09-01T11:00-05:00", "--json"))
+    during = verdict(dialer("check", "504-555-0100", "--at", "2026-09-01T11:00-05:00", "--json"))
     text = dialer("check", "504-555-0100", "--channel", "sms", "--at", "2026-09-01T11:00-05:00")
-    after = as_json(dialer("check", "504-555-0100", "--at", "2026-09-21T11:00-05:00", "--json"))
+    after = verdict(dialer("check", "504-555-0100", "--at", "2026-09-21T11:00-05:00", "--json"))
     listed = as_json(dialer("blackouts", "list", "--all", "--json"))
     unknown = dialer(
         "blackouts", "add", "--state", "XX", "--until", "2030-01-01T00:00Z", "--source", "x"
@@ -274,7 +284,15 @@ ivr_optout_digit = "9"
 """
 
 
+def import_spring_list(dialer, tmp_path):
+    """The lead list SPRING dials."""
+    leads = tmp_path / "spring-list.csv"
+    leads.write_text("phone,external_id\n305-555-0150,S1\n")
+    assert dialer("leads", "import", str(leads), "--list", "spring-list").exit_code == 0
+
+
 def test_campaign_lifecycle_from_a_toml_definition(dialer, tmp_path):
+    import_spring_list(dialer, tmp_path)
     definition = tmp_path / "spring.toml"
     definition.write_text(SPRING)
     broken = tmp_path / "broken.toml"
@@ -346,13 +364,14 @@ def test_statuses_are_seeded_listed_and_replaced(dialer, tmp_path):
 
 
 def test_check_applies_a_campaigns_window_and_channel(dialer, tmp_path):
+    import_spring_list(dialer, tmp_path)
     definition = tmp_path / "spring.toml"
     definition.write_text(SPRING)
     dialer("campaign", "create", "--from", str(definition))
 
     saturday_noon = "2026-03-14T12:00-04:00"
-    plain = as_json(dialer("check", "305-555-0140", "--at", saturday_noon, "--json"))
-    with_campaign = as_json(
+    plain = verdict(dialer("check", "305-555-0140", "--at", saturday_noon, "--json"))
+    with_campaign = verdict(
         dialer(
             "check",
             "305-555-0140",
@@ -369,3 +388,104 @@ def test_check_applies_a_campaigns_window_and_channel(dialer, tmp_path):
         ("RESTRICTED_DAY", "campaign")
     ]
     assert with_campaign["next_eligible_at"] == "2026-03-16T13:00:00+00:00"
+
+
+def test_campaign_create_refuses_a_lead_list_the_company_does_not_have(dialer, tmp_path):
+    definition = tmp_path / "spring.toml"
+    definition.write_text(SPRING)
+
+    refused = dialer("campaign", "create", "--from", str(definition))
+
+    assert refused.exit_code == 1
+    assert "no lead list 'spring-list'" in refused.stderr
+    assert "dialer leads import FILE --list spring-list" in refused.stderr
+    assert as_json(dialer("campaign", "list", "--json")) == []
+
+
+def test_check_exits_0_when_allowed_and_1_when_blocked(dialer):
+    dialer("dnc", "add", "305-555-0134")
+    noon = "2026-03-10T12:00-04:00"
+
+    for args, printed in (((), "company dnc list"), (("--json",), "COMPANY_DNC")):
+        allowed = dialer("check", "305-555-0140", "--at", noon, *args)
+        blocked = dialer("check", "305-555-0134", "--at", noon, *args)
+        assert (allowed.exit_code, blocked.exit_code) == (0, 1), args
+        assert printed in blocked.stdout
+    # `dnc check` is a lookup: its answer is in the blocked flags.
+    looked_up = dialer("dnc", "check", "305-555-0134", "--json")
+    assert looked_up.exit_code == 0
+    assert json.loads(looked_up.stdout)[0]["blocked"] is True
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--state", "Louisiana", "did you mean LA?"),
+        ("--state", "Z'Z", "not the postal code of a US state or territory"),
+        ("--timezone", "america/los_angeles", "did you mean America/Los_Angeles?"),
+        ("--timezone", "Mars/Base", "not an IANA time zone"),
+    ],
+)
+def test_check_refuses_an_unknown_state_or_time_zone(dialer, option, value, message):
+    dialer(
+        *("blackouts", "add", "--state", "LA", "--from", "2026-08-25T00:00Z"),
+        *("--until", "2026-09-20T00:00Z", "--source", "Proc. 90"),
+    )
+    # A Californian number at 08:30 Pacific: a Louisiana or Eastern lead may not be called.
+    args = ("check", "213-555-0100", "--at", "2026-09-01T08:30-07:00")
+
+    refused = dialer(*args, option, value)
+
+    assert refused.exit_code == 2
+    assert message in refused.stderr
+    assert "Allowed" not in refused.output
+
+
+def test_check_takes_a_state_in_any_case(dialer):
+    dialer(
+        *("blackouts", "add", "--state", "LA", "--from", "2026-08-25T00:00Z"),
+        *("--until", "2026-09-20T00:00Z", "--source", "Proc. 90"),
+    )
+
+    during = dialer("check", "213-555-0100", "--at", "2026-09-01T11:00-07:00", "--state", "la")
+
+    assert during.exit_code == 1
+    assert "state LA is under an emergency blackout" in during.stdout
+
+
+BOOK = DEFAULT_STATUSES_PATH.read_text(encoding="utf-8")
+BOOKS_BREAKING_SPRING = {
+    "opt-out blocks nothing": (
+        BOOK.replace('actions = ["company_dnc"]\n', ""),
+        "ivr_optout_digit: pressing '9' gives status DNC_REQUESTED, which blocks nothing",
+    ),
+    "retried status made final": (
+        BOOK.replace('label = "Busy"\nfinal = false', 'label = "Busy"\nfinal = true'),
+        "retry.BUSY: BUSY is final",
+    ),
+}
+
+
+@pytest.mark.parametrize("broken", sorted(BOOKS_BREAKING_SPRING))
+def test_statuses_load_refuses_a_book_a_running_or_paused_campaign_cannot_use(
+    dialer, tmp_path, broken
+):
+    import_spring_list(dialer, tmp_path)
+    definition = tmp_path / "spring.toml"
+    definition.write_text(SPRING)
+    dialer("campaign", "create", "--from", str(definition))
+    book, problem = BOOKS_BREAKING_SPRING[broken]
+    statuses = tmp_path / "statuses.toml"
+    statuses.write_text(book)
+    loaded = as_json(dialer("statuses", "list", "--json"))
+
+    for action in ("start", "pause"):
+        assert dialer("campaign", action, "spring-followup").exit_code == 0
+        refused = dialer("statuses", "load", str(statuses))
+        assert refused.exit_code == 1, action
+        assert "campaign 'spring-followup'" in refused.stderr
+        assert problem in refused.stderr
+        assert as_json(dialer("statuses", "list", "--json")) == loaded
+
+    assert dialer("campaign", "stop", "spring-followup").exit_code == 0
+    assert dialer("statuses", "load", str(statuses)).exit_code == 0

@@ -20,7 +20,17 @@ from structlog.testing import capture_logs
 
 from campaigns import CampaignAction, CampaignState, repository
 from campaigns.tables import campaign_leads, skips
-from compliance import Channel, DncList, LeadChannel, Source, leads, registry, sheets
+from compliance import (
+    Channel,
+    DncList,
+    LeadChannel,
+    Role,
+    Source,
+    accounts,
+    leads,
+    registry,
+    sheets,
+)
 from compliance.tables import attempts, dnc_events
 from dialer.carriers.simulator import Scenario
 from dialer.cli import main
@@ -332,6 +342,8 @@ async def test_a_disposition_after_the_fact_fires_the_status_rules(
     async with simulated_engine(app, scenario, SimClock(START)) as (engine, _):
         await engine.run_until_done(company, "spring")
     attempt_id = (await rows(app, select(func.min(attempts.c.id))))[0][0]
+    async with app.transaction() as conn:
+        await accounts.add_user(conn, company, "mia", Role.MANAGER, False, NOW)
     runner = CliRunner()
     env = {"DIALER_DATABASE_URL": database_url, "DIALER_LOG_LEVEL": "WARNING"}
 
@@ -369,6 +381,7 @@ AROUND_THE_WORLD = {
     "Australia/Sydney": ["+61293744000", "+61293744001"],
     "Pacific/Honolulu": ["+18085550100", "+18085550101"],
 }
+COUNTRIES = frozenset({"GB", "AU", "US"})  # the company may contact numbers there
 
 
 def numbers_in_calling_hours() -> list[str]:
@@ -388,6 +401,7 @@ async def test_serve_runs_campaigns_unattended_and_stops_on_sigterm(
     scenario = tmp_path / "scenario.toml"
     scenario.write_text("seed = 1\ndefault = { answered = 1.0 }\n")
     async with app.transaction() as conn:
+        await accounts.set_countries(conn, company, COUNTRIES)
         await leads.import_leads(
             conn,
             company,

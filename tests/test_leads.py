@@ -91,7 +91,10 @@ async def test_lead_channel_dnc_drives_is_dnc_and_never_the_status(engine, compa
     assert (cleared.dnc.created_at, cleared.dnc.updated_at) == (NOW, later)
 
     async with engine.begin() as conn:
-        trail = await registry.audit_events(conn, company, number="+13055550134")
+        trail = [
+            e
+            async for e in (await registry.audit_events(conn, company, number="+13055550134")).rows
+        ]
     assert [(e.action, e.lead_id, e.channels, e.actor) for e in trail] == [
         ("lead_channels", ann.id, "phone,sms", "ana"),
         ("lead_channels", ann.id, "", "ana"),

@@ -9,11 +9,13 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from campaigns import Campaign, repository
 from campaigns.tables import campaign_ticks
+from compliance import leads, to_key
+from compliance.tables import leads as leads_table
 from dialer.database import create_engine
 from dialer.scheduling.leases import acquire_tick
 from tests.support import NOW
@@ -36,6 +38,16 @@ retry = {{ NO_ANSWER = "4h", BUSY = "30m", MACHINE = "1d" }}
 
 async def _campaign(engine: AsyncEngine, company, name: str) -> Campaign:
     async with engine.begin() as conn:
+        if not await leads.list_exists(conn, company, "spring"):
+            await conn.execute(
+                insert(leads_table).values(
+                    company_id=company.id,
+                    lead_list="spring",
+                    phone_raw="305-555-0101",
+                    phone=to_key("+13055550101"),
+                    created_at=NOW,
+                )
+            )
         return await repository.create_campaign(conn, company, CAMPAIGN.format(name=name), NOW)
 
 

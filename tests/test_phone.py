@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import pickle
 import random
 import re
 
 import phonenumbers
 import pytest
+from click.testing import CliRunner, Result
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from compliance import phone
 from compliance.phone import InvalidNumber, PhoneNumber, from_key, normalize, to_key
+from dialer.cli import main
 
 E164 = "+13055550134"
 DIGIT = "0123456789"
@@ -170,6 +173,94 @@ def test_invalid_number_api() -> None:
     assert str(error) == "'305555': too short: 6 digits, a US number has 10"
     again = pickle.loads(pickle.dumps(error))
     assert (again.value, again.reason, str(again)) == (error.value, error.reason, str(error))
+
+
+# --- text around the digits --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "e164", "extension"),
+    [
+        ("1-800-FLOWERS", "+18003569377", None),
+        ("+1 (800) FLOWERS", "+18003569377", None),
+        ("1 800 flowers", "+18003569377", None),
+        ("800-FLOWERS", "+18003569377", None),
+        ("1-800-GOT-JUNK", "+18004685865", None),
+        ("1-800-FLOWERS ext 5", "+18003569377", "5"),
+        ("１－８００－ＦＬＯＷＥＲＳ", "+18003569377", None),  # full-width letters and dashes
+        ("tel:+1-305-555-0134", E164, None),  # RFC 3966
+        ("TEL:3055550134", E164, None),
+        ("tel:+1-305-555-0134;ext=12", E164, "12"),
+        ("'+1 305 555 0134", E164, None),  # a spreadsheet's text marker (CSV cells we write)
+        ("\u202a+1 (305) 555-0134\u202c", E164, None),  # as a phone's contacts app copies it
+        ("212.555.0127.", "+12125550127", None),
+        ("[212] 555-0127", "+12125550127", None),
+        ("305-555-0134\n", E164, None),
+        ("３０５5550134", E164, None),  # full-width and ASCII digits look the same
+    ],
+)
+def test_a_whole_number_is_accepted(value: str, e164: str, extension: str | None) -> None:
+    assert normalize(value) == PhoneNumber(e164, extension)
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        # words before or after the digits
+        ("abc2125550127", "text before the number: 'abc'"),
+        ("call me at 2125550128", "text before the number: 'call me at'"),
+        ("Phone: 2125550127", "text before the number: 'Phone:'"),
+        ("(mobile) 2125550127", "text before the number: '(mobile)'"),
+        ("x2125550127", "text before the number: 'x'"),
+        ("2125550127 call me", "text after the number: 'call me'"),
+        ("212-555-0127 home", "text after the number: 'home'"),
+        ("2125550127 (mobile)", "text after the number: '(mobile)'"),
+        ("2125550127abc", "text after the number: 'abc'"),
+        ("2125550127x", "text after the number: 'x'"),
+        ("305-555-0134 ext", "text after the number: 'ext'"),
+        ("305-555-0134 ext 1234567890123", "text after the number: 'ext 1234567890123'"),
+        ("(212) 555-0127 or (212) 555-0128", "text after the number: 'or (212) 555-0128'"),
+        ("call x123", "no number before the extension"),
+        # shell and spreadsheet metacharacters
+        ("`id`2125550123", "text before the number: '`id`'"),
+        ("$(touch x)2125550122", "text before the number: '$(touch x)'"),
+        ("2125550127; rm -rf /", "text after the number: '; rm -rf /'"),
+        ("2125550127 && reboot", "text after the number: '&& reboot'"),
+        ("212|555|0127", "'|' is not part of a phone number"),
+        ("212&555&0127", "'&' is not part of a phone number"),
+        ("212*555*0127", "'*' is not part of a phone number"),
+        ("=2125550127", "text before the number: '='"),
+        ('"2125550127"', "text before the number: '\"'"),
+        ("305+555+0134", "'+' may only start the number"),
+        ("#2125550127", "text before the number: '#'"),
+        # letters that are no vanity letters
+        ("1-800-FLOWЕRS", "'Е' (CYRILLIC CAPITAL LETTER IE) is not a keypad letter"),
+        ("(305) 555-O134", "a lone letter 'O' among digits"),
+        ("(3O5) 555-0134", "a lone letter 'O' among digits"),
+        ("1 FLOWERS", "vanity letters follow the area code"),
+        ("(305) 555-CALL!", "'!' is not part of a phone number"),
+        # hidden characters, mixed scripts, size
+        ("2125550127\x00", "a control character (U+0000)"),
+        ("212555\x1b0127", "a control character (U+001B)"),
+        ("212555\x850127", "a control character (U+0085)"),
+        ("\u202e2125550127", "a right-to-left override (U+202E)"),
+        ("212555٠١٢٧", "digits of two scripts (ARABIC-INDIC, ASCII)"),
+        ("305 555 01৪4", "digits of two scripts (ASCII, BENGALI)"),
+    ],
+)
+def test_text_around_the_digits_is_refused_with_the_reason(value: str, reason: str) -> None:
+    with pytest.raises(InvalidNumber) as caught:
+        normalize(value)
+    assert reason in caught.value.reason
+    assert caught.value.value == value
+
+
+def test_a_very_long_input_is_refused_and_not_echoed_whole() -> None:
+    for value in ("2125550127" * 100, "1" * 10_000_000, "a" * 10_000_000 + "2125550127"):
+        with pytest.raises(InvalidNumber) as caught:
+            normalize(value)
+        assert f"too long: {len(value):,} characters" in caught.value.reason
+        assert len(str(caught.value)) < 200
 
 
 # --- PhoneNumber and storage keys --------------------------------------------------------------
@@ -335,3 +426,78 @@ def test_international_fast_path_agrees_with_phonenumbers(
     assert outcome(value) == expected, value
     fast = phone._fast_international(value.translate(phone._STRIP))
     assert fast is None or fast == expected, value
+
+
+# --- the region of a number --------------------------------------------------------------------
+
+
+def test_region_of_names_the_region_phonenumbers_names() -> None:
+    rng = random.Random(11)
+    examples = [
+        phonenumbers.PhoneNumber(country_code=1, national_number=int(f"{npa}{rest:07d}"))
+        for npa in range(200, 1000)
+        for rest in rng.sample(range(10**7), 10)
+    ]
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        for kind in (phonenumbers.PhoneNumberType.FIXED_LINE, phonenumbers.PhoneNumberType.MOBILE):
+            example = phonenumbers.example_number_for_type(region, kind)
+            if example is not None:
+                examples.append(example)
+    examples.append(phonenumbers.parse("+80012345678"))
+    checked = 0
+    for number in examples:
+        if phonenumbers.is_valid_number(number):
+            e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+            expected = phonenumbers.region_code_for_number(number)
+            assert phone.region_of(e164) == (None if expected == "001" else expected), e164
+            checked += 1
+    assert checked > 2000
+
+
+def test_region_of_refuses_what_is_not_e164() -> None:
+    for bad in ("3055550134", "+999123456", ""):
+        with pytest.raises(InvalidNumber):
+            phone.region_of(bad)
+
+
+# --- as the commands see it --------------------------------------------------------------------
+
+
+@pytest.fixture
+def dialer(database_url):
+    """Run `dialer ARGS...` against the test database; returns click's Result."""
+    runner = CliRunner()
+    env = {"DIALER_DATABASE_URL": database_url, "DIALER_LOG_LEVEL": "WARNING"}
+
+    def invoke(*args: str) -> Result:
+        return runner.invoke(main, list(args), env=env, catch_exceptions=False)
+
+    assert invoke("init").exit_code == 0
+    return invoke
+
+
+def test_dnc_add_refuses_text_around_a_number_and_adds_nothing(dialer):
+    refused = dialer("dnc", "add", "2125550127", "$(touch x)2125550122")
+
+    assert refused.exit_code == 1
+    assert "text before the number: '$(touch x)'" in refused.stderr
+    assert "Traceback" not in refused.output
+    assert json.loads(dialer("dnc", "log", "--json").stdout) == []
+
+
+def test_leads_import_reports_text_around_a_number_as_an_invalid_row(dialer, tmp_path):
+    path = tmp_path / "leads.csv"
+    path.write_text(
+        "phone,external_id\n305-555-0134,GOOD\ncall me at 2125550128,WORDS\n`id`2125550123,SHELL\n"
+    )
+
+    summary = json.loads(dialer("leads", "import", str(path), "--json").stdout)
+
+    assert summary["added"] == 1
+    assert [(row["row"], row["error"]) for row in summary["invalid"]] == [
+        (3, "phone: text before the number: 'call me at'"),
+        (4, "phone: text before the number: '`id`'"),
+    ]
+    assert dialer("leads", "show", "GOOD").exit_code == 0
+    assert dialer("leads", "show", "WORDS").exit_code == 1
+    assert dialer("leads", "show", "SHELL").exit_code == 1

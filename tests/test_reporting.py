@@ -130,6 +130,12 @@ async def seed(engine: AsyncEngine, company: Company) -> Seeded:
     async with engine.begin() as conn:
         other, _ = await accounts.ensure_company(conn, "other", NOW)
         await repository.seed_status_book(conn, other, NOW)
+        ids = await _leads(
+            conn,
+            company,
+            [("L1", "305-555-0101"), ("L2", "305-555-0102"), ("L3", "305-555-0103")],
+        )
+        ids |= await _leads(conn, other, [("O1", "305-555-0109")])
         spring = await repository.create_campaign(
             conn, company, DEFINITION.format(name="spring-followup"), NOW
         )
@@ -140,24 +146,19 @@ async def seed(engine: AsyncEngine, company: Company) -> Seeded:
             conn, other, DEFINITION.format(name="spring-followup"), NOW
         )
         await repository.create_campaign(conn, other, DEFINITION.format(name="winter"), NOW)
-        ids = await _leads(
-            conn,
-            company,
-            [("L1", "305-555-0101"), ("L2", "305-555-0102"), ("L3", "305-555-0103")],
-        )
-        ids |= await _leads(conn, other, [("O1", "305-555-0109")])
         queue = [
-            (spring.id, ids["L1"], "done"),
-            (spring.id, ids["L2"], "in_flight"),
-            (spring.id, ids["L3"], "queued"),
-            (autumn.id, ids["L1"], "done"),
-            (theirs.id, ids["O1"], "done"),
+            (spring.id, ids["L1"], "done", "ANSWERED"),
+            (spring.id, ids["L2"], "in_flight", None),
+            (spring.id, ids["L3"], "queued", None),
+            (autumn.id, ids["L1"], "done", "skipped:MAX_ATTEMPTS"),
+            (autumn.id, ids["L2"], "done", "ANSWERED"),
+            (theirs.id, ids["O1"], "done", "DNC_REQUESTED"),
         ]
         await conn.execute(
             insert(campaign_leads),
             [
-                {"campaign_id": c, "lead_id": lead, "state": s, "due_at": NOW}
-                for c, lead, s in queue
+                {"campaign_id": c, "lead_id": lead, "state": s, "due_at": NOW, "outcome": o}
+                for c, lead, s, o in queue
             ],
         )
 
@@ -360,7 +361,8 @@ async def seeded(engine: AsyncEngine, company: Company) -> Seeded:
 
 async def _read(engine: AsyncEngine, function, company: Company, *args, **kwargs):
     async with engine.connect() as conn:
-        return await function(conn, company, *args, **kwargs)
+        page = await function(conn, company, *args, **kwargs)
+        return [row async for row in page.rows]
 
 
 def _skips(engine, company, campaign=None, reason=None, since=None, until=None):
@@ -466,11 +468,16 @@ async def test_campaign_report_aggregates_one_campaign(engine, company, seeded):
 
     assert report.as_dict() == {
         "campaign": "spring-followup",
-        "leads": 3,
-        "attempted": 2,
-        "contacted": 1,
-        "statuses": {"ANSWERED": 1, "BUSY": 1, "DNC_REQUESTED": 1, "NO_ANSWER": 1},
-        "skipped": {"COMPANY_DNC": 1, "OUTSIDE_CALLING_HOURS": 1},
+        "lead_list": "spring-list",
+        "leads_in_queue": 3,
+        "leads_attempted": 2,
+        "leads_contacted": 1,
+        "leads_still_queued": 2,
+        "leads_not_contacted": 0,
+        "not_contacted_by_last_reason": {},
+        "attempts_by_status": {"ANSWERED": 1, "BUSY": 1, "DNC_REQUESTED": 1, "NO_ANSWER": 1},
+        "skips_later_attempted": {},
+        "skips_not_attempted_after": {"COMPANY_DNC": 1, "OUTSIDE_CALLING_HOURS": 1},
         "dnc_added": {"BUSY": 1, "DNC_REQUESTED": 2},
         "attempts_per_hour": {
             "2026-03-10T15:00Z": 2,
@@ -490,21 +497,31 @@ async def test_campaign_report_of_another_campaign_and_company(engine, company, 
 
     assert autumn.as_dict() == {
         "campaign": "autumn",
-        "leads": 1,
-        "attempted": 1,
-        "contacted": 1,
-        "statuses": {"ANSWERED": 1},
-        "skipped": {"MAX_ATTEMPTS": 1},
+        "lead_list": "spring-list",
+        "leads_in_queue": 2,
+        "leads_attempted": 1,
+        "leads_contacted": 1,
+        "leads_still_queued": 0,
+        "leads_not_contacted": 1,
+        "not_contacted_by_last_reason": {"MAX_ATTEMPTS": 1},
+        "attempts_by_status": {"ANSWERED": 1},
+        "skips_later_attempted": {},
+        "skips_not_attempted_after": {"MAX_ATTEMPTS": 1},
         "dnc_added": {"ANSWERED": 1},
         "attempts_per_hour": {"2026-03-10T15:00Z": 1},
     }
     assert theirs.as_dict() == {
         "campaign": "spring-followup",
-        "leads": 1,
-        "attempted": 1,
-        "contacted": 1,
-        "statuses": {"DNC_REQUESTED": 1},
-        "skipped": {"COMPANY_DNC": 1},
+        "lead_list": "spring-list",
+        "leads_in_queue": 1,
+        "leads_attempted": 1,
+        "leads_contacted": 1,
+        "leads_still_queued": 0,
+        "leads_not_contacted": 0,
+        "not_contacted_by_last_reason": {},
+        "attempts_by_status": {"DNC_REQUESTED": 1},
+        "skips_later_attempted": {},
+        "skips_not_attempted_after": {"COMPANY_DNC": 1},
         "dnc_added": {"DNC_REQUESTED": 1},
         "attempts_per_hour": {"2026-03-10T15:00Z": 1},
     }
@@ -512,19 +529,82 @@ async def test_campaign_report_of_another_campaign_and_company(engine, company, 
 
 async def test_an_untouched_campaign_reports_zeros(engine, company):
     async with engine.begin() as conn:
+        await _leads(conn, company, [("L1", "305-555-0101")])
         await repository.create_campaign(conn, company, DEFINITION.format(name="new"), NOW)
         report = await campaign_report(conn, company, "new")
 
     assert report.as_dict() == {
         "campaign": "new",
-        "leads": 0,
-        "attempted": 0,
-        "contacted": 0,
-        "statuses": {},
-        "skipped": {},
+        "lead_list": "spring-list",
+        "leads_in_queue": 0,
+        "leads_attempted": 0,
+        "leads_contacted": 0,
+        "leads_still_queued": 0,
+        "leads_not_contacted": 0,
+        "not_contacted_by_last_reason": {},
+        "attempts_by_status": {},
+        "skips_later_attempted": {},
+        "skips_not_attempted_after": {},
         "dnc_added": {},
         "attempts_per_hour": {},
     }
+
+
+async def test_campaign_report_tells_waits_from_the_reasons_leads_were_not_contacted(
+    engine, company
+):
+    """A skip the lead was attempted after was a wait; a lead never contacted counts once,
+    under the reason it was left with."""
+    async with engine.begin() as conn:
+        ids = await _leads(
+            conn,
+            company,
+            [(f"W{n}", f"305-555-011{n}") for n in range(1, 5)],
+        )
+        calls = await repository.create_campaign(
+            conn, company, DEFINITION.format(name="calls"), NOW
+        )
+        queue = [("W1", "done", "ANSWERED"), ("W2", "done", "NO_ANSWER")]
+        queue += [("W3", "done", "skipped:COMPANY_DNC"), ("W4", "queued", None)]
+        await conn.execute(
+            insert(campaign_leads),
+            [
+                {"campaign_id": calls.id, "lead_id": ids[lead], "state": state, "due_at": NOW,
+                 "outcome": outcome}
+                for lead, state, outcome in queue
+            ],
+        )  # fmt: skip
+        early = [("W1", "OUTSIDE_CALLING_HOURS"), ("W2", "OUTSIDE_CALLING_HOURS")]
+        early += [("W3", "COMPANY_DNC"), ("W4", "OUTSIDE_CALLING_HOURS")]
+        await conn.execute(
+            insert(skips),
+            [
+                _skip(company, calls.id, ids[lead], number=f"+1305555011{lead[1]}",
+                      codes=[code], rules=["rule"], decided_at=at(12))
+                for lead, code in early
+            ],
+        )  # fmt: skip
+        ended = [("W1", "answered", "ANSWERED", "ended"), ("W2", "no-answer", "NO_ANSWER", "ended")]
+        # The carrier refused W4's request before placing it: no attempt, and no wait over.
+        ended += [("W4", "not_placed", None, "not_placed")]
+        await conn.execute(
+            insert(attempts),
+            [
+                {"company_id": company.id, "campaign_id": calls.id, "lead_id": ids[lead],
+                 "number": to_key(f"+1305555011{lead[1]}"), "channel": "voice",
+                 "placed_at": at(14), "state": phase, "result": result, "status": status,
+                 "ended_at": at(14, 1)}
+                for lead, result, status, phase in ended
+            ],
+        )  # fmt: skip
+        report = await campaign_report(conn, company, "calls")
+
+    assert (report.leads_in_queue, report.leads_attempted, report.leads_contacted) == (4, 2, 1)
+    assert (report.leads_still_queued, report.leads_not_contacted) == (1, 2)
+    assert report.not_contacted_by_last_reason == {"COMPANY_DNC": 1, "NO_ANSWER": 1}
+    assert report.skips_later_attempted == {"OUTSIDE_CALLING_HOURS": 2}
+    assert report.skips_not_attempted_after == {"COMPANY_DNC": 1, "OUTSIDE_CALLING_HOURS": 1}
+    assert report.attempts_by_status == {"ANSWERED": 1, "NO_ANSWER": 1}
 
 
 # --- the command line -------------------------------------------------------------------
@@ -676,11 +756,16 @@ def test_report_command_json_and_table(dialer, seeded):
 
     assert report == {
         "campaign": "spring-followup",
-        "leads": 3,
-        "attempted": 2,
-        "contacted": 1,
-        "statuses": {"ANSWERED": 1, "BUSY": 1, "DNC_REQUESTED": 1, "NO_ANSWER": 1},
-        "skipped": {"COMPANY_DNC": 1, "OUTSIDE_CALLING_HOURS": 1},
+        "lead_list": "spring-list",
+        "leads_in_queue": 3,
+        "leads_attempted": 2,
+        "leads_contacted": 1,
+        "leads_still_queued": 2,
+        "leads_not_contacted": 0,
+        "not_contacted_by_last_reason": {},
+        "attempts_by_status": {"ANSWERED": 1, "BUSY": 1, "DNC_REQUESTED": 1, "NO_ANSWER": 1},
+        "skips_later_attempted": {},
+        "skips_not_attempted_after": {"COMPANY_DNC": 1, "OUTSIDE_CALLING_HOURS": 1},
         "dnc_added": {"BUSY": 1, "DNC_REQUESTED": 2},
         "attempts_per_hour": {
             "2026-03-10T15:00Z": 2,
@@ -688,18 +773,21 @@ def test_report_command_json_and_table(dialer, seeded):
             "2026-03-10T17:00Z": 1,
         },
     }
-    assert (theirs["leads"], theirs["statuses"]) == (1, {"DNC_REQUESTED": 1})
+    assert (theirs["leads_in_queue"], theirs["attempts_by_status"]) == (1, {"DNC_REQUESTED": 1})
     assert table.exit_code == 0
     lines = table.stdout.splitlines()
     assert lines[0] == "Campaign 'spring-followup'"
     for title in (
         "Attempts by call status",
-        "Skipped attempts by reason",
         "DNC additions by status rules",
         "Attempts per hour (UTC)",
     ):
         assert title in lines
+    assert any(line.startswith("Skips later attempted (waits") for line in lines)
     assert any("attempted" in line and "2" in line for line in lines)
+    # Each lead figure says what it counts.
+    assert any("in the queue" in line and "leads of list 'spring-list'" in line for line in lines)
+    assert any("contacted" in line and "answered" in line for line in lines)
     assert any("2026-03-10T16:00Z" in line for line in lines)
     assert any("OUTSIDE_CALLING_HOURS" in line for line in lines)
 
@@ -722,4 +810,116 @@ def test_report_command_refuses_unknown_campaigns_and_formats(dialer, seeded):
     assert "no campaign named 'winter'" in unknown.stderr
     assert csv_format.exit_code == 2
     assert empty.exit_code == 0
-    assert empty.stdout.count("none") == 4
+    assert empty.stdout.count("none") == 6
+
+
+# --- long listings: the newest page unless --all; spreadsheet-safe CSV ------------------
+
+EXTRA = 150
+
+
+@pytest.fixture
+async def crowded(engine: AsyncEngine, company: Company, seeded: Seeded) -> list[str]:
+    """EXTRA more skips and attempts of `company`, after the seeded ones; their numbers,
+    oldest first."""
+    numbers = [f"+1305556{index:04d}" for index in range(EXTRA)]
+    later = [at(22) + timedelta(seconds=index) for index in range(EXTRA)]
+    async with engine.begin() as conn:
+        await conn.execute(
+            insert(skips),
+            [
+                _skip(company, None, None, number=n, codes=["COMPANY_DNC"], rules=["list:dnc"])
+                | {"decided_at": moment}
+                for n, moment in zip(numbers, later, strict=True)
+            ],
+        )
+        await conn.execute(
+            insert(attempts),
+            [
+                {
+                    "company_id": company.id,
+                    "number": to_key(n),
+                    "channel": "voice",
+                    "placed_at": moment,
+                    "state": "intent",
+                }
+                for n, moment in zip(numbers, later, strict=True)
+            ],
+        )
+    return numbers
+
+
+@pytest.mark.parametrize("command", ["skips", "interactions"])
+def test_listings_show_the_newest_100_oldest_first_and_say_there_are_more(dialer, crowded, command):
+    shown = dialer(command, "--format", "json")
+    table = dialer(command)
+
+    assert [r["number"] for r in as_json(shown)] == crowded[-100:]
+    assert "Showing the newest 100" in shown.stderr
+    assert "--all" in shown.stderr
+    assert table.exit_code == 0
+    assert sum(number in table.stdout for number in crowded) == 100
+    assert "Showing the newest 100" in table.stderr
+
+
+@pytest.mark.parametrize(("command", "seeded_rows"), [("skips", 4), ("interactions", 6)])
+def test_listings_show_everything_with_all_and_n_with_limit(dialer, crowded, command, seeded_rows):
+    every = dialer(command, "--all", "--format", "json")
+    three = dialer(command, "--limit", "3", "--format", "json")
+    _, rows = as_csv(dialer(command, "--all", "--format", "csv"))
+
+    assert [r["number"] for r in as_json(every)][seeded_rows:] == crowded
+    assert len(as_json(every)) == seeded_rows + EXTRA
+    assert every.stderr == ""
+    assert [r["number"] for r in as_json(three)] == crowded[-3:]
+    assert "newest 3" in three.stderr
+    assert [r["number"] for r in rows][seeded_rows:] == crowded
+    assert dialer(command, "--all", "--limit", "3").exit_code == 2
+
+
+def test_skips_with_filters_page_what_they_keep(dialer, crowded):
+    spring = dialer("skips", "--campaign", "spring-followup", "--limit", "1", "--format", "json")
+
+    assert [r["number"] for r in as_json(spring)] == ["+13055550102"]
+    assert "newest 1 skip;" in spring.stderr
+
+
+@pytest.fixture
+async def formulas(engine: AsyncEngine, company: Company, seeded: Seeded) -> None:
+    """A skip of an input that is a formula, and an attempt of a lead whose external id is."""
+    async with engine.begin() as conn:
+        await conn.execute(
+            insert(skips),
+            [
+                _skip(
+                    company,
+                    None,
+                    None,
+                    number="=1+1",
+                    codes=["INVALID_NUMBER"],
+                    rules=["@SUM(1)"],
+                    decided_at=at(23),
+                )
+            ],
+        )
+        ids = await _leads(conn, company, [('=HYPERLINK("http://evil.example")', "305-555-0199")])
+        await conn.execute(
+            insert(attempts).values(
+                company_id=company.id,
+                lead_id=ids['=HYPERLINK("http://evil.example")'],
+                number=to_key("+13055550199"),
+                channel="voice",
+                placed_at=at(23),
+                state="intent",
+            )
+        )
+
+
+def test_csv_listings_write_no_formula(dialer, formulas):
+    _, skipped = as_csv(dialer("skips", "--format", "csv"))
+    _, attempted = as_csv(dialer("interactions", "--format", "csv"))
+
+    assert (skipped[-1]["number"], skipped[-1]["rule"]) == ("'=1+1", "'@SUM(1)")
+    assert skipped[0]["number"] == "+13055550103"
+    assert attempted[-1]["external_id"] == '\'=HYPERLINK("http://evil.example")'
+    assert attempted[-1]["number"] == "+13055550199"

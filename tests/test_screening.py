@@ -454,5 +454,5 @@ async def test_a_batch_costs_one_query_per_kind_of_fact(engine, company):
         event.remove(engine.sync_engine, "before_cursor_execute", record)
 
     assert all(decision.allowed for decision in decisions)
-    # Company lists, attempt history, lead channels, campaign counts, blackouts.
-    assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 5
+    # Company lists, attempt history, lead channels, campaign counts, blackouts, countries.
+    assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 6

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import click
 
-from dialer.cli import admin, blackouts, campaign, check, dnc, leads, reports, statuses
+from dialer.cli import admin, blackouts, campaign, check, company, dnc, leads, reports, statuses
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -26,6 +26,7 @@ for command in (
     admin.init,
     admin.users,
     admin.serve,
+    company.company_group,
     check.check,
     campaign.campaign_group,
     statuses.statuses_group,

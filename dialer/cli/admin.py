@@ -10,11 +10,14 @@ from campaigns import (
     repository,
 )
 from compliance import (
+    Permission,
     Role,
     accounts,
 )
 from dialer.app import App, utcnow
 from dialer.cli.support import (
+    actor_of,
+    by_option,
     company_of,
     company_option,
     run,
@@ -71,16 +74,32 @@ def users() -> None:
 @users.command("add")
 @click.argument("name")
 @click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
-@click.option("--can-remove-dnc", is_flag=True, help="May take numbers off company lists.")
+@click.option(
+    "--can-remove-dnc",
+    is_flag=True,
+    help="A manager who may take numbers off lists, end blackouts and release opt-outs.",
+)
+@by_option("adds the user", who="an admin")
 @company_option
-def users_add(name: str, role: str, can_remove_dnc: bool, company: str | None) -> None:
-    """Add a user NAME with a role. Admins may always remove DNC entries."""
+def users_add(
+    name: str, role: str, can_remove_dnc: bool, by: str | None, company: str | None
+) -> None:
+    """Add a user NAME with a role.
+
+    A viewer changes nothing; a manager changes lists, leads, statuses, campaigns,
+    blackouts and dispositions; an admin also manages users. Taking a number off a list,
+    ending a blackout and releasing an opt-out need an admin, or a manager with
+    --can-remove-dnc.
+    """
 
     async def body(app: App) -> None:
         async with app.transaction() as conn:
             owner = await company_of(app, conn, company)
+            actor = await actor_of(conn, owner, by, Permission.MANAGE_USERS)
             try:
-                await accounts.add_user(conn, owner, name, Role(role), can_remove_dnc, utcnow())
+                await accounts.add_user(
+                    conn, owner, name, Role(role), can_remove_dnc, utcnow(), by=actor
+                )
             except IntegrityError as error:
                 raise click.ClickException(f"a user named {name!r} already exists") from error
         click.echo(f"User {name!r} added as {role}.")

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import datetime
 
 import click
 
 from compliance import (
     Blackout,
+    Permission,
+    accounts,
     blackouts,
 )
 from dialer.app import App, utcnow
 from dialer.cli.support import (
+    actor_of,
+    by_option,
     company_of,
     company_option,
     emit_json,
@@ -32,7 +36,7 @@ def blackouts_group() -> None:
     Louisiana bans telephonic solicitation while a governor-declared state of emergency
     lasts. The gate reads blackouts on every batch, so one added while campaigns run
     applies to their next attempt; a lead whose number or address is in the state waits
-    until the blackout ends.
+    until the blackout ends. `blackouts end` ends one early, when the declaration is lifted.
     """
 
 
@@ -44,7 +48,7 @@ def blackouts_group() -> None:
 @click.option("--until", "ends_at", metavar="ISO", required=True, callback=parse_optional_instant)
 @click.option("--source", required=True, help="The declaration: a URL or an order number.")
 @click.option("--reason", default="", help="What it is, e.g. the storm's name.")
-@click.option("--by", "by", default="cli", show_default=True, help="Who enters it.")
+@by_option("enters it")
 @company_option
 def blackouts_add(
     state: str,
@@ -52,7 +56,7 @@ def blackouts_add(
     ends_at: datetime,
     source: str,
     reason: str,
-    by: str,
+    by: str | None,
     company: str | None,
 ) -> None:
     """Add a blackout from --from until --until (exclusive)."""
@@ -60,6 +64,7 @@ def blackouts_add(
     async def body(app: App) -> Blackout:
         async with app.transaction() as conn:
             owner = await company_of(app, conn, company)
+            actor = await actor_of(conn, owner, by, Permission.CHANGE)
             return await blackouts.add_blackout(
                 conn,
                 owner,
@@ -68,7 +73,7 @@ def blackouts_add(
                 ends_at,
                 reason=reason,
                 source=source,
-                by=by,
+                by=actor,
                 now=utcnow(),
             )
 
@@ -89,14 +94,53 @@ def blackouts_list(everything: bool, company: str | None, as_json: bool) -> None
     async def body(app: App) -> tuple[Blackout, ...]:
         async with app.transaction() as conn:
             owner = await company_of(app, conn, company)
-            since = datetime.min.replace(tzinfo=UTC) if everything else utcnow()
-            return await blackouts.blackouts_after(conn, owner, since)
+            return await blackouts.blackouts_after(conn, owner, None if everything else utcnow())
 
     found = run(body)
     if as_json:
         emit_json([asdict(blackout) for blackout in found])
         return
     print_table(
-        ("state", "from", "until", "reason", "source"),
-        [(b.state, iso(b.starts_at), iso(b.ends_at), b.reason, b.source) for b in found],
+        ("id", "state", "from", "until", "reason", "source", "ended early"),
+        [
+            (b.id, b.state, iso(b.starts_at), iso(b.until), b.reason, b.source, _early_end(b))
+            for b in found
+        ],
     )
+
+
+def _early_end(blackout: Blackout) -> str:
+    ended = blackout.ended
+    return "" if ended is None else f"by {ended.by}: {ended.reason}"
+
+
+@blackouts_group.command("end")
+@click.argument("blackout_id", metavar="ID", type=click.IntRange(min=1))
+@click.option(
+    "--at", "at", metavar="ISO", callback=parse_instant, help="When it ends (default: now)."
+)
+@click.option("--by", "by", required=True, help="User ending it (needs can_remove_dnc).")
+@click.option("--reason", required=True, help="Why it ends early, e.g. the order lifting it.")
+@company_option
+def blackouts_end(
+    blackout_id: int, at: datetime, by: str, reason: str, company: str | None
+) -> None:
+    """End blackout ID (see `blackouts list`) early, from --at on: needs a permitted user
+    and a reason, like taking a number off a list. The declared end is kept beside it."""
+
+    async def body(app: App) -> Blackout:
+        async with app.transaction() as conn:
+            owner = await company_of(app, conn, company)
+            return await blackouts.end_blackout(
+                conn,
+                owner,
+                blackout_id,
+                at,
+                user=await accounts.find_user(conn, owner, by),
+                by=by,
+                reason=reason,
+                now=utcnow(),
+            )
+
+    ended = run(body)
+    click.echo(f"Blackout {ended.id} of {ended.state} ends at {iso(ended.until)}.")

@@ -16,18 +16,25 @@ from campaigns import (
 )
 from dialer.app import App, utcnow
 from dialer.carriers.simulator import Scenario
+from dialer.cli.reports import print_report
 from dialer.cli.support import (
+    FORMATS_GUIDE,
     company_of,
     company_option,
     emit_json,
     iso,
     json_option,
+    parse_instant,
     parse_optional_instant,
     print_table,
     run,
 )
 from dialer.clock import SimClock
+from dialer.forecast import Forecast, forecast
 from dialer.runner import configured_dispatcher
+
+# A forecast's horizon: durations are at most a year.
+MAX_FORECAST_DAYS = 365
 
 
 @click.group("campaign")
@@ -41,12 +48,16 @@ def campaign_group() -> None:
     "source",
     required=True,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="The campaign's TOML definition.",
+    help=f"The campaign's TOML definition (every field: {FORMATS_GUIDE}).",
 )
 @company_option
 @json_option
 def campaign_create(source: Path, company: str | None, as_json: bool) -> None:
-    """Create a draft campaign from a TOML definition (checked field by field)."""
+    """Create a draft campaign from a TOML definition (checked field by field).
+
+    Every field, its type, default and meaning, with example files, is described in
+    config/examples/README.md.
+    """
     definition = source.read_text(encoding="utf-8")
 
     async def body(app: App) -> Campaign:
@@ -128,12 +139,13 @@ def campaign_show(name: str, company: str | None, as_json: bool) -> None:
     "sim_clock",
     callback=parse_optional_instant,
     metavar="ISO-8601",
-    help="Run on a simulated clock from this instant, jumping over waits (a forecast).",
+    help="Run on a simulated clock from this instant, jumping over waits; its outcomes are "
+    "stored (for demos and tests: `campaign forecast` changes nothing).",
 )
 @click.option(
     "--scenario",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Outcomes for the simulated carrier (TOML).",
+    help=f"Outcomes for the simulated carrier (TOML, see {FORMATS_GUIDE}).",
 )
 @company_option
 @json_option
@@ -148,9 +160,11 @@ def campaign_run(
     """Start NAME if needed and dial until no lead can be attempted any more.
 
     Attempts go through the configured carrier, each screened by the gate right before it
-    is placed. With the simulated carrier (the default: a local server speaking the Twilio
-    API), --sim-clock makes it a forecast; with carrier = "twilio" the calls are real, on
-    the wall clock, and --sim-clock is refused.
+    is placed, and everything is stored: attempts, skips, opt-outs added to the DNC lists,
+    the campaign's state. With the simulated carrier (the default: a local server speaking
+    the Twilio API), --sim-clock runs it on a simulated clock, for demos and tests; with
+    carrier = "twilio" the calls are real, on the wall clock, and --sim-clock is refused.
+    To see what a campaign would do without changing anything, use `campaign forecast`.
     """
     outcomes = Scenario.from_toml(scenario) if scenario else None
     clock = SimClock(sim_clock) if sim_clock else None
@@ -166,6 +180,88 @@ def campaign_run(
         emit_json(_campaign_view(finished))
         return
     click.echo(f"Campaign {finished.name!r} is {finished.state.value}.")
+
+
+def _read_scenario(
+    _ctx: click.Context, _param: click.Parameter, path: Path | None
+) -> Scenario | None:
+    """The scenario file's outcomes; a bad file is a usage error naming the field."""
+    if path is None:
+        return None
+    try:
+        return Scenario.from_toml(path)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise click.BadParameter(str(error)) from None
+
+
+@campaign_group.command("forecast")
+@click.argument("name")
+@click.option(
+    "--from",
+    "start",
+    callback=parse_instant,
+    metavar="ISO-8601",
+    help="When the simulated clock starts (default: now).",
+)
+@click.option(
+    "--days",
+    type=click.IntRange(1, MAX_FORECAST_DAYS),
+    default=7,
+    show_default=True,
+    help="Simulate at most this many days.",
+)
+@click.option(
+    "--scenario",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    callback=_read_scenario,
+    help="Outcomes for the simulated carrier (TOML, default: the scenario setting; see "
+    f"{FORMATS_GUIDE}).",
+)
+@company_option
+@json_option
+def campaign_forecast(
+    name: str,
+    start: datetime,
+    days: int,
+    scenario: Scenario | None,
+    company: str | None,
+    as_json: bool,
+) -> None:
+    """Forecast NAME: what it would do, and nothing in the database changes.
+
+    The campaign runs on a simulated clock from --from, for at most --days days or until it
+    completes, through the simulated carrier (whatever carrier is configured), against a
+    throwaway copy of the company's data: its statuses, blackouts, the campaign as it
+    stands, the leads of its list with their DNC records, attempt history and list entries.
+    A draft is started and a paused campaign resumed, in the copy only. Prints the report
+    that the copy ends with (as `dialer report` does).
+    """
+
+    async def body(app: App) -> Forecast:
+        outcomes = scenario or _configured_scenario(app)
+        async with app.transaction() as conn:
+            owner = await company_of(app, conn, company)
+        return await forecast(app, owner, name, start, days, outcomes)
+
+    result = run(body)
+    if as_json:
+        emit_json(result.as_dict())
+        return
+    click.echo(
+        f"Forecast from {iso(result.start)} until {iso(result.horizon)} "
+        "(simulated: nothing was stored)."
+    )
+    click.echo(f"At {iso(result.stopped_at)} the campaign would be {result.state.value}.\n")
+    print_report(result.report.as_dict())
+
+
+def _configured_scenario(app: App) -> Scenario:
+    """The scenario setting's outcomes, else every call answered and every text delivered."""
+    path = app.settings.scenario
+    try:
+        return Scenario.from_toml(path) if path else Scenario()
+    except (ValueError, UnicodeDecodeError) as error:
+        raise click.ClickException(f"the scenario setting: {error}") from None
 
 
 def _lifecycle_command(action: CampaignAction, summary: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 import click
@@ -16,6 +17,7 @@ from compliance import (
     explain,
     load_rules,
     screen,
+    zones,
 )
 from dialer.app import App
 from dialer.cli.support import (
@@ -27,6 +29,20 @@ from dialer.cli.support import (
     parse_instant,
     run,
 )
+
+
+def _known(check: Callable[[str], str]) -> Callable[..., str | None]:
+    """A click callback refusing (exit 2) a value `check` does not know."""
+
+    def callback(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return check(value)
+        except ValueError as error:
+            raise click.BadParameter(str(error)) from error
+
+    return callback
 
 
 @click.command()
@@ -44,8 +60,17 @@ from dialer.cli.support import (
     metavar="ISO-8601",
     help="The instant to judge, with its UTC offset (default: now).",
 )
-@click.option("--state", help="The lead's address state (e.g. CO); its rules apply too.")
-@click.option("--timezone", "timezone", help="The lead's IANA time zone, e.g. America/Denver.")
+@click.option(
+    "--state",
+    callback=_known(zones.known_state),
+    help="The lead's address state (e.g. CO); its rules apply too.",
+)
+@click.option(
+    "--timezone",
+    "timezone",
+    callback=_known(zones.known_zone),
+    help="The lead's IANA time zone, e.g. America/Denver.",
+)
 @click.option("--lead", help="A lead (id or external id): its state, zone, own DNC, history.")
 @click.option("--campaign", help="A campaign: its window, its attempt limit and its channel.")
 @company_option
@@ -65,6 +90,7 @@ def check(
 
     Screens exactly as the engine does before each attempt: lead and company DNC lists,
     calling hours in every candidate time zone (federal and state rules), rolling caps.
+    Exits 0 when allowed and 1 when blocked, with or without --json.
     """
 
     async def body(app: App) -> Decision:
@@ -85,5 +111,8 @@ def check(
     decision = run(body)
     if as_json:
         emit_json(decision.as_dict())
-        return
-    click.echo(explain(decision))
+    else:
+        click.echo(explain(decision))
+    # The verdict is the exit code too, so scripts can branch on it.
+    if not decision.allowed:
+        raise SystemExit(1)

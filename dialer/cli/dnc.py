@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import csv
-import sys
-from contextlib import nullcontext
-from dataclasses import asdict
+from dataclasses import asdict, fields
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
 from compliance import (
+    AuditEvent,
     Channel,
+    DncEntry,
     DncList,
     InvalidNumber,
+    Permission,
     Source,
     accounts,
     normalize,
@@ -22,7 +23,17 @@ from compliance import (
     sheets,
 )
 from dialer.app import App, utcnow
+from dialer.cli.output import (
+    CsvWriter,
+    hint_if_more,
+    limit_options,
+    output_file,
+    print_table_pages,
+    write_json_array,
+)
 from dialer.cli.support import (
+    actor_of,
+    by_option,
     company_of,
     company_option,
     emit_json,
@@ -30,9 +41,28 @@ from dialer.cli.support import (
     json_option,
     list_option,
     normalize_all,
+    parse_optional_instant,
+    plural,
     print_table,
     progress,
     run,
+)
+
+
+def parse_expiry(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
+    """An instant still to come, or None (the entry never expires)."""
+    moment = parse_optional_instant(ctx, param, value)
+    if moment is not None and moment <= utcnow():
+        raise click.BadParameter(f"{value} has passed: give an instant still to come")
+    return moment
+
+
+expires_option = click.option(
+    "--expires",
+    "expires_at",
+    callback=parse_expiry,
+    metavar="ISO-8601",
+    help="When the entries stop blocking, with its UTC offset (default: never).",
 )
 
 
@@ -45,14 +75,16 @@ def dnc() -> None:
 @click.argument("numbers", nargs=-1, required=True)
 @list_option
 @click.option("--reason", default="", help="Why the numbers are blocked.")
-@click.option("--by", "by", default="cli", show_default=True, help="Who adds them.")
+@by_option("adds them")
+@expires_option
 @company_option
 @json_option
 def dnc_add(
     numbers: tuple[str, ...],
     list_name: str,
     reason: str,
-    by: str,
+    by: str | None,
+    expires_at: datetime | None,
     company: str | None,
     as_json: bool,
 ) -> None:
@@ -61,6 +93,7 @@ def dnc_add(
     async def body(app: App) -> None:
         async with app.transaction() as conn:
             owner = await company_of(app, conn, company)
+            actor = await actor_of(conn, owner, by, Permission.CHANGE)
             wanted = normalize_all(numbers, owner.default_region)
             added = await registry.add_numbers(
                 conn,
@@ -69,8 +102,9 @@ def dnc_add(
                 DncList(list_name),
                 source=Source.MANUAL,
                 reason=reason,
-                actor=by,
+                actor=actor,
                 now=utcnow(),
+                expires_at=expires_at,
             )
         already = sorted(set(wanted) - set(added))
         if as_json:
@@ -85,7 +119,13 @@ def dnc_add(
 @click.argument("numbers", nargs=-1, required=True)
 @list_option
 @click.option("--reason", required=True, help="Why the numbers may be contacted again.")
-@click.option("--by", "by", required=True, help="User removing them (needs can_remove_dnc).")
+@click.option(
+    "--by",
+    "by",
+    metavar="USER",
+    required=True,
+    help="The user removing them: an admin, or a manager with can_remove_dnc.",
+)
 @company_option
 @json_option
 def dnc_remove(
@@ -126,11 +166,18 @@ def dnc_remove(
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @list_option
 @click.option("--reason", default="", help="Reason recorded on every added entry.")
-@click.option("--by", "by", default="cli", show_default=True, help="Who uploads the file.")
+@by_option("uploads the file")
+@expires_option
 @company_option
 @json_option
 def dnc_import(
-    file: Path, list_name: str, reason: str, by: str, company: str | None, as_json: bool
+    file: Path,
+    list_name: str,
+    reason: str,
+    by: str | None,
+    expires_at: datetime | None,
+    company: str | None,
+    as_json: bool,
 ) -> None:
     """Upload a CSV or XLSX list: only the first column of the first sheet is read.
 
@@ -144,14 +191,16 @@ def dnc_import(
             task = bar.add_task("import")
             async with app.transaction() as conn:
                 owner = await company_of(app, conn, company)
+                actor = await actor_of(conn, owner, by, Permission.CHANGE)
                 summary = await registry.import_numbers(
                     conn,
                     owner,
                     sheets.iter_first_column(file),
                     DncList(list_name),
                     reason=reason or f"upload of {file.name}",
-                    actor=by,
+                    actor=actor,
                     now=utcnow(),
+                    expires_at=expires_at,
                     on_progress=lambda count: bar.advance(task, count),
                 )
         report = asdict(summary)
@@ -159,9 +208,9 @@ def dnc_import(
             emit_json(report)
             return
         click.echo(
-            f"Read {summary.read:,} rows: {summary.added:,} added to {list_name}, "
+            f"Read {plural(summary.read, 'row')}: {summary.added:,} added to {list_name}, "
             f"{summary.already_listed:,} already listed, "
-            f"{summary.duplicates_in_file:,} duplicates in the file, "
+            f"{plural(summary.duplicates_in_file, 'duplicate')} in the file, "
             f"{summary.invalid_count:,} invalid."
         )
         if summary.invalid:
@@ -197,18 +246,8 @@ def dnc_check(numbers: tuple[str, ...], channel: str, company: str | None, as_js
                     number, error = None, invalid.reason
                 results.append({"input": value, "number": number, "error": error})
             valid = [r["number"] for r in results if r["number"]]
-            found = await registry.blocked(conn, owner, valid, Channel(channel), utcnow())
-        return [
-            {
-                "input": r["input"],
-                "number": r["number"],
-                "valid": r["number"] is not None,
-                "blocked": r["number"] in found,
-                "lists": [name.value for name in found.get(r["number"], [])],
-                **({"error": r["error"]} if r["error"] else {}),
-            }
-            for r in results
-        ]
+            found = await registry.blocking(conn, owner, valid, Channel(channel), utcnow())
+        return [_check_view(r["input"], r["number"], r["error"], found) for r in results]
 
     results = run(body)
     if as_json:
@@ -222,13 +261,34 @@ def dnc_check(numbers: tuple[str, ...], channel: str, company: str | None, as_js
                 r["number"],
                 f"invalid: {r['error']}"
                 if not r["valid"]
-                else f"blocked by {', '.join(r['lists'])}"
+                else f"blocked by {', '.join(r['lists'])}{_until(r)}"
                 if r["blocked"]
                 else "not listed",
             )
             for r in results
         ),
     )
+
+
+def _check_view(
+    value: str, number: str | None, error: str | None, found: dict[str, list[DncEntry]]
+) -> dict[str, Any]:
+    """One input's answer; `expires_at` when every entry blocking it expires (the latest)."""
+    entries = found.get(number or "", [])
+    ends = [entry.expires_at for entry in entries]
+    return {
+        "input": value,
+        "number": number,
+        "valid": number is not None,
+        "blocked": bool(entries),
+        "lists": [entry.list_name.value for entry in entries],
+        **({"expires_at": iso(max(ends))} if entries and None not in ends else {}),
+        **({"error": error} if error else {}),
+    }
+
+
+def _until(view: dict[str, Any]) -> str:
+    return f" until {view['expires_at']}" if "expires_at" in view else ""
 
 
 EXPORT_COLUMNS = ("number", "list", "source", "reason", "added_by", "added_at", "expires_at")
@@ -244,24 +304,24 @@ EXPORT_COLUMNS = ("number", "list", "source", "reason", "added_by", "added_at", 
 @click.option(
     "--output",
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
-    help="Write to FILE instead of standard output.",
+    help="Write to FILE instead of standard output; FILE is replaced only when the "
+    "export succeeds.",
 )
 @company_option
 def dnc_export(list_name: str | None, output: Path | None, company: str | None) -> None:
-    """Export the company lists as CSV (one row per live entry)."""
+    """Export the company lists as CSV: every live entry, with its expiry if it has one.
+
+    Cells a spreadsheet would run as a formula are written with a leading '.
+    """
 
     async def body(app: App) -> int:
-        count = 0
-        with (
-            output.open("w", newline="", encoding="utf-8") if output else nullcontext(sys.stdout)
-        ) as stream:
-            writer = csv.writer(stream)
-            writer.writerow(EXPORT_COLUMNS)
-            async with app.transaction() as conn:
-                owner = await company_of(app, conn, company)
-                chosen = DncList(list_name) if list_name else None
+        async with app.transaction() as conn:
+            owner = await company_of(app, conn, company)
+            chosen = DncList(list_name) if list_name else None
+            with output_file(output) as stream:
+                writer = CsvWriter(stream, EXPORT_COLUMNS, number_columns={"number"})
                 async for entry in registry.entries(conn, owner, chosen, utcnow()):
-                    writer.writerow(
+                    writer.write(
                         (
                             entry.number,
                             entry.list_name,
@@ -272,47 +332,59 @@ def dnc_export(list_name: str | None, output: Path | None, company: str | None) 
                             iso(entry.expires_at),
                         )
                     )
-                    count += 1
-        return count
+        return writer.rows
 
     count = run(body)
     if output:
-        click.echo(f"Exported {count:,} entries to {output}.")
+        click.echo(f"Exported {plural(count, 'entry', 'entries')} to {output}.")
 
 
 @dnc.command("log")
 @click.option("--number", help="Only events for this number (any format).")
-@click.option("--limit", type=click.IntRange(min=1), help="Only the newest N events.")
+@limit_options("event")
 @company_option
 @json_option
 def dnc_log(number: str | None, limit: int | None, company: str | None, as_json: bool) -> None:
-    """Show the audit trail: every add, removal and lead channel change."""
+    """Show the audit trail: every add, removal and lead channel change.
 
-    async def body(app: App) -> list[dict[str, Any]]:
+    The newest 100 events unless --limit N or --all, shown oldest first; standard error
+    says when older ones were left out.
+    """
+
+    async def body(app: App) -> bool:
         async with app.transaction() as conn:
             owner = await company_of(app, conn, company)
             wanted = normalize(number, owner.default_region).e164 if number else None
-            events = await registry.audit_events(conn, owner, number=wanted, limit=limit)
-        return [asdict(event) for event in events]
+            page = await registry.audit_events(conn, owner, number=wanted, limit=limit)
+            if as_json:
+                await write_json_array(_event_view(event) async for event in page.rows)
+            elif not await print_table_pages(LOG_COLUMNS, (_log_row(e) async for e in page.rows)):
+                click.echo("No events.")
+        return page.more
 
-    events = run(body)
-    if as_json:
-        emit_json(events)
-        return
-    print_table(
-        ("at", "action", "list", "number", "lead", "channels", "source", "actor", "reason"),
-        (
-            (
-                iso(e["at"]),
-                e["action"],
-                e["list_name"],
-                e["number"],
-                e["lead_id"],
-                e["channels"],
-                e["source"],
-                e["actor"],
-                e["reason"],
-            )
-            for e in events
-        ),
+    hint_if_more(run(body), limit, "event")
+
+
+LOG_COLUMNS = ("at", "action", "list", "number", "lead", "channels", "source", "actor", "reason")
+
+
+EVENT_FIELDS = [field.name for field in fields(AuditEvent)]
+
+
+def _event_view(event: AuditEvent) -> dict[str, Any]:
+    # Not dataclasses.asdict: it deep-copies every value, a third of a long log's time.
+    return {name: getattr(event, name) for name in EVENT_FIELDS}
+
+
+def _log_row(event: AuditEvent) -> tuple[Any, ...]:
+    return (
+        iso(event.at),
+        event.action,
+        event.list_name,
+        event.number,
+        event.lead_id,
+        event.channels,
+        event.source,
+        event.actor,
+        event.reason,
     )

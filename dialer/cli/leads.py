@@ -11,18 +11,22 @@ from campaigns import reports
 from campaigns import repository as campaign_store
 from compliance import (
     LeadChannel,
+    Permission,
     leads,
     parse_lead_channels,
     sheets,
 )
 from dialer.app import App, utcnow
 from dialer.cli.support import (
+    actor_of,
+    by_option,
     company_of,
     company_option,
     emit_json,
     iso,
     json_option,
     lead_or_fail,
+    plural,
     print_table,
     progress,
     run,
@@ -43,9 +47,10 @@ def leads_import(file: Path, lead_list: str, company: str | None, as_json: bool)
     """Import leads from a CSV or XLSX with a header row.
 
     Columns: phone, first_name, last_name, email, state, postal_code, timezone,
-    external_id (phone is required). A list holds one lead per number: a row whose number
-    the list has already is reported as a duplicate and not added. A row whose external_id
-    is a known lead updates that lead. New leads join the list's running and paused
+    external_id (phone is required), described with an example file in
+    config/examples/README.md. A list holds one lead per number: a row whose number the
+    list has already is reported as a duplicate and not added. A row whose external_id is
+    a known lead updates that lead. New leads join the list's running and paused
     campaigns at once.
     """
 
@@ -72,12 +77,12 @@ def leads_import(file: Path, lead_list: str, company: str | None, as_json: bool)
         emit_json({**asdict(summary), "enrolled": enrolled})
         return
     click.echo(
-        f"Read {_count(summary.read, 'row')}: {_count(summary.added, 'lead')} added to "
+        f"Read {plural(summary.read, 'row')}: {plural(summary.added, 'lead')} added to "
         f"{lead_list!r}, {summary.updated:,} updated, {summary.unchanged:,} unchanged, "
-        f"{_count(summary.duplicate_count, 'duplicate')}, {summary.invalid_count:,} invalid."
+        f"{plural(summary.duplicate_count, 'duplicate')}, {summary.invalid_count:,} invalid."
     )
     for name, count in enrolled.items():
-        click.echo(f"Campaign {name!r}: {_count(count, 'new lead')} queued.")
+        click.echo(f"Campaign {name!r}: {plural(count, 'new lead')} queued.")
     if summary.duplicates:
         click.echo("Duplicates (not added):")
         print_table(
@@ -89,11 +94,6 @@ def leads_import(file: Path, lead_list: str, company: str | None, as_json: bool)
         print_table(("row", "phone", "error"), ((r.row, r.value, r.error) for r in summary.invalid))
 
 
-def _count(count: int, noun: str) -> str:
-    """'1 row', '2 rows', '1,000 rows'."""
-    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
-
-
 @leads_group.command("dnc")
 @click.argument("lead")
 @click.option(
@@ -102,9 +102,9 @@ def _count(count: int, noun: str) -> str:
     help='Blocked channels, e.g. "phone,sms"; "" clears them all. Others: email.',
 )
 @click.option("--reason", default="", help="Why.")
-@click.option("--by", "by", default="cli", show_default=True, help="Who changes it.")
+@by_option("changes it")
 @company_option
-def leads_dnc(lead: str, channels: str, reason: str, by: str, company: str | None) -> None:
+def leads_dnc(lead: str, channels: str, reason: str, by: str | None, company: str | None) -> None:
     """Set which channels LEAD (id or external id) must not be contacted on.
 
     This is the lead's own DNC record; its status is not changed.
@@ -117,9 +117,10 @@ def leads_dnc(lead: str, channels: str, reason: str, by: str, company: str | Non
     async def body(app: App) -> None:
         async with app.transaction() as conn:
             owner = await company_of(app, conn, company)
+            actor = await actor_of(conn, owner, by, Permission.CHANGE)
             found = await lead_or_fail(conn, owner, lead)
             await leads.set_lead_channels(
-                conn, owner, found, wanted, reason=reason, by=by, now=utcnow()
+                conn, owner, found, wanted, reason=reason, by=actor, now=utcnow()
             )
         shown = ", ".join(c.value for c in LeadChannel if c in wanted) or "none"
         click.echo(f"Lead {found.id}: blocked channels {shown}.")
@@ -152,25 +153,28 @@ def leads_show(lead: str, company: str | None, as_json: bool) -> None:
         async with app.transaction() as conn:
             owner = await company_of(app, conn, company)
             found = await lead_or_fail(conn, owner, lead)
-            return _LeadPage(
-                found,
-                await leads.company_blocks(conn, owner, found, utcnow()),
-                await reports.interactions(conn, owner, campaign=None, lead_id=found.id),
-                await reports.skip_log(
-                    conn,
-                    owner,
-                    campaign=None,
-                    reason=None,
-                    since=None,
-                    until=None,
-                    lead_id=found.id,
-                ),
+            attempts = await reports.interactions(
+                conn, owner, campaign=None, lead_id=found.id, limit=SHOWN
             )
+            tried = [row async for row in attempts.rows]
+            skips = await reports.skip_log(
+                conn,
+                owner,
+                campaign=None,
+                reason=None,
+                since=None,
+                until=None,
+                lead_id=found.id,
+                limit=SHOWN,
+            )
+            skipped = [row async for row in skips.rows]
+            blocks = await leads.company_blocks(conn, owner, found, utcnow())
+            return _LeadPage(found, blocks, tried, skipped)
 
     page = run(body)
     found = page.lead
-    attempts = [row.as_dict() for row in reversed(page.attempts[-SHOWN:])]
-    skips = [row.as_dict() for row in reversed(page.skips[-SHOWN:])]
+    attempts = [row.as_dict() for row in reversed(page.attempts)]
+    skips = [row.as_dict() for row in reversed(page.skips)]
     view = asdict(found)
     view["is_dnc"] = found.is_dnc
     if found.dnc is not None:

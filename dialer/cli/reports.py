@@ -3,10 +3,9 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from dataclasses import fields
 from datetime import datetime
 from typing import Any
@@ -14,8 +13,15 @@ from typing import Any
 import click
 
 from campaigns import outcomes, reports
-from compliance import Code
+from compliance import Code, Permission, accounts
 from dialer.app import App, utcnow
+from dialer.cli.output import (
+    CsvWriter,
+    hint_if_more,
+    limit_options,
+    print_table_pages,
+    write_json_array,
+)
 from dialer.cli.support import (
     company_of,
     company_option,
@@ -46,14 +52,41 @@ def format_option(*choices: str) -> Callable[[Callable[..., Any]], Callable[...,
 campaign_option = click.option("--campaign", metavar="NAME", help="One campaign only.")
 
 
-def _write_csv(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    writer = csv.writer(sys.stdout)
-    writer.writerow(columns)
-    writer.writerows(rows)
-
-
 def _lead(view: dict[str, Any]) -> Any:
     return view["external_id"] or view["lead_id"]
+
+
+# A table column: a key of the row's view, or how to show it from the view.
+Column = str | Callable[[dict[str, Any]], Any]
+
+
+async def _write_listing(
+    views: AsyncIterator[dict[str, Any]],
+    output_format: str,
+    columns: dict[str, dict[str, Column]],
+    empty: str,
+) -> None:
+    """Views as they come: a JSON array, or the format's columns as CSV or tables."""
+    if output_format == "json":
+        await write_json_array(views)
+        return
+    chosen = columns[output_format]
+    rows = (_cells(view, chosen) async for view in views)
+    if output_format == "csv":
+        writer = CsvWriter(sys.stdout, list(chosen), number_columns={"number"})
+        async for row in rows:
+            writer.write(row)
+    elif not await print_table_pages(list(chosen), rows):
+        click.echo(empty)
+
+
+def _cells(view: dict[str, Any], columns: dict[str, Column]) -> list[Any]:
+    return [view[c] if isinstance(c, str) else c(view) for c in columns.values()]
+
+
+def _as_is(row_type: type) -> dict[str, Column]:
+    """Every field of a row type, shown as it is."""
+    return {column.name: column.name for column in fields(row_type)}
 
 
 # --- the skip log -----------------------------------------------------------------------
@@ -79,6 +112,7 @@ def _lead(view: dict[str, Any]) -> Any:
     metavar="ISO-8601",
     help="Decided before this instant, with its UTC offset.",
 )
+@limit_options("skip")
 @format_option("table", "csv", "json")
 @company_option
 def skips(
@@ -86,56 +120,46 @@ def skips(
     reason: str | None,
     since: datetime | None,
     until: datetime | None,
+    limit: int | None,
     output_format: str,
     company: str | None,
 ) -> None:
-    """The skip log: every attempt the gate refused, oldest first, with all its reasons."""
+    """The skip log: the attempts the gate refused, with all their reasons.
 
-    async def body(app: App) -> list[reports.SkipRow]:
+    The newest 100 unless --limit N or --all, shown oldest first; standard error says when
+    older ones were left out. CSV cells a spreadsheet would run as a formula get a leading '.
+    """
+
+    async def body(app: App) -> bool:
         async with app.transaction() as conn:
             owner = await company_of(app, conn, company)
-            return await reports.skip_log(
-                conn, owner, campaign=campaign, reason=reason, since=since, until=until
+            page = await reports.skip_log(
+                conn, owner, campaign=campaign, reason=reason, since=since, until=until, limit=limit
             )
+            views = (row.as_dict() async for row in page.rows)
+            await _write_listing(views, output_format, SKIP_COLUMNS, "No skipped attempts.")
+        return page.more
 
-    views = [row.as_dict() for row in run(body)]
-    if output_format == "json":
-        emit_json(views)
-    elif output_format == "csv":
-        columns = [column.name for column in fields(reports.SkipRow)]
-        _write_csv(
-            columns,
-            [
-                [
-                    "|".join(v["reasons"])
-                    if key == "reasons"
-                    else json.dumps(v["detail"])
-                    if key == "detail"
-                    else v[key]
-                    for key in columns
-                ]
-                for v in views
-            ],
-        )
-    elif not views:
-        click.echo("No skipped attempts.")
-    else:
-        print_table(
-            ("decided at", "campaign", "lead", "number", "channel", "reason", "rule", "reasons"),
-            (
-                (
-                    v["decided_at"],
-                    v["campaign"],
-                    _lead(v),
-                    v["number"],
-                    v["channel"],
-                    v["reason"],
-                    v["rule"],
-                    ", ".join(v["reasons"]),
-                )
-                for v in views
-            ),
-        )
+    hint_if_more(run(body), limit, "skip")
+
+
+SKIP_COLUMNS: dict[str, dict[str, Column]] = {
+    "csv": {
+        **_as_is(reports.SkipRow),
+        "reasons": lambda view: "|".join(view["reasons"]),
+        "detail": lambda view: json.dumps(view["detail"]),
+    },
+    "table": {
+        "decided at": "decided_at",
+        "campaign": "campaign",
+        "lead": _lead,
+        "number": "number",
+        "channel": "channel",
+        "reason": "reason",
+        "rule": "rule",
+        "reasons": lambda view: ", ".join(view["reasons"]),
+    },
+}
 
 
 # --- interactions -----------------------------------------------------------------------
@@ -143,81 +167,92 @@ def skips(
 
 @click.group("interactions", invoke_without_command=True)
 @campaign_option
+@limit_options("attempt")
 @format_option("table", "csv", "json")
 @company_option
 @click.pass_context
 def interactions(
-    ctx: click.Context, campaign: str | None, output_format: str, company: str | None
+    ctx: click.Context,
+    campaign: str | None,
+    limit: int | None,
+    output_format: str,
+    company: str | None,
 ) -> None:
-    """Every attempt placed, in order: result, keyed digits and call status."""
+    """The attempts placed, in order: result, keyed digits and call status.
+
+    The newest 100 unless --limit N or --all, shown oldest first; standard error says when
+    older ones were left out. CSV cells a spreadsheet would run as a formula get a leading '.
+    """
     if ctx.invoked_subcommand is not None:
         return
 
-    async def body(app: App) -> list[reports.InteractionRow]:
+    async def body(app: App) -> bool:
         async with app.transaction() as conn:
             owner = await company_of(app, conn, company)
-            return await reports.interactions(conn, owner, campaign=campaign)
+            page = await reports.interactions(conn, owner, campaign=campaign, limit=limit)
+            views = (row.as_dict() async for row in page.rows)
+            await _write_listing(views, output_format, INTERACTION_COLUMNS, "No attempts.")
+        return page.more
 
-    views = [row.as_dict() for row in run(body)]
-    if output_format == "json":
-        emit_json(views)
-    elif output_format == "csv":
-        columns = [column.name for column in fields(reports.InteractionRow)]
-        _write_csv(columns, [[v[key] for key in columns] for v in views])
-    elif not views:
-        click.echo("No attempts.")
-    else:
-        print_table(
-            ("placed at", "campaign", "lead", "number", "channel", "result", "digits", "status"),
-            (
-                (
-                    v["placed_at"],
-                    v["campaign"],
-                    _lead(v),
-                    v["number"],
-                    v["channel"],
-                    v["result"],
-                    v["digits"],
-                    v["status"],
-                )
-                for v in views
-            ),
-        )
+    hint_if_more(run(body), limit, "attempt")
+
+
+INTERACTION_COLUMNS: dict[str, dict[str, Column]] = {
+    "csv": _as_is(reports.InteractionRow),
+    "table": {
+        "placed at": "placed_at",
+        "campaign": "campaign",
+        "lead": _lead,
+        "number": "number",
+        "channel": "channel",
+        "result": "result",
+        "digits": "digits",
+        "status": "status",
+    },
+}
 
 
 # --- a campaign's figures ---------------------------------------------------------------
 
+# Each section of the table: (key, title, what its first column holds).
 _SECTIONS = (
-    ("statuses", "Attempts by call status", "status"),
-    ("skipped", "Skipped attempts by reason", "reason"),
+    (
+        "not_contacted_by_last_reason",
+        "Leads not contacted, by last reason (the skip code that ended them, else their "
+        "last call status)",
+        "reason",
+    ),
+    ("attempts_by_status", "Attempts by call status", "status"),
+    (
+        "skips_later_attempted",
+        "Skips later attempted (waits: the lead was attempted after them), by reason",
+        "reason",
+    ),
+    (
+        "skips_not_attempted_after",
+        "Skips not attempted after (they stopped the lead, or it still waits), by reason",
+        "reason",
+    ),
     ("dnc_added", "DNC additions by status rules", "status"),
     ("attempts_per_hour", "Attempts per hour (UTC)", "hour"),
 )
 
 
-@click.command("report")
-@click.argument("name")
-@format_option("table", "json")
-@company_option
-def report(name: str, output_format: str, company: str | None) -> None:
-    """A campaign's figures: leads reached, call statuses, skips, DNC additions, pace."""
-
-    async def body(app: App) -> reports.CampaignReport:
-        async with app.transaction() as conn:
-            owner = await company_of(app, conn, company)
-            return await reports.campaign_report(conn, owner, name)
-
-    view = run(body).as_dict()
-    if output_format == "json":
-        emit_json(view)
-        return
+def print_report(view: dict[str, Any]) -> None:
+    """A campaign report (`CampaignReport.as_dict`) as tables, each figure explained."""
     click.echo(f"Campaign {view['campaign']!r}")
     print_table(
-        ("leads", "count"),
+        ("leads", "count", "meaning"),
         (
-            ("in the queue", view["leads"]),
-            ("attempted", view["attempted"]),
-            ("contacted", view["contacted"]),
+            (
+                "in the queue",
+                view["leads_in_queue"],
+                f"leads of list {view['lead_list']!r} it took on",
+            ),
+            ("attempted", view["leads_attempted"], "at least one call or text placed"),
+            ("contacted", view["leads_contacted"], "a call answered or a text delivered"),
+            ("still queued", view["leads_still_queued"], "it may still attempt them"),
+            ("not contacted", view["leads_not_contacted"], "finished with, never contacted"),
         ),
     )
     for key, title, column in _SECTIONS:
@@ -228,10 +263,30 @@ def report(name: str, output_format: str, company: str | None) -> None:
             click.echo("none")
 
 
+@click.command("report")
+@click.argument("name")
+@format_option("table", "json")
+@company_option
+def report(name: str, output_format: str, company: str | None) -> None:
+    """A campaign's figures: its leads (in the queue, attempted, contacted, and why not),
+    call statuses, skips (waits apart), DNC additions, pace."""
+
+    async def body(app: App) -> reports.CampaignReport:
+        async with app.transaction() as conn:
+            owner = await company_of(app, conn, company)
+            return await reports.campaign_report(conn, owner, name)
+
+    view = run(body).as_dict()
+    if output_format == "json":
+        emit_json(view)
+        return
+    print_report(view)
+
+
 @interactions.command("disposition")
 @click.argument("attempt_id", type=int)
 @click.argument("status")
-@click.option("--by", "by", required=True, help="Who sets it.")
+@click.option("--by", "by", metavar="USER", required=True, help="The manager or admin who sets it.")
 @company_option
 def disposition(attempt_id: int, status: str, by: str, company: str | None) -> None:
     """Set an attempt's call status after the fact; the status's actions fire too.
@@ -242,7 +297,10 @@ def disposition(attempt_id: int, status: str, by: str, company: str | None) -> N
     async def body(app: App) -> str:
         async with app.transaction() as conn:
             owner = await company_of(app, conn, company)
-            applied = await outcomes.set_disposition(conn, owner, attempt_id, status, by, utcnow())
+            actor = await accounts.find_actor(conn, owner, by, Permission.CHANGE)
+            applied = await outcomes.set_disposition(
+                conn, owner, attempt_id, status, actor.name, utcnow()
+            )
             return ", ".join(str(action) for action in applied.actions) or "no action"
 
     click.echo(f"Attempt {attempt_id} is {status} ({run(body)}).")

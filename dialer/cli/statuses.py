@@ -11,8 +11,11 @@ from campaigns import (
     InvalidDefinition,
     repository,
 )
+from compliance import Permission
 from dialer.app import App, utcnow
 from dialer.cli.support import (
+    actor_of,
+    by_option,
     company_of,
     company_option,
     emit_json,
@@ -34,17 +37,21 @@ def statuses_group() -> None:
 
 @statuses_group.command("load")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--by", "by", default="cli", show_default=True, help="Who loads them.")
+@by_option("loads them")
 @company_option
-def statuses_load(file: Path, by: str, company: str | None) -> None:
-    """Replace the company's call statuses and outcome map with FILE (TOML)."""
+def statuses_load(file: Path, by: str | None, company: str | None) -> None:
+    """Replace the company's call statuses and outcome map with FILE (TOML).
+
+    The format, with an example file, is described in config/examples/README.md.
+    """
     definition = file.read_text(encoding="utf-8")
 
     async def body(app: App) -> int:
         async with app.transaction() as conn:
             owner = await company_of(app, conn, company)
+            actor = await actor_of(conn, owner, by, Permission.CHANGE)
             try:
-                book = await repository.save_status_book(conn, owner, definition, by, utcnow())
+                book = await repository.save_status_book(conn, owner, definition, actor, utcnow())
             except InvalidDefinition as error:
                 raise InvalidDefinition(f"{file.name}: {error}") from None
             return len(book.statuses)

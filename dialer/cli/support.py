@@ -21,6 +21,9 @@ from compliance import (
     DncList,
     InvalidBlackout,
     InvalidNumber,
+    InvalidUser,
+    NotPermitted,
+    Permission,
     RemovalRefused,
     UnknownCompany,
     UnreadableFile,
@@ -28,10 +31,14 @@ from compliance import (
     leads,
     normalize,
 )
+from compliance.hours import check_instant
 from dialer.app import App, open_app, utcnow
 from dialer.settings import SettingsConflict
 
 T = TypeVar("T")
+
+# Where every input format (campaign, statuses, scenario, lead file) is described.
+FORMATS_GUIDE = "config/examples/README.md"
 
 # Errors that mean "refused or failed, nothing changed": exit 1 with the message.
 REFUSALS = (
@@ -40,7 +47,9 @@ REFUSALS = (
     InvalidDefinition,
     InvalidNumber,
     InvalidTransition,
+    InvalidUser,
     NoStatuses,
+    NotPermitted,
     RemovalRefused,
     SettingsConflict,
     UnknownCampaign,
@@ -60,6 +69,11 @@ def run(body: Callable[[App], Awaitable[T]]) -> T:
         return asyncio.run(main())
     except REFUSALS as error:
         raise click.ClickException(str(error)) from error
+
+
+def plural(count: int, noun: str, many: str | None = None) -> str:
+    """A count with its noun in correct English: '1 row', '2 rows', '1,000 entries'."""
+    return f"{count:,} {noun if count == 1 else many or noun + 's'}"
 
 
 def emit_json(value: Any) -> None:
@@ -91,6 +105,27 @@ async def company_of(app: App, conn: Any, name: str | None) -> Company:
     return await accounts.find_company(conn, name or app.settings.default_company)
 
 
+async def actor_of(conn: Any, company: Company, by: str | None, permission: Permission) -> str:
+    """Who a change is recorded as made by: the user named by --by, if their role allows
+    the change (NotPermitted otherwise), or the local operator without --by."""
+    if by is None:
+        return accounts.LOCAL_OPERATOR
+    return (await accounts.find_actor(conn, company, by, permission)).name
+
+
+def by_option(
+    change: str, who: str = "a manager or admin"
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """--by USER for a change the local operator may make without naming anyone."""
+    return click.option(
+        "--by",
+        "by",
+        metavar="USER",
+        help=f"The user who {change}: {who} of the company "
+        f"(default: the local operator, recorded as {accounts.LOCAL_OPERATOR!r}).",
+    )
+
+
 company_option = click.option(
     "--company", metavar="NAME", help="Company to act for (default: the default_company setting)."
 )
@@ -105,7 +140,7 @@ def parse_instant(ctx: click.Context, param: click.Parameter, value: str | None)
 def parse_optional_instant(
     _ctx: click.Context, _param: click.Parameter, value: str | None
 ) -> datetime | None:
-    """An aware ISO-8601 instant, or None when not given."""
+    """An aware ISO-8601 instant within the accepted range, or None when not given."""
     if value is None:
         return None
     try:
@@ -114,6 +149,10 @@ def parse_optional_instant(
         raise click.BadParameter(f"{value!r} is not an ISO-8601 instant") from error
     if moment.tzinfo is None:
         raise click.BadParameter("give a UTC offset, e.g. 2026-03-10T20:30-04:00 or ...Z")
+    try:
+        check_instant(moment)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from error
     return moment
 
 

@@ -118,9 +118,12 @@ class Dispatcher:
                 pending = await attempts.open_attempts(conn, ids=sorted(self.open.ids))
             await self.recovery.settle(pending)
 
-    async def run_until_done(self, company: Company, name: str) -> Campaign:
-        """Start the campaign if needed and dial until no lead can be attempted any more."""
-        return await runs.run_until_done(self, company, name)
+    async def run_until_done(
+        self, company: Company, name: str, deadline: datetime | None = None
+    ) -> Campaign:
+        """Start the campaign if needed and dial until no lead can be attempted any more, or
+        until the clock reaches `deadline`."""
+        return await runs.run_until_done(self, company, name, deadline)
 
     async def on_callback(self, attempt_id: int, params: Mapping[str, str]) -> None:
         """A verified status callback; returns once it is committed."""

@@ -15,8 +15,11 @@ if TYPE_CHECKING:
     from dialer.dispatch import Dispatcher
 
 
-async def run_until_done(dispatcher: Dispatcher, company: Company, name: str) -> Campaign:
-    """Start the campaign if needed and dial until no lead can be attempted any more."""
+async def run_until_done(
+    dispatcher: Dispatcher, company: Company, name: str, deadline: datetime | None = None
+) -> Campaign:
+    """Start the campaign if needed and dial until no lead can be attempted any more, or
+    until the clock reaches `deadline` (a forecast's horizon)."""
     app, clock = dispatcher.app, dispatcher.clock
     async with app.transaction() as conn:
         campaign = await campaign_store.find_campaign(conn, company, name)
@@ -35,6 +38,8 @@ async def run_until_done(dispatcher: Dispatcher, company: Company, name: str) ->
             due = await queue.next_due(conn, campaign.id)
             campaign = await campaign_store.find_campaign(conn, company, name)
         await _wait(dispatcher, claimed, due)
+        if deadline is not None and clock.now() >= deadline:
+            break
         if not claimed:  # nothing to dial: settle what is overdue
             await dispatcher.recover()
     return campaign

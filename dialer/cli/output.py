@@ -1,0 +1,147 @@
+"""How commands write what may be long or land in a spreadsheet: CSV with formulas
+neutralized, files replaced only whole, listings streamed and paged."""
+
+from __future__ import annotations
+
+import csv
+import functools
+import json
+import os
+import re
+import sys
+import tempfile
+from collections.abc import AsyncIterable, Callable, Collection, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+import click
+
+from dialer.cli.support import print_table
+
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_E164 = re.compile(r"\+[1-9][0-9]{1,14}")
+
+# Newest rows a listing shows unless --limit N or --all says otherwise.
+DEFAULT_LIMIT = 100
+# Rows per table printed: a listing of any length is printed as tables of this many rows.
+TABLE_PAGE = 1_000
+
+
+def spreadsheet_safe(value: Any, *, number: bool = False) -> str:
+    """A CSV cell that a spreadsheet shows as text: a leading ' before a formula start,
+    except an E.164 number in a number column."""
+    text = "" if value is None else str(value)
+    if number and _E164.fullmatch(text):
+        return text
+    return f"'{text}" if text.startswith(FORMULA_STARTS) else text
+
+
+class CsvWriter:
+    """Writes rows as they come, every cell spreadsheet-safe; counts the rows written."""
+
+    def __init__(
+        self, stream: IO[str], columns: Sequence[str], number_columns: Collection[str] = ()
+    ) -> None:
+        self._writer = csv.writer(stream)
+        self._numbers = [column in number_columns for column in columns]
+        self._writer.writerow([spreadsheet_safe(column) for column in columns])
+        self.rows = 0
+
+    def write(self, row: Sequence[Any]) -> None:
+        self._writer.writerow(
+            [
+                spreadsheet_safe(value, number=is_number)
+                for value, is_number in zip(row, self._numbers, strict=True)
+            ]
+        )
+        self.rows += 1
+
+
+@contextmanager
+def output_file(path: Path | None) -> Iterator[IO[str]]:
+    """Standard output, or a new file in `path`'s folder that replaces `path` only when
+    the block succeeds: on any error the old file is untouched and the new one removed."""
+    if path is None:
+        yield sys.stdout
+        return
+    descriptor, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with open(descriptor, "w", newline="", encoding="utf-8") as stream:
+            yield stream
+        os.chmod(partial, _file_mode(path))
+        os.replace(partial, path)
+    except BaseException:
+        os.unlink(partial)
+        raise
+
+
+def _file_mode(path: Path) -> int:
+    """The mode of the file being replaced, else what the umask gives a new file
+    (mkstemp makes its file private)."""
+    try:
+        return path.stat().st_mode & 0o777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+async def write_json_array(items: AsyncIterable[Any]) -> None:
+    """Items as one JSON array on standard output, an item a line, written as they come."""
+    separator = "[\n"
+    async for item in items:
+        sys.stdout.write(separator + json.dumps(item, default=str))
+        separator = ",\n"
+    sys.stdout.write("[]\n" if separator == "[\n" else "\n]\n")
+
+
+async def print_table_pages(columns: Sequence[str], rows: AsyncIterable[Sequence[Any]]) -> int:
+    """Rows as tables of TABLE_PAGE rows, each printed once full; returns the row count."""
+    page: list[Sequence[Any]] = []
+    count = 0
+    async for row in rows:
+        page.append(row)
+        count += 1
+        if len(page) == TABLE_PAGE:
+            print_table(columns, page)
+            page = []
+    if page:
+        print_table(columns, page)
+    return count
+
+
+def limit_options(noun: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """`--limit N` and `--all`, given to the command as one `limit` (None: every row)."""
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(command)
+        def with_limit(*args: Any, limit: int | None, show_all: bool, **kwargs: Any) -> Any:
+            if show_all and limit is not None:
+                raise click.UsageError("give --limit N or --all, not both")
+            return command(*args, limit=None if show_all else limit or DEFAULT_LIMIT, **kwargs)
+
+        with_all = click.option(
+            "--all", "show_all", is_flag=True, help=f"Every {noun}, not only the newest."
+        )
+        with_n = click.option(
+            "--limit",
+            type=click.IntRange(min=1),
+            metavar="N",
+            help=f"Only the newest N {noun}s (default {DEFAULT_LIMIT}), oldest first.",
+        )
+        return with_n(with_all(with_limit))
+
+    return decorate
+
+
+def hint_if_more(more: bool, limit: int | None, noun: str) -> None:
+    """On standard error: the listing left older rows out, and how to see them."""
+    if more:
+        shown = f"{limit} {noun}" + ("" if limit == 1 else "s")
+        click.echo(
+            f"Showing the newest {shown}; there are older ones "
+            "(--limit N shows more, --all every one).",
+            err=True,
+        )
