@@ -30,7 +30,7 @@ from dialer.runner import listening, simulated_carrier
 from dialer.scheduling import nodes
 from dialer.settings import Settings
 from tests.support import NOW
-from tests.test_engine import CAMPAIGN, rows
+from tests.test_engine import CAMPAIGN, COUNTRIES, rows
 
 NINE_IN_NEW_YORK = datetime(2026, 3, 10, 13, 0, tzinfo=UTC)  # 03:00 in Honolulu
 ANSWERED = Scenario.from_dict({"seed": 1, "default": {"answered": 1.0}})
@@ -379,7 +379,6 @@ ZONE_PREFIXES = {
     "Australia/Sydney": "+61293744",
     "Pacific/Honolulu": "+1808555",
 }
-COUNTRIES = frozenset({"GB", "AU", "US"})  # the company may contact numbers there
 
 
 def numbers_in_calling_hours(count: int) -> list[str]:

@@ -19,7 +19,7 @@ from twilio.request_validator import RequestValidator
 from campaigns import CampaignState, repository
 from campaigns import attempts as attempt_store
 from campaigns.statuses import DEFAULT_STATUSES_PATH
-from compliance import Channel, leads, registry, sheets
+from compliance import Channel, accounts, leads, registry, sheets
 from compliance.phone import to_key
 from compliance.tables import attempts, dnc_entries
 from compliance.tables import leads as leads_table
@@ -30,7 +30,15 @@ from dialer.clock import SimClock
 from dialer.dispatch import Dispatcher
 from dialer.runner import simulated_engine
 from tests.support import NOW
-from tests.test_engine import CAMPAIGN, LEADS, START, numbers_in_calling_hours, rows, state_of
+from tests.test_engine import (
+    CAMPAIGN,
+    COUNTRIES,
+    LEADS,
+    START,
+    numbers_in_calling_hours,
+    rows,
+    state_of,
+)
 
 OPTING_OUT = "+13055550101"
 SEVEN = CAMPAIGN.replace('ivr_optout_digit = "9"', 'ivr_optout_digit = "7"')
@@ -362,6 +370,7 @@ async def test_campaign_run_with_twilio_configured_dials_through_that_carrier(
     path.write_text("phone,external_id\n" + "".join(f"{n},T{i}\n" for i, n in enumerate(numbers)))
     anytime = "\n".join(x for x in CAMPAIGN.splitlines() if not x.startswith("window"))
     async with app.transaction() as conn:
+        await accounts.set_countries(conn, company, COUNTRIES)
         await leads.import_leads(
             conn, company, sheets.iter_records(path, leads.LEAD_COLUMNS), "spring", NOW
         )
