@@ -27,6 +27,7 @@ from dialer.cli.support import (
     run,
 )
 from dialer.clock import SimClock
+from dialer.files import read_text
 from dialer.runner import configured_dispatcher
 
 
@@ -47,9 +48,9 @@ def campaign_group() -> None:
 @json_option
 def campaign_create(source: Path, company: str | None, as_json: bool) -> None:
     """Create a draft campaign from a TOML definition (checked field by field)."""
-    definition = source.read_text(encoding="utf-8")
 
     async def body(app: App) -> Campaign:
+        definition = read_text(source)
         async with app.transaction() as conn:
             owner = await company_of(app, conn, company)
             try:
@@ -152,10 +153,10 @@ def campaign_run(
     API), --sim-clock makes it a forecast; with carrier = "twilio" the calls are real, on
     the wall clock, and --sim-clock is refused.
     """
-    outcomes = Scenario.from_toml(scenario) if scenario else None
     clock = SimClock(sim_clock) if sim_clock else None
 
     async def body(app: App) -> Campaign:
+        outcomes = Scenario.from_toml(scenario) if scenario else None
         async with app.transaction() as conn:
             owner = await company_of(app, conn, company)
         async with configured_dispatcher(app, outcomes, clock) as dispatcher:

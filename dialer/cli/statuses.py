@@ -20,6 +20,7 @@ from dialer.cli.support import (
     print_table,
     run,
 )
+from dialer.files import read_text
 
 
 @click.group("statuses")
@@ -38,9 +39,9 @@ def statuses_group() -> None:
 @company_option
 def statuses_load(file: Path, by: str, company: str | None) -> None:
     """Replace the company's call statuses and outcome map with FILE (TOML)."""
-    definition = file.read_text(encoding="utf-8")
 
     async def body(app: App) -> int:
+        definition = read_text(file)
         async with app.transaction() as conn:
             owner = await company_of(app, conn, company)
             try:

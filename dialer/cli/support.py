@@ -29,16 +29,23 @@ from compliance import (
     normalize,
 )
 from dialer.app import App, open_app, utcnow
-from dialer.settings import SettingsConflict
+from dialer.carriers.simulator import InvalidScenario
+from dialer.database import DatabaseNotInitialized, DatabaseUnavailable
+from dialer.files import UnreadableText
+from dialer.settings import InvalidSettings, SettingsConflict
 
 T = TypeVar("T")
 
 # Errors that mean "refused or failed, nothing changed": exit 1 with the message.
 REFUSALS = (
     UnknownAttempt,
+    DatabaseNotInitialized,
+    DatabaseUnavailable,
     InvalidBlackout,
     InvalidDefinition,
     InvalidNumber,
+    InvalidScenario,
+    InvalidSettings,
     InvalidTransition,
     NoStatuses,
     RemovalRefused,
@@ -46,14 +53,16 @@ REFUSALS = (
     UnknownCampaign,
     UnknownCompany,
     UnreadableFile,
+    UnreadableText,
 )
 
 
-def run(body: Callable[[App], Awaitable[T]]) -> T:
-    """Run an async command body against the configured database."""
+def run(body: Callable[[App], Awaitable[T]], *, initialized: bool = True) -> T:
+    """Run an async command body against the configured database, which must have its
+    schema unless not `initialized` (`dialer init`)."""
 
     async def main() -> T:
-        async with open_app() as app:
+        async with open_app(initialized=initialized) as app:
             return await body(app)
 
     try:
