@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import socket
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -55,29 +57,24 @@ async def open_database(url: str, home: Path, *, initialized: bool = True) -> As
     DatabaseNotInitialized or DatabaseUnavailable, and nothing is created. Not initialized
     (`dialer init`), the data folder `home` is created if the SQLite file belongs in it."""
     path = sqlite_file(url)
-    if path is not None:
-        if not path.parent.is_dir() and path.parent != home:
-            raise DatabaseUnavailable(
-                f"the folder {path.parent} of database_url does not exist: create it, "
-                "or set database_url to a file in a folder that does"
-            )
-        if initialized and not path.exists():
+    if path is None:
+        engine = create_engine(url)
+        try:
+            has_schema = await _has_schema(engine)
+        except (DBAPIError, OSError) as error:
+            await engine.dispose()
+            raise _unavailable(location(url), _why(error)) from None
+    else:
+        has_schema = _sqlite_has_schema(path, home)
+        if not initialized:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url)
+    if initialized and not has_schema:
+        await engine.dispose()
+        if path is not None and not path.exists():
             raise DatabaseNotInitialized(
                 f"there is no database at {path} yet: run `dialer init` to create it"
             )
-        if not initialized:
-            path.parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url)
-    try:
-        has_schema = await _has_schema(engine)
-    except (DBAPIError, OSError) as error:
-        await engine.dispose()
-        reason = _why(error)
-        raise DatabaseUnavailable(
-            f"cannot open the database at {location(url)}: {reason}"
-        ) from None
-    if initialized and not has_schema:
-        await engine.dispose()
         raise DatabaseNotInitialized(
             f"the database at {location(url)} has no dialer schema yet: run `dialer init`"
         )
@@ -87,6 +84,28 @@ async def open_database(url: str, home: Path, *, initialized: bool = True) -> As
 async def _has_schema(engine: AsyncEngine) -> bool:
     async with engine.connect() as conn:
         return await conn.run_sync(lambda sync: inspect(sync).has_table(REVISION_TABLE))
+
+
+def _sqlite_has_schema(path: Path, home: Path) -> bool:
+    """Whether the file holds the schema, read without writing: the engine would create a
+    missing file and turn an empty one into a WAL database."""
+    if not path.parent.is_dir() and path.parent != home:
+        raise DatabaseUnavailable(
+            f"the folder {path.parent} of database_url does not exist: create it, "
+            "or set database_url to a file in a folder that does"
+        )
+    if not path.exists():
+        return False
+    query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
+    try:
+        with closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as probe:
+            return probe.execute(query, (REVISION_TABLE,)).fetchone() is not None
+    except sqlite3.Error as error:
+        raise _unavailable(str(path), str(error)) from None
+
+
+def _unavailable(where: str, reason: str) -> DatabaseUnavailable:
+    return DatabaseUnavailable(f"cannot open the database at {where}: {reason}")
 
 
 def _why(error: DBAPIError | OSError) -> str:
