@@ -67,7 +67,7 @@ async def open_database(url: str, home: Path, *, initialized: bool = True) -> As
     else:
         has_schema = _sqlite_has_schema(path, home)
         if not initialized:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            _make_folder(path.parent)
         engine = create_engine(url)
     if initialized and not has_schema:
         await engine.dispose()
@@ -102,6 +102,13 @@ def _sqlite_has_schema(path: Path, home: Path) -> bool:
             return probe.execute(query, (REVISION_TABLE,)).fetchone() is not None
     except sqlite3.Error as error:
         raise _unavailable(str(path), str(error)) from None
+
+
+def _make_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise DatabaseUnavailable(f"cannot create the folder {folder}: {error.strerror}") from None
 
 
 def _unavailable(where: str, reason: str) -> DatabaseUnavailable:

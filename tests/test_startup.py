@@ -154,6 +154,14 @@ def test_without_dialer_home_the_database_is_in_the_users_data_folder(dialer, tm
     refused(dialer("init", DIALER_HOME=" "), "DIALER_HOME", "empty folder name")
 
 
+def test_a_data_folder_that_is_a_file_is_refused(dialer, home):
+    home.write_text("not a folder\n")
+
+    refused(dialer("init"), f"cannot create the folder {home}")
+
+    assert home.read_text() == "not a folder\n"
+
+
 def test_an_empty_database_file_is_not_a_dialer_database(dialer, home):
     home.mkdir()
     (home / "dialer.db").touch()
