@@ -65,9 +65,7 @@ async def open_database(url: str, home: Path, *, initialized: bool = True) -> As
             await engine.dispose()
             raise _unavailable(location(url), _why(error)) from None
     else:
-        has_schema = _sqlite_has_schema(path, home)
-        if not initialized:
-            _make_folder(path.parent)
+        has_schema = _sqlite_has_schema(path, home, initialized=initialized)
         engine = create_engine(url)
     if initialized and not has_schema:
         await engine.dispose()
@@ -86,14 +84,17 @@ async def _has_schema(engine: AsyncEngine) -> bool:
         return await conn.run_sync(lambda sync: inspect(sync).has_table(REVISION_TABLE))
 
 
-def _sqlite_has_schema(path: Path, home: Path) -> bool:
+def _sqlite_has_schema(path: Path, home: Path, *, initialized: bool) -> bool:
     """Whether the file holds the schema, read without writing: the engine would create a
-    missing file and turn an empty one into a WAL database."""
+    missing file and turn an empty one into a WAL database. Only the data folder is
+    created, and only for `dialer init` (not `initialized`)."""
     if not path.parent.is_dir() and path.parent != home:
         raise DatabaseUnavailable(
             f"the folder {path.parent} of database_url does not exist: create it, "
             "or set database_url to a file in a folder that does"
         )
+    if not initialized:
+        _make_folder(path.parent)
     if not path.exists():
         return False
     query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"

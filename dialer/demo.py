@@ -348,7 +348,7 @@ def main() -> None:
     for args in (("report", "spring-calls"), ("skips", "--campaign", "spring-texts")):
         print(f"  {cli_command(home, *args)}")
     if overridden:
-        print(f"  (after `unset {' '.join(overridden)}`: they choose another database)")
+        print(f"  (first `unset {' '.join(overridden)}`: set, they choose another database)")
 
 
 def cli_command(home: Path, *args: str) -> str:
