@@ -41,7 +41,7 @@ def location(url: str) -> str:
     path = sqlite_file(url)
     if path is not None:
         return str(path)
-    return make_url(url).render_as_string(hide_password=True)
+    return make_url(url).set(password=None).render_as_string(hide_password=False)
 
 
 def sqlite_file(url: str) -> Path | None:

@@ -348,7 +348,7 @@ def main() -> None:
     for args in (("report", "spring-calls"), ("skips", "--campaign", "spring-texts")):
         print(f"  {cli_command(home, *args)}")
     if overridden:
-        print(f"  (first `unset {' '.join(overridden)}`: set, they choose another database)")
+        print(f"  (with {' and '.join(overridden)} unset, as the demo ran)")
 
 
 def cli_command(home: Path, *args: str) -> str:

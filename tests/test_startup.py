@@ -162,6 +162,18 @@ def test_a_data_folder_that_is_a_file_is_refused(dialer, home):
     assert home.read_text() == "not a folder\n"
 
 
+@pytest.mark.postgresql
+def test_init_on_postgresql_names_the_server_without_the_password(dialer, postgres_url):
+    url = make_url(postgres_url).set(password="s3cret")
+    server = make_url(postgres_url).set(password=None).render_as_string(hide_password=False)
+
+    created = dialer("init", DIALER_DATABASE_URL=url.render_as_string(hide_password=False))
+
+    # Whether the server checks the password or not, it is never shown.
+    assert server in created.stdout + created.stderr
+    assert "s3cret" not in created.stdout + created.stderr
+
+
 def test_an_empty_database_file_is_not_a_dialer_database(dialer, home):
     home.mkdir()
     (home / "dialer.db").touch()
