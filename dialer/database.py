@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, event, inspect
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -41,7 +41,11 @@ def location(url: str) -> str:
     path = sqlite_file(url)
     if path is not None:
         return str(path)
-    return make_url(url).set(password=None).render_as_string(hide_password=False)
+    parsed = make_url(url)
+    shown = URL.create(
+        parsed.drivername, parsed.username, None, parsed.host, parsed.port, parsed.database
+    )
+    return shown.render_as_string(hide_password=False)
 
 
 def sqlite_file(url: str) -> Path | None:
