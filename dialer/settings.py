@@ -145,6 +145,17 @@ class Settings(BaseSettings):
             self.database_url = f"sqlite+aiosqlite:///{self.home / 'dialer.db'}"
         return self
 
+    @model_validator(mode="after")
+    def _carrier_account_given(self) -> Settings:
+        missing = [
+            name
+            for name in ("carrier_account_sid", "carrier_auth_token")
+            if self.carrier == "twilio" and not getattr(self, name)
+        ]
+        if missing:
+            raise ValueError(f"carrier = twilio needs {' and '.join(missing)}")
+        return self
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -175,7 +186,10 @@ def _describe(error: ValidationError, arguments: dict[str, Any]) -> str:
     """One sentence per bad setting, naming the variable or file key that set it."""
     problems = []
     for problem in error.errors():
-        name = str(problem["loc"][0]) if problem["loc"] else ""
+        if not problem["loc"]:  # a rule across settings: its message names them
+            problems.append(problem["msg"].removeprefix("Value error, "))
+            continue
+        name = str(problem["loc"][0])
         where = _where_set(name, arguments)
         if problem["type"] == "extra_forbidden":
             problems.append(f"{where} is not a setting")

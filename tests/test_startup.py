@@ -211,6 +211,8 @@ def test_a_bad_setting_is_named_and_changes_nothing(dialer):
         assert f"invalid setting {variable}" in message
         assert "s3cret" not in message
 
+    twilio = dialer("serve", DIALER_CARRIER="twilio", DIALER_CARRIER_ACCOUNT_SID="AC1")
+    refused(twilio, "invalid setting carrier = twilio needs carrier_auth_token")
     assert as_json(dialer("dnc", "check", "305-555-0134", "--json"))[0]["blocked"] is False
 
 
