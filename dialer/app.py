@@ -13,7 +13,7 @@ import structlog
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from dialer.database import create_engine
+from dialer.database import open_database
 from dialer.logs import configure_logging
 from dialer.settings import Settings
 
@@ -42,11 +42,17 @@ class App:
 
 
 @asynccontextmanager
-async def open_app(settings: Settings | None = None) -> AsyncIterator[App]:
-    """Configure logging, open the database, and close it again on exit."""
+async def open_app(
+    settings: Settings | None = None, *, initialized: bool = True
+) -> AsyncIterator[App]:
+    """Configure logging, open the database, and close it again on exit.
+
+    The database must answer and, when `initialized` (every command but `dialer init`),
+    have its schema: else DatabaseUnavailable or DatabaseNotInitialized, nothing created.
+    """
     settings = settings or Settings()
     configure_logging(settings.log_format, settings.log_level)
-    engine = create_engine(settings.database_url)
+    engine = await open_database(settings.database_url, settings.home, initialized=initialized)
     try:
         yield App(settings, engine)
     finally:

@@ -26,6 +26,8 @@ DEMO_DIR = Path("var/demo")
 SEED = 2026
 LEAD_COUNT = 2_000
 SLOW_STEP = 5.0  # seconds: a step taking longer shows its time
+# Settings that would put the demo's database somewhere other than its data folder.
+OTHER_DATABASE = ("DIALER_DATABASE_URL", "DIALER_CONFIG")
 START = "2026-03-10T12:00Z"  # a Tuesday: 08:00 in New York, 02:00 in Honolulu
 
 # Area codes by state. Fictional numbers only: NXX-555-0100 to -0199 in every area code.
@@ -273,13 +275,15 @@ def refused(*args: str) -> None:
 def main() -> None:
     started = time.perf_counter()
     DEMO_DIR.mkdir(parents=True, exist_ok=True)
-    database = DEMO_DIR / "dialer.db"
+    home = DEMO_DIR.absolute()
     for stale in DEMO_DIR.glob("dialer.db*"):
         stale.unlink()
     generated = generate_leads(random.Random(SEED))
     paths = write_inputs(generated)
+    # The demo's data folder holds its database; nothing the user set may point elsewhere.
+    overridden = [name for name in OTHER_DATABASE if os.environ.pop(name, None) is not None]
     os.environ.update(
-        DIALER_DATABASE_URL=f"sqlite+aiosqlite:///{database}",
+        DIALER_HOME=str(home),
         DIALER_LOG_FORMAT="console",
         # The engine logs one event per skipped attempt; the skip log below has them all.
         DIALER_LOG_LEVEL="WARNING",
@@ -335,8 +339,32 @@ def main() -> None:
         rows = sum(1 for _ in csv.reader(file)) - 1
     print(f"Skip log: {paths['skips']} ({rows:,} skipped attempts)")
 
-    print(f"\nDatabase: {database}   Inputs: {DEMO_DIR}/")
+    print(f"\nDatabase: {home / 'dialer.db'}   Inputs: {DEMO_DIR}/")
     print(f"Demo finished in {time.perf_counter() - started:.1f} s.")
+    print(
+        "\nLook at the demo's data with the CLI, from this folder\n"
+        "(`source .venv/bin/activate` puts `dialer` on the PATH):"
+    )
+    for args in (("report", "spring-calls"), ("skips", "--campaign", "spring-texts")):
+        print(f"  {cli_command(home, *args)}")
+    if overridden:
+        print(f"  (with {' and '.join(overridden)} unset, as the demo ran)")
+
+
+def cli_command(home: Path, *args: str) -> str:
+    """The shell command running `dialer ARGS` on the database in `home`, from this folder."""
+    script = Path(sys.executable).parent / "dialer"
+    program = [script] if script.exists() else [Path(sys.executable), "-m", "dialer"]
+    shown = [str(_from_here(part)) if isinstance(part, Path) else part for part in program]
+    return f"DIALER_HOME={shlex.quote(str(home))} {shlex.join([*shown, *args])}"
+
+
+def _from_here(path: Path) -> Path:
+    """`path` relative to the working folder when it is inside it, else as it is."""
+    try:
+        return path.relative_to(Path.cwd())
+    except ValueError:
+        return path
 
 
 if __name__ == "__main__":

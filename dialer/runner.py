@@ -8,6 +8,7 @@ import secrets
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import structlog
 from aiohttp import web
@@ -19,7 +20,7 @@ from dialer.carriers.simulator import Scenario, Simulator
 from dialer.clock import Clock, WallClock
 from dialer.dispatch import Dispatcher
 from dialer.scheduling import nodes
-from dialer.settings import SettingsConflict
+from dialer.settings import Settings, SettingsConflict
 from dialer.webhooks import webhook_app
 
 log = structlog.get_logger("dialer.serve")
@@ -86,6 +87,13 @@ def real_carrier(app: App) -> TwilioCarrier:
     )
 
 
+def chosen_scenario(settings: Settings, path: Path | None) -> Scenario:
+    """The simulator's outcomes: the file given, else the `scenario` setting's, else every
+    call answered and every text delivered. InvalidScenario says what is wrong."""
+    source = path or settings.scenario
+    return Scenario.from_toml(source) if source else Scenario()
+
+
 @asynccontextmanager
 async def configured_carrier(app: App) -> AsyncIterator[Carrier]:
     """The carrier the settings name: a real account, or the simulator."""
@@ -94,17 +102,16 @@ async def configured_carrier(app: App) -> AsyncIterator[Carrier]:
         async with real_carrier(app) as carrier:
             yield carrier
         return
-    scenario = Scenario.from_toml(settings.scenario) if settings.scenario else Scenario()
-    async with simulated_carrier(scenario) as (simulated, _):
+    async with simulated_carrier(chosen_scenario(settings, None)) as (simulated, _):
         yield simulated
 
 
 @asynccontextmanager
 async def configured_dispatcher(
-    app: App, scenario: Scenario | None, clock: Clock | None
+    app: App, scenario: Scenario, clock: Clock | None
 ) -> AsyncIterator[Dispatcher]:
     """For `campaign run`: the real carrier on the wall clock when one is configured, else
-    the simulator, on `clock` (a simulated clock for a forecast)."""
+    the simulator with `scenario`'s outcomes, on `clock` (the wall clock by default)."""
     settings = app.settings
     if settings.carrier == "twilio":
         if clock is not None:
@@ -117,9 +124,7 @@ async def configured_dispatcher(
             async with on_duty(dispatcher):
                 yield dispatcher
         return
-    if scenario is None and settings.scenario:
-        scenario = Scenario.from_toml(settings.scenario)
-    async with simulated_engine(app, scenario or Scenario(), clock or WallClock()) as (
+    async with simulated_engine(app, scenario, clock or WallClock()) as (
         dispatcher,
         _,
     ):

@@ -4,16 +4,32 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
+from urllib.parse import urlparse
 
+import phonenumbers
+import platformdirs
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
+    InitSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
-    TomlConfigSettingsSource,
 )
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from dialer.files import read_toml
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "dialer.toml"
+ENV_PREFIX = "DIALER_"
+# The async drivers the engine runs on, and how a URL for each is written.
+DRIVERS = {
+    "sqlite+aiosqlite": "sqlite+aiosqlite:///PATH",
+    "postgresql+asyncpg": "postgresql+asyncpg://USER:PASSWORD@HOST:PORT/NAME",
+}
+# Settings whose values are never repeated in a message: they may hold a password.
+SECRETS = frozenset({"database_url", "carrier_auth_token"})
 
 
 def config_path() -> Path:
@@ -21,16 +37,30 @@ def config_path() -> Path:
     return Path(os.environ.get("DIALER_CONFIG", DEFAULT_CONFIG))
 
 
+def default_home() -> Path:
+    """The user's data folder for dialer, e.g. ~/.local/share/dialer on Linux."""
+    return platformdirs.user_data_path("dialer")
+
+
 class SettingsConflict(ValueError):
     """A command's options ask for what the settings rule out."""
 
 
+class InvalidSettings(ValueError):
+    """A setting that cannot be used; ``str()`` names where it was set and why."""
+
+
 class Settings(BaseSettings):
-    """Everything an operator can set; see config/dialer.toml for the meaning of each key."""
+    """Everything an operator can set; see config/dialer.toml for the meaning of each key.
 
-    model_config = SettingsConfigDict(env_prefix="DIALER_", extra="forbid")
+    Settings() raises InvalidSettings for a bad value, naming its variable or file key.
+    """
 
-    database_url: str = "sqlite+aiosqlite:///var/dialer.db"
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid")
+
+    home: Path = Field(default_factory=default_home)
+    # Empty: the SQLite file dialer.db in `home`.
+    database_url: str = ""
     default_company: str = "default"
     default_region: str = "US"
     log_format: Literal["auto", "json", "console"] = "auto"
@@ -42,9 +72,89 @@ class Settings(BaseSettings):
     carrier_auth_token: str = ""
     scenario: Path | None = None
     webhook_host: str = "127.0.0.1"
-    webhook_port: int = 8080
+    webhook_port: int = Field(default=8080, ge=0, le=65535)
     public_url: str = ""
-    tick_seconds: float = 1.0
+    # Bounded: the scheduler's interval must stay a representable duration.
+    tick_seconds: float = Field(default=1.0, gt=0, le=3600, allow_inf_nan=False)
+
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as error:
+            raise InvalidSettings(_describe(error, values)) from None
+
+    @field_validator("home", mode="before")
+    @classmethod
+    def _home_is_named(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("an empty folder name; give a folder, or leave it unset")
+        return value
+
+    @field_validator("home")
+    @classmethod
+    def _home_is_absolute(cls, value: Path) -> Path:
+        return value.expanduser().absolute()
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url_is_supported(cls, value: str) -> str:
+        if not value:
+            return value
+        expected = " or ".join(DRIVERS.values())
+        try:
+            driver = make_url(value).drivername
+        except ArgumentError:
+            raise ValueError(f"not a database URL; expected {expected}") from None
+        if driver not in DRIVERS:
+            raise ValueError(f"the driver {driver} is not supported; expected {expected}")
+        return value
+
+    @field_validator("default_company")
+    @classmethod
+    def _company_is_named(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("a company needs a name")
+        return value.strip()
+
+    @field_validator("default_region")
+    @classmethod
+    def _region_is_known(cls, value: str) -> str:
+        region = value.strip().upper()
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"{value} is not a region code (ISO 3166 alpha-2, e.g. US)")
+        return region
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_in_any_case(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("carrier_url", "public_url")
+    @classmethod
+    def _is_http_url(cls, value: str, info: ValidationInfo) -> str:
+        if not value and info.field_name == "public_url":
+            return value
+        parts = urlparse(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"{value} is not an http:// or https:// address")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _database_in_home(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite+aiosqlite:///{self.home / 'dialer.db'}"
+        return self
+
+    @model_validator(mode="after")
+    def _carrier_account_given(self) -> Settings:
+        missing = [
+            name
+            for name in ("carrier_account_sid", "carrier_auth_token")
+            if self.carrier == "twilio" and not getattr(self, name)
+        ]
+        if missing:
+            raise ValueError(f"carrier = twilio needs {' and '.join(missing)}")
+        return self
 
     @classmethod
     def settings_customise_sources(
@@ -56,5 +166,50 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # Precedence: explicit arguments, then the environment, then the TOML file.
-        toml = TomlConfigSettingsSource(settings_cls, toml_file=config_path())
-        return init_settings, env_settings, toml
+        return init_settings, env_settings, InitSettingsSource(settings_cls, config_values())
+
+
+def config_values() -> dict[str, Any]:
+    """The settings file's keys; none when the project's default file is absent."""
+    path = config_path()
+    if not path.is_file():
+        if "DIALER_CONFIG" in os.environ:
+            raise InvalidSettings(f"DIALER_CONFIG names {path}, which is not a file")
+        return {}
+    try:
+        return read_toml(path)
+    except ValueError as error:
+        raise InvalidSettings(f"settings file {error}") from None
+
+
+def _describe(error: ValidationError, arguments: dict[str, Any]) -> str:
+    """One sentence per bad setting, naming the variable or file key that set it."""
+    problems = []
+    for problem in error.errors():
+        if not problem["loc"]:  # a rule across settings: its message names them
+            problems.append(problem["msg"].removeprefix("Value error, "))
+            continue
+        name = str(problem["loc"][0])
+        where = _where_set(name, arguments)
+        if problem["type"] == "extra_forbidden":
+            problems.append(f"{where} is not a setting")
+            continue
+        message = problem["msg"]
+        if problem["type"] == "value_error":
+            message = message.removeprefix("Value error, ")
+        else:
+            # Pydantic's own sentence ("Input should be ..."), after the value it refused.
+            message = message[:1].lower() + message[1:]
+            if name not in SECRETS:
+                where = f"{where} ({problem['input']})"
+        problems.append(f"{where}: {message}")
+    return "invalid setting " + "; ".join(problems)
+
+
+def _where_set(name: str, arguments: dict[str, Any]) -> str:
+    variable = f"{ENV_PREFIX}{name}".upper()
+    if name in arguments:
+        return name
+    if any(key.upper() == variable for key in os.environ):
+        return variable
+    return f"{name} in {config_path()}"

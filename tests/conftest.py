@@ -30,6 +30,16 @@ POSTGRES_SERVER = os.environ.get(
 )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _data_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """No test reaches the user's data folder or database: the default is a temporary one."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DIALER_HOME", str(tmp_path_factory.mktemp("home")))
+        patch.delenv("DIALER_DATABASE_URL", raising=False)
+        patch.delenv("DIALER_CONFIG", raising=False)
+        yield
+
+
 async def _admin(statement: str) -> None:
     engine = create_engine(POSTGRES_SERVER)
     try:

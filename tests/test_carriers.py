@@ -1018,7 +1018,7 @@ def test_a_scenario_file_in_the_documented_format(tmp_path):
         ({"outcome": {"match": "*1"}}, "outcome: expected a list of tables ([[outcome]])"),
         ({"outcome": [{"match": "3055550142", "result": "busy"}]}, "outcome[0].match: '3055"),
         ({"outcome": [{"match": "*4a", "result": "busy"}]}, "outcome[0].match"),
-        ({"outcome": [{"match": "*42"}]}, "outcome[0].result: None is not one of answered"),
+        ({"outcome": [{"match": "*42"}]}, "outcome[0]: missing result"),
         (
             {"outcome": [{"match": "*42", "result": "busy", "digits": "9"}]},
             "outcome[0].digits: only an answered call presses keys, not busy",

@@ -22,7 +22,6 @@ import math
 import random
 import re
 import secrets
-import tomllib
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -39,6 +38,7 @@ from aiohttp import web
 from dialer.carriers.abc import RESULT_OF, Kind
 from dialer.carriers.twilio import API_VERSION, FORM, compute_signature
 from dialer.carriers.twiml import new_call_record, run_call
+from dialer.files import UnreadableText, read_toml
 from dialer.logs import configure_logging
 
 log = structlog.get_logger("dialer.carriers.simulator")
@@ -75,6 +75,10 @@ INVALID = {
     "Url": (21205, "Url is not a valid URL"),
     "StatusCallback": (21609, "Invalid StatusCallback URL"),
 }
+
+
+class InvalidScenario(ValueError):
+    """A scenario file that cannot be used; ``str()`` names the file and the bad field."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,12 +121,14 @@ class Scenario:
 
     @classmethod
     def from_toml(cls, path: Path | str) -> Scenario:
-        """Read a scenario file; ValueError names the file and the bad field."""
+        """Read a scenario file; InvalidScenario names the file and the bad field, or says
+        why the file cannot be read."""
         try:
-            with open(path, "rb") as file:
-                return cls.from_dict(tomllib.load(file))
+            return cls.from_dict(read_toml(Path(path)))
+        except UnreadableText as error:
+            raise InvalidScenario(str(error)) from None
         except ValueError as error:
-            raise ValueError(f"{path}: {error}") from error
+            raise InvalidScenario(f"{path}: {error}") from None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Scenario:
@@ -166,6 +172,9 @@ def _parse_outcome(where: str, item: Any) -> Outcome:
     if not isinstance(item, dict):
         raise ValueError(f"{where}: expected a table with match and result")
     _no_unknown_keys(where, item, {"match", "result", "digits"})
+    missing = [key for key in ("match", "result") if key not in item]
+    if missing:
+        raise ValueError(f"{where}: missing {' and '.join(missing)}")
     match, result, digits = item.get("match"), item.get("result"), item.get("digits")
     if not isinstance(match, str) or not (E164.fullmatch(match) or re.fullmatch(r"\*\d+", match)):
         raise ValueError(f"{where}.match: {match!r} is neither an E.164 number nor '*' + digits")

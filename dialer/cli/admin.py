@@ -22,14 +22,18 @@ from dialer.cli.support import (
     company_option,
     run,
 )
-from dialer.database import upgrade_schema
+from dialer.database import location, upgrade_schema
 from dialer.runner import serve as serve_forever
 
 
 @click.command()
 @company_option
 def init(company: str | None) -> None:
-    """Create or upgrade the database schema and create the company."""
+    """Create or upgrade the database schema and create the company.
+
+    The database is the settings' database_url; unset, the SQLite file dialer.db in the
+    data folder (DIALER_HOME, else the user's data folder), which init creates.
+    """
 
     async def body(app: App) -> None:
         await upgrade_schema(app.engine)
@@ -44,9 +48,10 @@ def init(company: str | None) -> None:
             seeded = await repository.seed_status_book(conn, owner, utcnow())
         state = "created" if created else "exists"
         statuses = "; default call statuses seeded" if seeded else ""
+        click.echo(f"Database: {location(app.settings.database_url)}")
         click.echo(f"Schema at revision {revision}; company {name!r} {state}{statuses}.")
 
-    run(body)
+    run(body, initialized=False)
 
 
 @click.command()

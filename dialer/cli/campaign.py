@@ -15,7 +15,6 @@ from campaigns import (
     repository,
 )
 from dialer.app import App, utcnow
-from dialer.carriers.simulator import Scenario
 from dialer.cli.reports import print_report
 from dialer.cli.support import (
     FORMATS_GUIDE,
@@ -30,8 +29,9 @@ from dialer.cli.support import (
     run,
 )
 from dialer.clock import SimClock
+from dialer.files import read_text
 from dialer.forecast import Forecast, forecast
-from dialer.runner import configured_dispatcher
+from dialer.runner import chosen_scenario, configured_dispatcher
 
 # A forecast's horizon: durations are at most a year.
 MAX_FORECAST_DAYS = 365
@@ -58,9 +58,9 @@ def campaign_create(source: Path, company: str | None, as_json: bool) -> None:
     Every field, its type, default and meaning, with example files, is described in
     config/examples/README.md.
     """
-    definition = source.read_text(encoding="utf-8")
 
     async def body(app: App) -> Campaign:
+        definition = read_text(source)
         async with app.transaction() as conn:
             owner = await company_of(app, conn, company)
             try:
@@ -166,10 +166,10 @@ def campaign_run(
     carrier = "twilio" the calls are real, on the wall clock, and --sim-clock is refused.
     To see what a campaign would do without changing anything, use `campaign forecast`.
     """
-    outcomes = Scenario.from_toml(scenario) if scenario else None
     clock = SimClock(sim_clock) if sim_clock else None
 
     async def body(app: App) -> Campaign:
+        outcomes = chosen_scenario(app.settings, scenario)
         async with app.transaction() as conn:
             owner = await company_of(app, conn, company)
         async with configured_dispatcher(app, outcomes, clock) as dispatcher:
@@ -180,18 +180,6 @@ def campaign_run(
         emit_json(_campaign_view(finished))
         return
     click.echo(f"Campaign {finished.name!r} is {finished.state.value}.")
-
-
-def _read_scenario(
-    _ctx: click.Context, _param: click.Parameter, path: Path | None
-) -> Scenario | None:
-    """The scenario file's outcomes; a bad file is a usage error naming the field."""
-    if path is None:
-        return None
-    try:
-        return Scenario.from_toml(path)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise click.BadParameter(str(error)) from None
 
 
 @campaign_group.command("forecast")
@@ -213,7 +201,6 @@ def _read_scenario(
 @click.option(
     "--scenario",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    callback=_read_scenario,
     help="Outcomes for the simulated carrier (TOML, default: the scenario setting; see "
     f"{FORMATS_GUIDE}).",
 )
@@ -223,7 +210,7 @@ def campaign_forecast(
     name: str,
     start: datetime,
     days: int,
-    scenario: Scenario | None,
+    scenario: Path | None,
     company: str | None,
     as_json: bool,
 ) -> None:
@@ -238,7 +225,7 @@ def campaign_forecast(
     """
 
     async def body(app: App) -> Forecast:
-        outcomes = scenario or _configured_scenario(app)
+        outcomes = chosen_scenario(app.settings, scenario)
         async with app.transaction() as conn:
             owner = await company_of(app, conn, company)
         return await forecast(app, owner, name, start, days, outcomes)
@@ -253,15 +240,6 @@ def campaign_forecast(
     )
     click.echo(f"At {iso(result.stopped_at)} the campaign would be {result.state.value}.\n")
     print_report(result.report.as_dict())
-
-
-def _configured_scenario(app: App) -> Scenario:
-    """The scenario setting's outcomes, else every call answered and every text delivered."""
-    path = app.settings.scenario
-    try:
-        return Scenario.from_toml(path) if path else Scenario()
-    except (ValueError, UnicodeDecodeError) as error:
-        raise click.ClickException(f"the scenario setting: {error}") from None
 
 
 def _lifecycle_command(action: CampaignAction, summary: str) -> None:

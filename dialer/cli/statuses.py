@@ -23,6 +23,7 @@ from dialer.cli.support import (
     print_table,
     run,
 )
+from dialer.files import read_text
 
 
 @click.group("statuses")
@@ -44,9 +45,9 @@ def statuses_load(file: Path, by: str | None, company: str | None) -> None:
 
     The format, with an example file, is described in config/examples/README.md.
     """
-    definition = file.read_text(encoding="utf-8")
 
     async def body(app: App) -> int:
+        definition = read_text(file)
         async with app.transaction() as conn:
             owner = await company_of(app, conn, company)
             actor = await actor_of(conn, owner, by, Permission.CHANGE)

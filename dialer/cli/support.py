@@ -33,7 +33,10 @@ from compliance import (
 )
 from compliance.hours import check_instant
 from dialer.app import App, open_app, utcnow
-from dialer.settings import SettingsConflict
+from dialer.carriers.simulator import InvalidScenario
+from dialer.database import DatabaseNotInitialized, DatabaseUnavailable
+from dialer.files import UnreadableText
+from dialer.settings import InvalidSettings, SettingsConflict
 
 T = TypeVar("T")
 
@@ -43,9 +46,13 @@ FORMATS_GUIDE = "config/examples/README.md"
 # Errors that mean "refused or failed, nothing changed": exit 1 with the message.
 REFUSALS = (
     UnknownAttempt,
+    DatabaseNotInitialized,
+    DatabaseUnavailable,
     InvalidBlackout,
     InvalidDefinition,
     InvalidNumber,
+    InvalidScenario,
+    InvalidSettings,
     InvalidTransition,
     InvalidUser,
     NoStatuses,
@@ -55,14 +62,16 @@ REFUSALS = (
     UnknownCampaign,
     UnknownCompany,
     UnreadableFile,
+    UnreadableText,
 )
 
 
-def run(body: Callable[[App], Awaitable[T]]) -> T:
-    """Run an async command body against the configured database."""
+def run(body: Callable[[App], Awaitable[T]], *, initialized: bool = True) -> T:
+    """Run an async command body against the configured database, which must have its
+    schema unless not `initialized` (`dialer init`)."""
 
     async def main() -> T:
-        async with open_app() as app:
+        async with open_app(initialized=initialized) as app:
             return await body(app)
 
     try:
