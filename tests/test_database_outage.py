@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from campaigns import CampaignState
-from compliance import Channel, registry
+from compliance import Channel, accounts, registry
 from compliance.tables import attempts
 from tests.support import NOW
 from tests.test_dispatch_nodes import (
@@ -28,7 +28,7 @@ from tests.test_dispatch_nodes import (
     create,
     numbers_in_calling_hours,
 )
-from tests.test_engine import CAMPAIGN, rows
+from tests.test_engine import CAMPAIGN, COUNTRIES, rows
 
 OUTAGE = 8.0
 
@@ -113,6 +113,8 @@ async def test_an_outage_of_the_database_loses_no_keypress_and_strands_no_lead(
 ):
     numbers = numbers_in_calling_hours(40)
     opting_out = {n for n in numbers if n.endswith("3")}
+    async with app.transaction() as conn:
+        await accounts.set_countries(conn, company, COUNTRIES)
     await add_leads(app, company, "spring", [(n, "") for n in numbers])
     anytime = "\n".join(x for x in CAMPAIGN.splitlines() if not x.startswith("window"))
     await create(

@@ -488,6 +488,8 @@ async def test_serve_killed_with_calls_up_and_started_again_dials_no_number_twic
     app, company, database_url
 ):
     numbers = numbers_in_calling_hours(10)
+    async with app.transaction() as conn:
+        await accounts.set_countries(conn, company, COUNTRIES)
     await add_leads(app, company, "spring", [(n, "") for n in numbers])
     anytime = "\n".join(x for x in CAMPAIGN.splitlines() if not x.startswith("window"))
     await create(
