@@ -111,7 +111,7 @@ _DIGIT = re.compile(r"\d")
 # What a damaged XLSX raises, at open or while its sheet is streamed.
 _TRUNCATED_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, struct.error)
 _XLSX_ERRORS = (
-    ValueError,  # bad numbers, references, dates; a DTD or overlong markup
+    ValueError,  # bad numbers, references, dates
     IndexError,  # a shared string that does not exist
     RuntimeError,  # zipfile: encrypted member; NotImplementedError: unknown compression
 )
@@ -353,6 +353,8 @@ def _xlsx_rows(path: Path) -> _Rows:
         raise _incomplete_workbook(name) from exc
     except KeyError as exc:
         raise _damaged_workbook(name, "a required part is missing") from exc
+    except _BadMarkup as exc:
+        raise _damaged_workbook(name, str(exc), sheet and sheet.where) from exc
     except pyexpat.ExpatError as exc:
         raise _damaged_workbook(name, "invalid XML", sheet and sheet.where) from exc
     except _XLSX_ERRORS as exc:
@@ -417,8 +419,12 @@ def _new_parser(target: object) -> pyexpat.XMLParserType:
     return parser
 
 
+class _BadMarkup(ValueError):
+    """XML no workbook holds; the message is the cause."""
+
+
 def _refuse_dtd(*_: object) -> None:
-    raise ValueError("a workbook part declares a DTD")
+    raise _BadMarkup("a DTD, which workbooks never have")
 
 
 def _feed(parser: pyexpat.XMLParserType, chunks: Generator[bytes, None, None]) -> Iterator[None]:
@@ -433,7 +439,7 @@ def _feed(parser: pyexpat.XMLParserType, chunks: Generator[bytes, None, None]) -
             parser.Parse(chunk, False)
             fed += len(chunk)
             if fed - parser.CurrentByteIndex > _MAX_MARKUP_BYTES:
-                raise ValueError("XML markup over 1 MB long")
+                raise _BadMarkup("XML markup over 1 MB long")
             yield
     parser.Parse(b"", True)
     yield
