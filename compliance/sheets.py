@@ -72,6 +72,7 @@ _LOCATE_CHUNK = 1 << 20
 _XML_CHUNK = 1 << 16  # XLSX parts are inflated and parsed this much at a time
 _MAX_PART_BYTES = 16 << 20  # the workbook's small parts: workbook, relationships, styles
 _MAX_MARKUP_BYTES = 1 << 20  # one tag or comment; expat holds an unfinished one whole
+_MAX_ENTRIES = 200_000  # sheets, relationships, styles in a small part (Excel: 64,000 styles)
 _DELIMITERS = ",;\t|"
 _ACCEPTED = "only CSV and XLSX files are accepted"
 
@@ -215,8 +216,8 @@ def _check_workbook_zip(path: Path) -> None:
                 return
             if "xl/workbook.bin" in names:
                 what = "an Excel binary workbook (.xlsb)"
-            elif "mimetype" in names and archive.read("mimetype").startswith(
-                b"application/vnd.oasis.opendocument"
+            elif "mimetype" in names and _starts_with(
+                archive, "mimetype", b"application/vnd.oasis.opendocument"
             ):
                 what = "an OpenDocument file (.ods/.odt)"
             elif "word/document.xml" in names:
@@ -228,6 +229,11 @@ def _check_workbook_zip(path: Path) -> None:
     except _TRUNCATED_ZIP_ERRORS as exc:
         raise _incomplete_workbook(name) from exc
     raise UnreadableFile(f"{name} looks like {what}; {_ACCEPTED}")
+
+
+def _starts_with(archive: zipfile.ZipFile, member: str, prefix: bytes) -> bool:
+    with archive.open(member) as stream:  # only the prefix is inflated
+        return stream.read(len(prefix)) == prefix
 
 
 def _incomplete_workbook(name: str) -> UnreadableFile:
@@ -256,7 +262,7 @@ def _first_column(name: str, rows: _Rows) -> Iterator[tuple[int, str]]:
                 numbers_elsewhere = next(
                     (i for i, cell in enumerate(cells) if _DIGIT.search(cell)), None
                 )
-        else:
+        else:  # column A is empty throughout
             if numbers_elsewhere is not None:
                 raise _numbers_not_in_column_a(name, numbers_elsewhere)
             return
@@ -464,6 +470,8 @@ class _Elements:
     def _start(self, tag: str, attrs: dict[str, str]) -> None:
         local = _local(tag)
         if local in self.wanted:
+            if len(self.found) == _MAX_ENTRIES:
+                raise _BadMarkup(f"more than {_MAX_ENTRIES:,} {local} entries")
             self.found.append((local, self.stack[-1], {_local(k): v for k, v in attrs.items()}))
         self.stack.append(local)
 
@@ -481,7 +489,7 @@ def _elements(
 
 
 def _read_book(archive: zipfile.ZipFile, name: str) -> _Book:
-    """The first worksheet, the shared strings and the date rules, as openpyxl finds them."""
+    """Where the first worksheet and the shared strings are, and how dates are stored."""
     workbook = _elements(archive, name, "xl/workbook.xml", "workbookPr", "sheet")
     relations = {
         attrs["Id"]: attrs

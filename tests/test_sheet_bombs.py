@@ -8,7 +8,8 @@ files whose parts are deflated from repeated chunks.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+import zipfile
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 
 import pytest
@@ -162,6 +163,37 @@ def test_markup_longer_than_a_megabyte_is_refused(tmp_path):
     assert str(info.value) == (
         "spring.xlsx is a damaged XLSX workbook (XML markup over 1 MB long near row 2)"
     )
+
+
+def with_styles(path: Path, chunks: Iterable[bytes]) -> Path:
+    archive = zipfile.ZipFile(path, "a", zipfile.ZIP_DEFLATED, compresslevel=1)
+    with archive, archive.open("xl/styles.xml", "w") as out:
+        for chunk in chunks:
+            out.write(chunk)
+    return path
+
+
+MANY_FORMATS = (b"<styleSheet><cellXfs>", *repeated(b"<xf/>", 200_001 * 5), b"</cellXfs>")
+
+
+@pytest.mark.parametrize(
+    ("styles", "cause"),
+    [
+        (
+            (*MANY_FORMATS, b"</styleSheet>"),
+            "is a damaged XLSX workbook (more than 200,000 xf entries)",
+        ),
+        (
+            (b"<styleSheet>", *repeated(b" ", 17 * MB), b"</styleSheet>"),
+            "is too large to import: its part xl/styles.xml would inflate to more than 16 MB "
+            "(the limit); split it into smaller files",
+        ),
+    ],
+    ids=["styles", "bytes"],
+)
+async def test_a_bloated_stylesheet_is_refused(engine, company, tmp_path, styles, cause):
+    path = with_styles(sparse_bomb(tmp_path / "styled.xlsx", 3), styles)
+    assert await refusal(engine, company, path, import_dnc) == f"styled.xlsx {cause}"
 
 
 # --- decompressed size ------------------------------------------------------------------

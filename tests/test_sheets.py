@@ -11,7 +11,8 @@ from pathlib import Path
 
 import psutil
 import pytest
-from openpyxl import Workbook
+from openpyxl import Workbook, load_workbook
+from openpyxl.utils.datetime import CALENDAR_MAC_1904, CALENDAR_WINDOWS_1900
 
 from compliance import sheets
 from compliance.sheets import (
@@ -279,6 +280,38 @@ def test_xlsx_rows_and_cell_conversion(tmp_path: Path) -> None:
         (5, ["", "", "only C"]),
         (6, ["3055550000.0", "False"]),
     ]
+
+
+@pytest.mark.parametrize("epoch", [CALENDAR_WINDOWS_1900, CALENDAR_MAC_1904])
+def test_xlsx_cells_read_as_openpyxl_reads_them(tmp_path: Path, epoch: dt.datetime) -> None:
+    workbook = Workbook()  # not write-only: shared strings, styles, merged formats
+    workbook.epoch = epoch
+    sheet = workbook.active
+    sheet.append(["phone", "when", "time", "length", "flag", "score", "rich"])
+    sheet.append([3055550134, dt.datetime(2024, 5, 1, 9, 30), dt.time(9, 5), None, True, 0.1])
+    sheet.append(["(305) 555-0135", dt.date(1999, 12, 31), None, dt.timedelta(hours=36)])
+    sheet["G3"] = "  padded  "
+    sheet["B2"].number_format = "yyyy-mm-dd hh:mm"  # a custom date format
+    sheet["D3"].number_format = "[h]:mm:ss"
+    sheet["F2"].number_format = "0.00%"
+    sheet["A4"] = "=1+2"  # a formula without a cached value reads as empty
+    sheet["C5"] = "only C"
+    path = tmp_path / "leads.xlsx"
+    workbook.save(path)
+
+    expected = []
+    reference = load_workbook(path, read_only=True, data_only=True)
+    for number, row in enumerate(reference.worksheets[0].iter_rows(values_only=True), 1):
+        cells = [
+            "" if value is None else value.strip() if isinstance(value, str) else str(value)
+            for value in row
+        ]
+        if any(cells):
+            expected.append((number, cells[: max(i for i, c in enumerate(cells) if c) + 1]))
+    reference.close()
+
+    assert [(number, cells) for number, cells in iter_rows(path)] == expected
+    assert expected[1][1][1:3] == ["2024-05-01 09:30:00", "09:05:00"]
 
 
 def test_xlsx_with_a_wrong_dimension_is_read_to_the_end(tmp_path: Path) -> None:
