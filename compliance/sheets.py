@@ -155,8 +155,8 @@ def iter_first_column(path: Path) -> Iterator[tuple[int, str]]:
 
     Rows with a blank first cell are skipped, other columns and sheets are ignored, and the
     first non-blank value is skipped as a header when it contains no digit ('Phone Number').
-    A file whose column A is empty while another column holds numbers raises UnreadableFile
-    naming that column (at the end, so after no values).
+    A file whose column A is empty throughout while another column holds numbers raises
+    UnreadableFile naming that column, once the whole file has been read.
     """
     path = Path(path)
     return _first_column(path.name, _rows(path, _detect(path)))

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import zipfile
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
+from itertools import chain
 from pathlib import Path
 
 import pytest
@@ -156,8 +157,8 @@ def test_cells_past_column_xfd_are_refused(tmp_path):
 
 
 def test_markup_longer_than_a_megabyte_is_refused(tmp_path):
-    comment = (b"<!--", *repeated(b"x-", 2 * MB), b"x-->")
-    path = write_workbook(tmp_path / "spring.xlsx", (PHONE_HEADER, *comment))
+    comment = chain((PHONE_HEADER, b"<!--"), repeated(b"x-", 2 * MB), (b"x-->",))
+    path = write_workbook(tmp_path / "spring.xlsx", comment)
     with pytest.raises(UnreadableFile) as info:
         list(sheets.iter_first_column(path))
     assert str(info.value) == (
@@ -165,7 +166,11 @@ def test_markup_longer_than_a_megabyte_is_refused(tmp_path):
     )
 
 
-def with_styles(path: Path, chunks: Iterable[bytes]) -> Path:
+def with_styles(path: Path, piece: bytes, size: int) -> Path:
+    """A stylesheet of `piece` repeated to `size` bytes inside <cellXfs>."""
+    chunks = chain(
+        (b"<styleSheet><cellXfs>",), repeated(piece, size), (b"</cellXfs></styleSheet>",)
+    )
     archive = zipfile.ZipFile(path, "a", zipfile.ZIP_DEFLATED, compresslevel=1)
     with archive, archive.open("xl/styles.xml", "w") as out:
         for chunk in chunks:
@@ -173,26 +178,25 @@ def with_styles(path: Path, chunks: Iterable[bytes]) -> Path:
     return path
 
 
-MANY_FORMATS = (b"<styleSheet><cellXfs>", *repeated(b"<xf/>", 200_001 * 5), b"</cellXfs>")
-
-
 @pytest.mark.parametrize(
-    ("styles", "cause"),
+    ("piece", "size", "cause"),
     [
         (
-            (*MANY_FORMATS, b"</styleSheet>"),
+            b"<xf/>",
+            200_001 * 5,
             "is a damaged XLSX workbook (more than 200,000 xf entries)",
         ),
         (
-            (b"<styleSheet>", *repeated(b" ", 17 * MB), b"</styleSheet>"),
+            b" ",
+            17 * MB,
             "is too large to import: its part xl/styles.xml would inflate to more than 16 MB "
             "(the limit); split it into smaller files",
         ),
     ],
     ids=["styles", "bytes"],
 )
-async def test_a_bloated_stylesheet_is_refused(engine, company, tmp_path, styles, cause):
-    path = with_styles(sparse_bomb(tmp_path / "styled.xlsx", 3), styles)
+async def test_a_bloated_stylesheet_is_refused(engine, company, tmp_path, piece, size, cause):
+    path = with_styles(sparse_bomb(tmp_path / "styled.xlsx", 3), piece, size)
     assert await refusal(engine, company, path, import_dnc) == f"styled.xlsx {cause}"
 
 
