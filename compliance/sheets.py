@@ -8,32 +8,71 @@ campaign manager; it may surface mid-iteration, so consumers must finish iterati
 they write anything. The format is checked when an ``iter_*`` function is called (a PNG or
 a truncated workbook fails at once); the file is opened for reading only when iteration
 starts and is closed when it ends or the iterator is closed or dropped.
+
+Limits (Excel's own, and caps on what a workbook may inflate to) keep memory and time
+bounded whatever the upload holds; past them the file is refused as unreadable, the limit
+named: MAX_ROWS rows, MAX_COLUMNS columns, MAX_CELL_CHARS characters in a cell,
+MAX_SHEET_BYTES for the first sheet's XML and MAX_SHARED_STRINGS_BYTES for the shared
+strings, uncompressed. Row numbers cost nothing: a gap in a sparse sheet is skipped, not
+walked.
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
+import datetime as dt
 import io
+import posixpath
+import pyexpat
 import re
 import struct
 import zipfile
 import zlib
+from array import array
 from collections.abc import Generator, Iterator, Sequence
 from contextlib import closing
 from pathlib import Path
 from typing import Literal, NamedTuple
 
-from openpyxl import load_workbook
-from openpyxl.utils.exceptions import InvalidFileException
+from openpyxl.styles.numbers import builtin_format_code, is_date_format, is_timedelta_format
+from openpyxl.utils import get_column_letter
+from openpyxl.utils.datetime import (
+    CALENDAR_MAC_1904,
+    CALENDAR_WINDOWS_1900,
+    from_excel,
+    from_ISO8601,
+)
 
-__all__ = ["UnreadableFile", "iter_first_column", "iter_records", "iter_rows", "sniff_format"]
+__all__ = [
+    "MAX_CELL_CHARS",
+    "MAX_COLUMNS",
+    "MAX_ROWS",
+    "MAX_SHARED_STRINGS_BYTES",
+    "MAX_SHEET_BYTES",
+    "UnreadableFile",
+    "iter_first_column",
+    "iter_records",
+    "iter_rows",
+    "sniff_format",
+]
+
+MAX_ROWS = 1_048_576  # Excel's limit
+MAX_COLUMNS = 16_384  # Excel's limit, column XFD
+MAX_CELL_CHARS = 32_767  # Excel's limit
+# Uncompressed XML: a full 1,048,576-row sheet of a dozen short columns fits.
+MAX_SHEET_BYTES = 512 << 20
+MAX_SHARED_STRINGS_BYTES = 128 << 20  # kept in memory, compactly: at most ~1.8x this
 
 _HEAD_BYTES = 8192  # first block: signatures and NUL check
 _SAMPLE_BYTES = 32768  # CSV sample for the delimiter sniffer
 _MAX_LINE_CHARS = 1 << 20  # longer physical lines are not a table; bounds memory
 _BLOCK_CHARS = 1 << 16  # CSV text is read and split into lines this much at a time
 _LOCATE_CHUNK = 1 << 20
+_XML_CHUNK = 1 << 16  # XLSX parts are inflated and parsed this much at a time
+_MAX_PART_BYTES = 16 << 20  # the workbook's small parts: workbook, relationships, styles
+_MAX_MARKUP_BYTES = 1 << 20  # one tag or comment; expat holds an unfinished one whole
+_MAX_ENTRIES = 200_000  # sheets, relationships, styles in a small part (Excel: 64,000 styles)
 _DELIMITERS = ",;\t|"
 _ACCEPTED = "only CSV and XLSX files are accepted"
 
@@ -73,13 +112,8 @@ _DIGIT = re.compile(r"\d")
 # What a damaged XLSX raises, at open or while its sheet is streamed.
 _TRUNCATED_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, struct.error)
 _XLSX_ERRORS = (
-    *_TRUNCATED_ZIP_ERRORS,
-    InvalidFileException,
-    KeyError,
-    SyntaxError,  # xml.etree ParseError (and lxml's XMLSyntaxError) from a damaged part
-    ValueError,
-    TypeError,
-    IndexError,
+    ValueError,  # bad numbers, references, dates
+    IndexError,  # a shared string that does not exist
     RuntimeError,  # zipfile: encrypted member; NotImplementedError: unknown compression
 )
 
@@ -113,7 +147,7 @@ def iter_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
     counted). Cells are strings: None -> '', text stripped, numbers/bools/dates via ``str()``.
     """
     path = Path(path)
-    return _rows(path, _detect(path), max_col=None)
+    return _rows(path, _detect(path))
 
 
 def iter_first_column(path: Path) -> Iterator[tuple[int, str]]:
@@ -121,9 +155,11 @@ def iter_first_column(path: Path) -> Iterator[tuple[int, str]]:
 
     Rows with a blank first cell are skipped, other columns and sheets are ignored, and the
     first non-blank value is skipped as a header when it contains no digit ('Phone Number').
+    A file whose column A is empty throughout while another column holds numbers raises
+    UnreadableFile naming that column, once the whole file has been read.
     """
     path = Path(path)
-    return _first_column(_rows(path, _detect(path), max_col=1))
+    return _first_column(path.name, _rows(path, _detect(path)))
 
 
 def iter_records(path: Path, columns: Sequence[str]) -> Iterator[tuple[int, dict[str, str]]]:
@@ -138,7 +174,7 @@ def iter_records(path: Path, columns: Sequence[str]) -> Iterator[tuple[int, dict
     if not columns:
         raise ValueError("columns must not be empty")
     path = Path(path)
-    return _records(path, _rows(path, _detect(path), max_col=None), tuple(columns))
+    return _records(path, _rows(path, _detect(path)), tuple(columns))
 
 
 # --- format detection -------------------------------------------------------------------
@@ -180,8 +216,8 @@ def _check_workbook_zip(path: Path) -> None:
                 return
             if "xl/workbook.bin" in names:
                 what = "an Excel binary workbook (.xlsb)"
-            elif "mimetype" in names and archive.read("mimetype").startswith(
-                b"application/vnd.oasis.opendocument"
+            elif "mimetype" in names and _starts_with(
+                archive, "mimetype", b"application/vnd.oasis.opendocument"
             ):
                 what = "an OpenDocument file (.ods/.odt)"
             elif "word/document.xml" in names:
@@ -195,6 +231,11 @@ def _check_workbook_zip(path: Path) -> None:
     raise UnreadableFile(f"{name} looks like {what}; {_ACCEPTED}")
 
 
+def _starts_with(archive: zipfile.ZipFile, member: str, prefix: bytes) -> bool:
+    with archive.open(member) as stream:  # only the prefix is inflated
+        return stream.read(len(prefix)) == prefix
+
+
 def _incomplete_workbook(name: str) -> UnreadableFile:
     return UnreadableFile(f"{name} is not a complete XLSX workbook (truncated or damaged zip)")
 
@@ -202,23 +243,40 @@ def _incomplete_workbook(name: str) -> UnreadableFile:
 # --- rows -------------------------------------------------------------------------------
 
 
-def _rows(path: Path, fmt: _Format, max_col: int | None) -> _Rows:
+def _rows(path: Path, fmt: _Format) -> _Rows:
     if fmt.kind == "xlsx":
-        return _xlsx_rows(path, max_col)
-    return _csv_rows(path, fmt, max_col)
+        return _xlsx_rows(path)
+    return _csv_rows(path, fmt)
 
 
-def _first_column(rows: _Rows) -> Iterator[tuple[int, str]]:
+def _first_column(name: str, rows: _Rows) -> Iterator[tuple[int, str]]:
     with closing(rows):  # an early stop closes the file at once
+        numbers_elsewhere = None  # index of the first other column seen holding a digit
         for number, cells in rows:
-            value = cells[0] if cells else ""
+            value = cells[0]
             if value:
                 if _DIGIT.search(value):  # the first value is data, not a header
                     yield number, value
                 break
+            if numbers_elsewhere is None:
+                numbers_elsewhere = next(
+                    (i for i, cell in enumerate(cells) if _DIGIT.search(cell)), None
+                )
+        else:  # column A is empty throughout
+            if numbers_elsewhere is not None:
+                raise _numbers_not_in_column_a(name, numbers_elsewhere)
+            return
         for number, cells in rows:
-            if cells and cells[0]:
+            if cells[0]:
                 yield number, cells[0]
+
+
+def _numbers_not_in_column_a(name: str, index: int) -> UnreadableFile:
+    letter = get_column_letter(index + 1)
+    return UnreadableFile(
+        f"{name} has nothing in column A, the only column read; the numbers seem to be in "
+        f"column {letter}: move them to column A"
+    )
 
 
 def _records(
@@ -260,62 +318,434 @@ def _header_key(label: str) -> str:
 
 
 # --- XLSX -------------------------------------------------------------------------------
+#
+# The workbook is read with expat, part by part, in chunks: no part is ever held whole and
+# no cell is built past MAX_CELL_CHARS, so memory stays flat whatever a part inflates to.
+# openpyxl is used only for its number-format and date rules.
 
 
-def _xlsx_rows(path: Path, max_col: int | None) -> _Rows:
+class _Book(NamedTuple):
+    sheet: str  # zip member of the first worksheet
+    shared_strings: str | None
+    epoch: dt.datetime
+    date_styles: frozenset[int]
+    duration_styles: frozenset[int]
+
+
+def _xlsx_rows(path: Path) -> _Rows:
     name = path.name
-    # Opened here and passed as a file object: openpyxl then skips its extension check (a
-    # workbook named .csv still works) and the handle is closed even if loading fails.
-    with path.open("rb") as fh:
-        workbook = None
-        last_row: int | None = None  # set once rows are streamed, for error messages
-        try:
-            workbook = load_workbook(fh, read_only=True, data_only=True)
-            sheets = workbook.worksheets
-            if not sheets:
-                raise UnreadableFile(f"{name} has no worksheets")
-            sheet = sheets[0]
-            # The stored <dimension> is often wrong (some writers emit A1): without this,
-            # read-only mode silently stops at the row it claims is the last one.
-            sheet.reset_dimensions()
-            values = sheet.iter_rows(max_col=max_col, values_only=True)
-            last_row = 0
-            for last_row, row in enumerate(values, 1):  # last_row is read by the excepts
-                cells = [_cell_text(value) for value in row]
-                if any(cells):
-                    yield last_row, cells
-        except UnreadableFile:
-            raise
-        except _TRUNCATED_ZIP_ERRORS as exc:
-            raise _incomplete_workbook(name) from exc
-        except KeyError as exc:
-            raise _damaged_workbook(name, "a required part is missing") from exc
-        except SyntaxError as exc:
-            raise _damaged_workbook(name, "invalid XML", last_row) from exc
-        except _XLSX_ERRORS as exc:
-            raise _damaged_workbook(name, "unreadable data", last_row) from exc
-        finally:
-            if workbook is not None:
-                workbook.close()
+    sheet: _SheetParser | None = None
+    try:
+        with zipfile.ZipFile(path) as archive:
+            book = _read_book(archive, name)
+            strings = _SharedStrings()
+            if book.shared_strings is not None:
+                chunks = _part_chunks(
+                    archive,
+                    name,
+                    book.shared_strings,
+                    "its shared strings",
+                    MAX_SHARED_STRINGS_BYTES,
+                )
+                _parse(_SharedStringsParser(name, strings).parser, chunks)
+            sheet = _SheetParser(name, book, strings)
+            chunks = _part_chunks(archive, name, book.sheet, "its first sheet", MAX_SHEET_BYTES)
+            for _ in _feed(sheet.parser, chunks):
+                yield from sheet.rows
+                sheet.rows.clear()
+    except UnreadableFile:
+        raise
+    except _TRUNCATED_ZIP_ERRORS as exc:
+        raise _incomplete_workbook(name) from exc
+    except KeyError as exc:
+        raise _damaged_workbook(name, "a required part is missing") from exc
+    except _BadMarkup as exc:
+        raise _damaged_workbook(name, str(exc), sheet and sheet.where) from exc
+    except pyexpat.ExpatError as exc:
+        raise _damaged_workbook(name, "invalid XML", sheet and sheet.where) from exc
+    except _XLSX_ERRORS as exc:
+        raise _damaged_workbook(name, "unreadable data", sheet and sheet.where) from exc
 
 
-def _damaged_workbook(name: str, cause: str, last_row: int | None = None) -> UnreadableFile:
-    where = "" if last_row is None else f" near row {last_row + 1}"
+def _too_many_rows(name: str) -> UnreadableFile:
+    return UnreadableFile(
+        f"{name} has rows past row {MAX_ROWS:,} (Excel's limit); split it into smaller files"
+    )
+
+
+def _cell_too_long(name: str, row: int | None) -> UnreadableFile:
+    where = "" if row is None else f" on row {row}"
+    return UnreadableFile(
+        f"{name} has a cell longer than {MAX_CELL_CHARS:,} characters{where} "
+        "(Excel's limit for a cell)"
+    )
+
+
+def _damaged_workbook(name: str, cause: str, row: int | None = None) -> UnreadableFile:
+    where = "" if row is None else f" near row {row}"
     return UnreadableFile(f"{name} is a damaged XLSX workbook ({cause}{where})")
 
 
-def _cell_text(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value.strip()
-    return str(value)  # int, float (repr: '3055550134.0'), bool, datetime
+def _too_large(name: str, what: str, limit: int) -> UnreadableFile:
+    return UnreadableFile(
+        f"{name} is too large to import: {what} would inflate to more than "
+        f"{limit >> 20} MB (the limit); split it into smaller files"
+    )
+
+
+def _part_chunks(
+    archive: zipfile.ZipFile, name: str, member: str, what: str, limit: int
+) -> Generator[bytes, None, None]:
+    """The inflated bytes of one member, refused past `limit` before or while inflating.
+
+    The declared size is checked first (refused at once), then the bytes are counted as
+    they come: the declared size alone is not trusted.
+    """
+    info = archive.getinfo(member)
+    if info.file_size > limit:
+        raise _too_large(name, what, limit)
+    total = 0
+    with archive.open(info) as stream:
+        while chunk := stream.read(_XML_CHUNK):
+            total += len(chunk)
+            if total > limit:
+                raise _too_large(name, what, limit)
+            yield chunk
+
+
+def _new_parser(target: object) -> pyexpat.XMLParserType:
+    """An expat parser calling target's _start/_end/_text; a DTD (never in a workbook) fails."""
+    parser = pyexpat.ParserCreate(namespace_separator=" ")
+    parser.buffer_text = True  # whitespace runs arrive in large pieces, not line by line
+    parser.buffer_size = _XML_CHUNK
+    parser.StartElementHandler = getattr(target, "_start", None)
+    parser.EndElementHandler = getattr(target, "_end", None)
+    parser.CharacterDataHandler = getattr(target, "_text", None)
+    parser.StartDoctypeDeclHandler = _refuse_dtd
+    return parser
+
+
+class _BadMarkup(ValueError):
+    """XML no workbook holds; the message is the cause."""
+
+
+def _refuse_dtd(*_: object) -> None:
+    raise _BadMarkup("a DTD, which workbooks never have")
+
+
+def _feed(parser: pyexpat.XMLParserType, chunks: Generator[bytes, None, None]) -> Iterator[None]:
+    """Parse chunk by chunk, yielding after each; refuse a single tag or comment over 1 MB.
+
+    Expat buffers an unfinished tag whole: its position lagging far behind the bytes fed
+    means one piece of markup is that long.
+    """
+    fed = 0
+    with closing(chunks):  # a parse error must not leave the zip member open
+        for chunk in chunks:
+            parser.Parse(chunk, False)
+            fed += len(chunk)
+            if fed - parser.CurrentByteIndex > _MAX_MARKUP_BYTES:
+                raise _BadMarkup("XML markup over 1 MB long")
+            yield
+    parser.Parse(b"", True)
+    yield
+
+
+def _parse(parser: pyexpat.XMLParserType, chunks: Generator[bytes, None, None]) -> None:
+    for _ in _feed(parser, chunks):
+        pass
+
+
+def _local(tag: str) -> str:
+    return tag.rpartition(" ")[2]  # expat gives "namespace-uri local-name"
+
+
+class _Elements:
+    """Collects (tag, parent tag, attributes) of the wanted elements of a small part."""
+
+    def __init__(self, wanted: frozenset[str]) -> None:
+        self.wanted, self.stack, self.found = wanted, [""], []
+        self.parser = _new_parser(self)
+
+    def _start(self, tag: str, attrs: dict[str, str]) -> None:
+        local = _local(tag)
+        if local in self.wanted:
+            if len(self.found) == _MAX_ENTRIES:
+                raise _BadMarkup(f"more than {_MAX_ENTRIES:,} {local} entries")
+            self.found.append((local, self.stack[-1], {_local(k): v for k, v in attrs.items()}))
+        self.stack.append(local)
+
+    def _end(self, _tag: str) -> None:
+        self.stack.pop()
+
+
+def _elements(
+    archive: zipfile.ZipFile, name: str, member: str, *wanted: str
+) -> list[tuple[str, str, dict[str, str]]]:
+    collector = _Elements(frozenset(wanted))
+    chunks = _part_chunks(archive, name, member, f"its part {member}", _MAX_PART_BYTES)
+    _parse(collector.parser, chunks)
+    return collector.found
+
+
+def _read_book(archive: zipfile.ZipFile, name: str) -> _Book:
+    """Where the first worksheet and the shared strings are, and how dates are stored."""
+    workbook = _elements(archive, name, "xl/workbook.xml", "workbookPr", "sheet")
+    relations = {
+        attrs["Id"]: attrs
+        for _, _, attrs in _elements(archive, name, "xl/_rels/workbook.xml.rels", "Relationship")
+        if attrs.get("TargetMode") != "External"
+    }
+    members = set(archive.namelist())
+    sheets = [
+        _part_path(relations[attrs["id"]]["Target"])
+        for tag, _, attrs in workbook
+        if tag == "sheet" and relations[attrs["id"]]["Type"].endswith("/worksheet")
+    ]
+    sheets = [member for member in sheets if member in members]
+    if not sheets:
+        raise UnreadableFile(f"{name} has no worksheets")
+    strings = [
+        _part_path(attrs["Target"])
+        for attrs in relations.values()
+        if attrs["Type"].endswith("/sharedStrings")
+    ]
+    date1904 = any(
+        tag == "workbookPr" and attrs.get("date1904", "").lower() in ("1", "true")
+        for tag, _, attrs in workbook
+    )
+    date_styles, duration_styles = _date_styles(archive, name, members)
+    return _Book(
+        sheet=sheets[0],
+        shared_strings=strings[0] if strings else None,
+        epoch=CALENDAR_MAC_1904 if date1904 else CALENDAR_WINDOWS_1900,
+        date_styles=date_styles,
+        duration_styles=duration_styles,
+    )
+
+
+def _part_path(target: str) -> str:
+    """A relationship target of xl/workbook.xml as a zip member name."""
+    if target.startswith("/"):
+        return target[1:]
+    return posixpath.normpath(posixpath.join("xl", target))
+
+
+def _date_styles(
+    archive: zipfile.ZipFile, name: str, members: set[str]
+) -> tuple[frozenset[int], frozenset[int]]:
+    """Indexes of the cell styles whose number format shows a date, and a duration."""
+    if "xl/styles.xml" not in members:
+        return frozenset(), frozenset()
+    custom: dict[int, str] = {}
+    styles: list[int] = []
+    for tag, parent, attrs in _elements(archive, name, "xl/styles.xml", "numFmt", "xf"):
+        if tag == "numFmt" and parent == "numFmts":
+            custom[int(attrs["numFmtId"])] = attrs.get("formatCode", "")
+        elif tag == "xf" and parent == "cellXfs":
+            styles.append(int(attrs.get("numFmtId", 0)))
+    formats = [custom[i] if i in custom else builtin_format_code(i) for i in styles]
+    return (
+        frozenset(i for i, code in enumerate(formats) if is_date_format(code)),
+        frozenset(i for i, code in enumerate(formats) if is_timedelta_format(code)),
+    )
+
+
+class _SharedStrings:
+    """The shared strings table, compact: one UTF-8 buffer and where each string ends.
+
+    A list of str would cost ~60 bytes per string on top of its text.
+    """
+
+    def __init__(self) -> None:
+        self._text = bytearray()
+        self._ends = array("Q")
+
+    def append(self, text: str) -> None:
+        self._text += text.encode()
+        self._ends.append(len(self._text))
+
+    def __getitem__(self, index: int) -> str:
+        if not 0 <= index < len(self._ends):
+            raise IndexError("shared string index out of range")
+        start = self._ends[index - 1] if index else 0
+        return self._text[start : self._ends[index]].decode()
+
+
+class _TextCollector:
+    """Text of <t> elements (not of phonetic <rPh> runs), refused past MAX_CELL_CHARS."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.pieces: list[str] = []
+        self.length = 0
+        self.collecting = False
+        self.in_phonetic = False
+
+    def _text(self, data: str) -> None:
+        if self.collecting:
+            self.length += len(data)
+            if self.length > MAX_CELL_CHARS:
+                raise _cell_too_long(self.name, self.where)
+            self.pieces.append(data)
+
+    @property
+    def where(self) -> int | None:
+        """The row being read, for messages."""
+        return None
+
+    def take(self) -> str:
+        text = "".join(self.pieces)
+        self.pieces.clear()
+        self.length = 0
+        return text
+
+
+class _SharedStringsParser(_TextCollector):
+    def __init__(self, name: str, strings: _SharedStrings) -> None:
+        super().__init__(name)
+        self.strings = strings
+        self.parser = _new_parser(self)
+
+    def _start(self, tag: str, _attrs: dict[str, str]) -> None:
+        local = _local(tag)
+        if local == "t":
+            self.collecting = not self.in_phonetic
+        elif local == "rPh":
+            self.in_phonetic = True
+
+    def _end(self, tag: str) -> None:
+        local = _local(tag)
+        if local == "t":
+            self.collecting = False
+        elif local == "rPh":
+            self.in_phonetic = False
+        elif local == "si":
+            self.strings.append(self.take())
+
+
+class _SheetParser(_TextCollector):
+    """Turns a worksheet's XML into (row number, cells) for its non-blank rows.
+
+    Only rows present in the XML cost anything: a gap of a billion rows is one number.
+    Past Excel's limits (rows, columns, characters in a cell) the sheet is refused.
+    """
+
+    def __init__(self, name: str, book: _Book, strings: _SharedStrings) -> None:
+        super().__init__(name)
+        self.book, self.strings = book, strings
+        self.rows: list[tuple[int, list[str]]] = []  # completed since the last chunk
+        self.row_elements = 0
+        self.last_row = 0  # number of the last row finished
+        self.row: int | None = None  # number of the row being read
+        self.cells: list[tuple[int, str]] = []
+        self.column = 0
+        self.kind, self.style = "", 0  # kind "": not in a cell
+        self.parser = _new_parser(self)
+
+    @property
+    def where(self) -> int:
+        """The row an error is in (or just after the last row read)."""
+        return self.row if self.row is not None else self.last_row + 1
+
+    def _start(self, tag: str, attrs: dict[str, str]) -> None:
+        local = _local(tag)
+        if local == "c":
+            self._start_cell(attrs)
+        elif local == "v":
+            self.collecting = self.kind not in ("", "inlineStr")
+        elif local == "t":
+            self.collecting = self.kind == "inlineStr" and not self.in_phonetic
+        elif local == "rPh":
+            self.in_phonetic = True
+        elif local == "row":
+            self._start_row(attrs.get("r"))
+
+    def _end(self, tag: str) -> None:
+        local = _local(tag)
+        if local in ("v", "t"):
+            self.collecting = False
+        elif local == "rPh":
+            self.in_phonetic = False
+        elif local == "c":
+            self.cells.append((self.column, self._value(self.take())))
+            self.kind = ""
+        elif local == "row":
+            self._end_row()
+
+    def _start_row(self, number: str | None) -> None:
+        self.row_elements += 1
+        self.row = int(number) if number else self.last_row + 1
+        if self.row > MAX_ROWS or self.row_elements > MAX_ROWS:
+            raise _too_many_rows(self.name)
+        self.column = 0
+
+    def _end_row(self) -> None:
+        if self.cells:
+            width = max(column for column, _ in self.cells)
+            cells = [""] * width
+            for column, text in self.cells:
+                cells[column - 1] = text
+            if any(cells):
+                self.rows.append((self.row, cells))
+            self.cells.clear()
+        self.last_row, self.row = self.row, None
+
+    def _start_cell(self, attrs: dict[str, str]) -> None:
+        reference = attrs.get("r")
+        self.column = _column_number(reference) if reference else self.column + 1
+        if self.column > MAX_COLUMNS or len(self.cells) >= MAX_COLUMNS:
+            raise UnreadableFile(
+                f"{self.name} has cells past column XFD on row {self.where} "
+                f"(Excel's limit of {MAX_COLUMNS:,} columns)"
+            )
+        self.kind = attrs.get("t", "n")
+        self.style = int(attrs.get("s") or 0)
+
+    def _value(self, raw: str) -> str:
+        """The cell as text, as openpyxl reads it with data_only: numbers, dates, booleans."""
+        kind = self.kind
+        if not raw or kind in ("inlineStr", "str", "e"):
+            return raw.strip()
+        if kind == "s":
+            return self.strings[int(raw)].strip()
+        if kind == "b":
+            return str(bool(int(raw)))
+        if kind == "d":
+            return str(from_ISO8601(raw))
+        if kind != "n":
+            return raw.strip()
+        number = float(raw) if "." in raw or "e" in raw or "E" in raw else int(raw)
+        if self.style in self.book.date_styles:
+            duration = self.style in self.book.duration_styles
+            try:
+                return str(from_excel(number, self.book.epoch, timedelta=duration))
+            except (OverflowError, ValueError):
+                return "#VALUE!"  # a date serial out of range, shown as Excel does
+        return str(number)
+
+
+_REFERENCE = re.compile(r"([A-Za-z]+)[0-9]*")
+
+
+def _column_number(reference: str) -> int:
+    """1 for 'A1', 28 for 'AB7'; more than MAX_COLUMNS for any reference past XFD."""
+    match = _REFERENCE.fullmatch(reference)
+    if match is None:
+        raise ValueError("bad cell reference")
+    letters = match.group(1).upper()
+    if len(letters) > 3:
+        return MAX_COLUMNS + 1
+    number = 0
+    for letter in letters:
+        number = number * 26 + ord(letter) - 64
+    return number
 
 
 # --- CSV --------------------------------------------------------------------------------
 
 
-def _csv_rows(path: Path, fmt: _Format, max_col: int | None) -> _Rows:
+def _csv_rows(path: Path, fmt: _Format) -> _Rows:
     name = path.name
     delimiter, has_sep_line = _csv_layout(path, fmt)
     with path.open("rb") as raw:
@@ -335,8 +765,12 @@ def _csv_rows(path: Path, fmt: _Format, max_col: int | None) -> _Rows:
             if has_sep_line:
                 next(reader, None)  # Excel hides it; data starts at row 1
             for number, row in enumerate(reader, 1):
-                cells = list(map(str.strip, row if max_col is None else row[:max_col]))
+                if number > MAX_ROWS:
+                    raise _too_many_rows(name)
+                cells = list(map(str.strip, row))
                 if any(cells):
+                    if max(map(len, cells)) > MAX_CELL_CHARS:
+                        raise _cell_too_long(name, number)
                     yield number, cells
         except UnicodeDecodeError as exc:
             raise _not_text(path, fmt) from exc
