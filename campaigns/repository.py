@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
-from sqlalchemy import Row, insert, select, update
+from sqlalchemy import ColumnElement, Row, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -22,6 +22,7 @@ from campaigns.tables import campaign_leads, campaigns, status_books
 from compliance import CampaignLimits, Company, leads
 from compliance.tables import companies
 
+_UNDER_WAY = (CampaignState.RUNNING, CampaignState.PAUSED)
 log = structlog.get_logger("campaigns")
 
 
@@ -106,6 +107,22 @@ async def create_campaign(
     return await find_campaign(conn, company, spec.name)
 
 
+async def _lock_campaigns(conn: AsyncConnection, *where: ColumnElement[bool]) -> None:
+    """Hold the matching campaign rows until the transaction ends (PostgreSQL; SQLite has
+    one writer): a change of state and the queue rows it counts, or adds, then agree."""
+    await conn.execute(select(campaigns.c.id).where(*where).with_for_update())
+
+
+async def _lock_status_book(conn: AsyncConnection, company: Company) -> None:
+    """Hold the company's statuses until the transaction ends, so that a campaign start
+    and a statuses load each check against what the other committed."""
+    await conn.execute(
+        select(status_books.c.company_id)
+        .where(status_books.c.company_id == company.id)
+        .with_for_update()
+    )
+
+
 async def find_campaign(conn: AsyncConnection, company: Company, name: str) -> Campaign:
     row = (
         await conn.execute(
@@ -178,9 +195,11 @@ async def change_state(
     now: datetime,
 ) -> Campaign:
     """Apply a lifecycle action; a start checks the definition against today's statuses."""
+    await _lock_campaigns(conn, campaigns.c.company_id == company.id, campaigns.c.name == name)
     campaign = await find_campaign(conn, company, name)
     new_state = transition(campaign.state, action)
     if action is CampaignAction.START:
+        await _lock_status_book(conn, company)
         check_against_statuses(campaign.spec, await status_book(conn, company))
         await queue.enqueue_list(conn, company.id, campaign.id, campaign.spec.leads, now)
     await conn.execute(
@@ -198,15 +217,30 @@ async def change_state(
     return await find_campaign(conn, company, name)
 
 
+async def complete_if_done(
+    conn: AsyncConnection, company: Company, campaign: Campaign, now: datetime
+) -> bool:
+    """Complete the campaign once none of its leads is queued or under way; leads an
+    import is adding meanwhile are waited for, and then keep it running."""
+    await _lock_campaigns(conn, campaigns.c.id == campaign.id)
+    states = await queue.counts(conn, campaign.id)
+    if any(states.get(s) for s in (queue.QUEUED, queue.CLAIMED, queue.IN_FLIGHT)):
+        return False
+    await change_state(conn, company, campaign.name, CampaignAction.COMPLETE, now)
+    return True
+
+
 async def enroll_new_leads(
     conn: AsyncConnection, company: Company, lead_list: str, now: datetime
 ) -> dict[str, int]:
     """Queue, due now, the leads of `lead_list` that its running or paused campaigns do not
     have yet (imported after their start); returns how many each campaign took."""
+    await _lock_campaigns(
+        conn, campaigns.c.company_id == company.id, campaigns.c.state.in_(_UNDER_WAY)
+    )
     enrolled = {}
     for campaign in await list_campaigns(conn, company):
-        under_way = campaign.state in (CampaignState.RUNNING, CampaignState.PAUSED)
-        if under_way and campaign.spec.leads == lead_list:
+        if campaign.state in _UNDER_WAY and campaign.spec.leads == lead_list:
             enrolled[campaign.name] = await queue.enqueue_list(
                 conn, company.id, campaign.id, lead_list, now
             )
@@ -250,8 +284,9 @@ async def save_status_book(
     """Check and store a company's statuses, replacing the previous book; a book that a
     running or paused campaign could not run with is refused, naming the campaign."""
     book = parse_status_text(definition)
+    await _lock_status_book(conn, company)
     for campaign in await list_campaigns(conn, company):
-        if campaign.state in (CampaignState.RUNNING, CampaignState.PAUSED):
+        if campaign.state in _UNDER_WAY:
             try:
                 check_against_statuses(campaign.spec, book)
             except InvalidDefinition as error:

@@ -13,7 +13,7 @@ import structlog
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from dialer.database import open_database
+from dialer.database import open_database, read_only_options
 from dialer.logs import configure_logging
 from dialer.settings import Settings
 
@@ -39,6 +39,15 @@ class App:
         """A connection whose work commits on success and rolls back on any error."""
         async with self.engine.begin() as conn:
             yield conn
+
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[AsyncConnection]:
+        """A read-only transaction that sees the database as of one instant and holds back
+        no writer, however long it streams: for listings, exports, reports and copies."""
+        async with self.engine.connect() as conn:
+            await conn.execution_options(**read_only_options(conn.dialect.name))
+            async with conn.begin():
+                yield conn
 
 
 @asynccontextmanager

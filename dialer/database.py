@@ -153,10 +153,24 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+READ_ONLY = "dialer_read_only"
+
+
+def read_only_options(dialect: str) -> dict[str, Any]:
+    """Execution options of a read-only snapshot: PostgreSQL reads each statement as of its
+    own start unless asked for REPEATABLE READ; a SQLite read in WAL mode is one snapshot
+    already, and begun DEFERRED it takes no write lock."""
+    if dialect == "postgresql":
+        return {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
+    return {READ_ONLY: True}
+
+
 def _sqlite_begin(connection: Connection) -> None:
-    # One writer: every transaction takes the write lock up front, so two writers queue on
-    # the busy timeout instead of failing to upgrade a read lock half-way.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # One writer: every transaction that may write takes the write lock up front, so two
+    # writers queue on the busy timeout instead of failing to upgrade a read lock half-way.
+    # A read-only snapshot takes none, so a long listing holds back no writer.
+    read_only = connection.get_execution_options().get(READ_ONLY, False)
+    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def _upgrade(connection: Connection) -> None:

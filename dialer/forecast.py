@@ -13,8 +13,6 @@ copy is read in one snapshot, table by table, each in one query.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -82,7 +80,7 @@ async def forecast(
         try:
             await upgrade_schema(engine)
             copy = App(app.settings.model_copy(update={"database_url": url}), engine)
-            async with _snapshot(app) as source, copy.transaction() as target:
+            async with app.snapshot() as source, copy.transaction() as target:
                 await copy_campaign(source, target, company, name, start)
                 await _resume_if_paused(target, company, name, start)
             clock = SimClock(start)
@@ -95,17 +93,6 @@ async def forecast(
         finally:
             await engine.dispose()
     return Forecast(start, horizon, min(clock.now(), horizon), finished.state, report)
-
-
-@asynccontextmanager
-async def _snapshot(app: App) -> AsyncIterator[AsyncConnection]:
-    """A transaction that reads the database as of one instant (PostgreSQL's default reads
-    each statement as of its own start; on SQLite the transaction holds the write lock)."""
-    async with app.engine.connect() as conn:
-        if conn.dialect.name == "postgresql":
-            await conn.execution_options(isolation_level="REPEATABLE READ")
-        async with conn.begin():
-            yield conn
 
 
 async def copy_campaign(

@@ -20,7 +20,7 @@ from dialer.carriers.simulator import Scenario, Simulator
 from dialer.clock import Clock, WallClock
 from dialer.dispatch import Dispatcher
 from dialer.scheduling import nodes
-from dialer.settings import Settings, SettingsConflict
+from dialer.settings import InvalidSettings, Settings, SettingsConflict
 from dialer.webhooks import webhook_app
 
 log = structlog.get_logger("dialer.serve")
@@ -57,7 +57,13 @@ async def listening(
     runner = web.AppRunner(webhook_app(dispatcher), access_log=None)
     await runner.setup()
     try:
-        await web.TCPSite(runner, host, port).start()
+        try:
+            await web.TCPSite(runner, host, port).start()
+        except OSError as error:
+            raise InvalidSettings(
+                f"cannot listen for webhooks on {host}:{port} (webhook_host, webhook_port): "
+                f"{error.strerror or error}"
+            ) from None
         dispatcher.callback_base = public_url or f"http://{host}:{runner.addresses[0][1]}"
         yield dispatcher.callback_base
     finally:

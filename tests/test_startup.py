@@ -358,3 +358,14 @@ def test_the_demos_hint_reaches_its_database(dialer, home, tmp_path):
     assert command.startswith(f"DIALER_HOME={home} ")
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout) == []
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "no-such-host.invalid"])
+def test_serve_on_an_address_it_cannot_listen_on_says_so(initialized, host):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        result = initialized("serve", DIALER_WEBHOOK_HOST=host, DIALER_WEBHOOK_PORT=port)
+
+    refused(result, f"cannot listen for webhooks on {host}:{port}")

@@ -17,8 +17,11 @@ from dialer.cli import admin, blackouts, campaign, check, company, dnc, leads, r
 def main() -> None:
     """Dialer: campaign engine that screens every contact against DNC lists and the law.
 
-    Settings come from config/dialer.toml and DIALER_* environment variables
-    (DIALER_DATABASE_URL selects the database; SQLite by default).
+    Settings come from config/dialer.toml and DIALER_* environment variables. The data
+    folder is DIALER_HOME (default: the user's data folder, e.g. ~/.local/share/dialer),
+    holding the SQLite database dialer.db; DIALER_DATABASE_URL names another database
+    (e.g. PostgreSQL). Run `dialer init` first: it creates the database and says where.
+    File formats (campaigns, statuses, scenarios, lead files): config/examples/README.md.
     """
 
 

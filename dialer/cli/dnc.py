@@ -235,7 +235,7 @@ def dnc_check(numbers: tuple[str, ...], channel: str, company: str | None, as_js
     """Tell whether NUMBERS are blocked on a channel by the company lists."""
 
     async def body(app: App) -> list[dict[str, Any]]:
-        async with app.transaction() as conn:
+        async with app.snapshot() as conn:
             owner = await company_of(app, conn, company)
             results = []
             for value in numbers:
@@ -315,7 +315,7 @@ def dnc_export(list_name: str | None, output: Path | None, company: str | None) 
     """
 
     async def body(app: App) -> int:
-        async with app.transaction() as conn:
+        async with app.snapshot() as conn:
             owner = await company_of(app, conn, company)
             chosen = DncList(list_name) if list_name else None
             with output_file(output) as stream:
@@ -352,7 +352,7 @@ def dnc_log(number: str | None, limit: int | None, company: str | None, as_json:
     """
 
     async def body(app: App) -> bool:
-        async with app.transaction() as conn:
+        async with app.snapshot() as conn:
             owner = await company_of(app, conn, company)
             wanted = normalize(number, owner.default_region).e164 if number else None
             page = await registry.audit_events(conn, owner, number=wanted, limit=limit)

@@ -150,7 +150,7 @@ def leads_show(lead: str, company: str | None, as_json: bool) -> None:
     20 skips."""
 
     async def body(app: App) -> _LeadPage:
-        async with app.transaction() as conn:
+        async with app.snapshot() as conn:
             owner = await company_of(app, conn, company)
             found = await lead_or_fail(conn, owner, lead)
             attempts = await reports.interactions(

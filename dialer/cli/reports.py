@@ -131,7 +131,7 @@ def skips(
     """
 
     async def body(app: App) -> bool:
-        async with app.transaction() as conn:
+        async with app.snapshot() as conn:
             owner = await company_of(app, conn, company)
             page = await reports.skip_log(
                 conn, owner, campaign=campaign, reason=reason, since=since, until=until, limit=limit
@@ -187,7 +187,7 @@ def interactions(
         return
 
     async def body(app: App) -> bool:
-        async with app.transaction() as conn:
+        async with app.snapshot() as conn:
             owner = await company_of(app, conn, company)
             page = await reports.interactions(conn, owner, campaign=campaign, limit=limit)
             views = (row.as_dict() async for row in page.rows)
@@ -272,7 +272,7 @@ def report(name: str, output_format: str, company: str | None) -> None:
     call statuses, skips (waits apart), DNC additions, pace."""
 
     async def body(app: App) -> reports.CampaignReport:
-        async with app.transaction() as conn:
+        async with app.snapshot() as conn:
             owner = await company_of(app, conn, company)
             return await reports.campaign_report(conn, owner, name)
 

@@ -48,13 +48,9 @@ async def run_until_done(
 async def complete_if_done(dispatcher: Dispatcher, company: Company, campaign: Campaign) -> bool:
     """Complete the campaign once none of its leads is queued or under way."""
     async with dispatcher.app.transaction() as conn:
-        states = await queue.counts(conn, campaign.id)
-        if any(states.get(s) for s in (queue.QUEUED, queue.CLAIMED, queue.IN_FLIGHT)):
-            return False
-        await campaign_store.change_state(
-            conn, company, campaign.name, CampaignAction.COMPLETE, dispatcher.clock.now()
+        return await campaign_store.complete_if_done(
+            conn, company, campaign, dispatcher.clock.now()
         )
-    return True
 
 
 async def _wait(dispatcher: Dispatcher, claimed: int, due: datetime | None) -> None:
