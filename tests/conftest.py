@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner, Result
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -21,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from campaigns import metadata, repository
 from compliance import Company, accounts
 from dialer.app import App, open_app
+from dialer.cli import main
 from dialer.database import create_engine, upgrade_schema
 from dialer.settings import Settings
 from tests.support import NOW
@@ -121,3 +123,17 @@ async def company(engine: AsyncEngine) -> Company:
         created, _ = await accounts.ensure_company(conn, "acme", NOW)
         await repository.seed_status_book(conn, created, NOW)
     return created
+
+
+@pytest.fixture
+def dialer(database_url: str) -> Callable[..., Result]:
+    """Run `dialer ARGS...` in this process against the test database, initialized;
+    returns click's Result."""
+    runner = CliRunner()
+    env = {"DIALER_DATABASE_URL": database_url, "DIALER_LOG_LEVEL": "WARNING"}
+
+    def invoke(*args: str) -> Result:
+        return runner.invoke(main, list(args), env=env, catch_exceptions=False)
+
+    assert invoke("init").exit_code == 0
+    return invoke

@@ -14,13 +14,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 from sqlalchemy import select
 
 from campaigns import DEFAULT_STATUSES_PATH, metadata
 from compliance import NotPermitted, Permission, Role, User
 from compliance.accounts import authorize
-from dialer.cli import main
 from dialer.database import create_engine
 
 Invoke = Callable[..., Result]
@@ -48,18 +47,6 @@ async def _snapshot(url: str) -> dict[str, list[tuple]]:
 def snapshot(url: str) -> dict[str, list[tuple]]:
     """Every row of every table: what 'nothing changed' compares."""
     return asyncio.run(_snapshot(url))
-
-
-@pytest.fixture
-def dialer(database_url: str) -> Invoke:
-    runner = CliRunner()
-    env = {"DIALER_DATABASE_URL": database_url, "DIALER_LOG_LEVEL": "WARNING"}
-
-    def invoke(*args: str) -> Result:
-        return runner.invoke(main, list(args), env=env, catch_exceptions=False)
-
-    assert invoke("init").exit_code == 0
-    return invoke
 
 
 @pytest.fixture

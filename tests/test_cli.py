@@ -10,23 +10,9 @@ import subprocess
 import sys
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
 from campaigns import DEFAULT_STATUSES_PATH
-from dialer.cli import main
-
-
-@pytest.fixture
-def dialer(database_url):
-    """Run `dialer ARGS...` against the test database; returns click's Result."""
-    runner = CliRunner()
-    env = {"DIALER_DATABASE_URL": database_url, "DIALER_LOG_LEVEL": "WARNING"}
-
-    def invoke(*args: str) -> Result:
-        return runner.invoke(main, list(args), env=env, catch_exceptions=False)
-
-    assert invoke("init").exit_code == 0
-    return invoke
 
 
 def as_json(result: Result):

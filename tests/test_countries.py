@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 import pytest
 from alembic import command
 from alembic.config import Config
-from click.testing import CliRunner, Result
 from sqlalchemy import Connection, event, inspect, select, text
 
 from campaigns import CampaignState, repository
@@ -35,7 +34,6 @@ from compliance import (
 )
 from compliance.tables import companies
 from dialer.carriers.simulator import Scenario
-from dialer.cli import main
 from dialer.clock import SimClock
 from dialer.database import MIGRATIONS
 from dialer.runner import simulated_engine
@@ -231,19 +229,6 @@ async def test_a_campaign_skips_a_lead_abroad_and_logs_why(app, company, tmp_pat
 
 
 # --- the command line --------------------------------------------------------------------------
-
-
-@pytest.fixture
-def dialer(database_url):
-    """Run `dialer ARGS...` against the test database; returns click's Result."""
-    runner = CliRunner()
-    env = {"DIALER_DATABASE_URL": database_url, "DIALER_LOG_LEVEL": "WARNING"}
-
-    def invoke(*args: str) -> Result:
-        return runner.invoke(main, list(args), env=env, catch_exceptions=False)
-
-    assert invoke("init").exit_code == 0
-    return invoke
 
 
 def test_check_says_a_number_in_japan_is_blocked(dialer):

@@ -9,9 +9,8 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
-from dialer.cli import main
 from dialer.cli.output import CsvWriter, output_file, spreadsheet_safe
 
 FORMULAS = [
@@ -24,19 +23,6 @@ FORMULAS = [
     "\t=1+1",
     "\r=1+1",
 ]
-
-
-@pytest.fixture
-def dialer(database_url):
-    """Run `dialer ARGS...` against the test database; returns click's Result."""
-    runner = CliRunner()
-    env = {"DIALER_DATABASE_URL": database_url, "DIALER_LOG_LEVEL": "WARNING"}
-
-    def invoke(*args: str) -> Result:
-        return runner.invoke(main, list(args), env=env, catch_exceptions=False)
-
-    assert invoke("init").exit_code == 0
-    return invoke
 
 
 def ok(result: Result) -> Result:

@@ -10,7 +10,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 from sqlalchemy import func, insert, select, text
 
 from campaigns import (
@@ -41,7 +41,6 @@ from compliance import (
 from compliance.hours import check_hours
 from compliance.tables import blackouts as blackouts_table
 from dialer.carriers.simulator import Scenario
-from dialer.cli import main
 from dialer.clock import SimClock
 from dialer.database import create_engine
 from dialer.runner import simulated_engine
@@ -53,19 +52,6 @@ FAR_FUTURE = datetime(9999, 12, 31, 23, 59, tzinfo=UTC)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)  # the last instant accepted
 OUT_OF_RANGE = ("0001-01-01T00:00Z", "1969-12-31T23:59Z", "2100-01-01T00:01Z", "9999-12-31T23:59Z")
 RANGE_MESSAGE = "from 1970-01-01 to 2100-01-01"
-
-
-@pytest.fixture
-def dialer(database_url):
-    """Run `dialer ARGS...` against the test database; returns click's Result."""
-    runner = CliRunner()
-    env = {"DIALER_DATABASE_URL": database_url, "DIALER_LOG_LEVEL": "WARNING"}
-
-    def invoke(*args: str) -> Result:
-        return runner.invoke(main, list(args), env=env, catch_exceptions=False)
-
-    assert invoke("init").exit_code == 0
-    return invoke
 
 
 def listed(dialer) -> list[dict]:

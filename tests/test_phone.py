@@ -10,13 +10,11 @@ import re
 
 import phonenumbers
 import pytest
-from click.testing import CliRunner, Result
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from compliance import phone
 from compliance.phone import InvalidNumber, PhoneNumber, from_key, normalize, to_key
-from dialer.cli import main
 
 E164 = "+13055550134"
 DIGIT = "0123456789"
@@ -461,19 +459,6 @@ def test_region_of_refuses_what_is_not_e164() -> None:
 
 
 # --- as the commands see it --------------------------------------------------------------------
-
-
-@pytest.fixture
-def dialer(database_url):
-    """Run `dialer ARGS...` against the test database; returns click's Result."""
-    runner = CliRunner()
-    env = {"DIALER_DATABASE_URL": database_url, "DIALER_LOG_LEVEL": "WARNING"}
-
-    def invoke(*args: str) -> Result:
-        return runner.invoke(main, list(args), env=env, catch_exceptions=False)
-
-    assert invoke("init").exit_code == 0
-    return invoke
 
 
 def test_dnc_add_refuses_text_around_a_number_and_adds_nothing(dialer):

@@ -14,7 +14,6 @@ from itertools import chain
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -33,7 +32,6 @@ from compliance import Company, DncList, UnreadableFile, leads, registry, sheets
 from compliance.sheets import MAX_CELL_CHARS, MAX_ROWS
 from compliance.tables import dnc_entries, dnc_events
 from compliance.tables import leads as leads_table
-from dialer.cli import main
 from tests.support import NOW
 
 Importer = Callable[[AsyncEngine, Company, Path], Awaitable[object]]
@@ -265,19 +263,6 @@ def test_a_gap_up_to_the_last_row_is_skipped_not_walked(tmp_path):
 
 
 # --- which columns are read -------------------------------------------------------------
-
-
-@pytest.fixture
-def dialer(database_url):
-    """Run `dialer ARGS...` against the test database; returns click's Result."""
-    runner = CliRunner()
-    env = {"DIALER_DATABASE_URL": database_url, "DIALER_LOG_LEVEL": "WARNING"}
-
-    def invoke(*args: str) -> Result:
-        return runner.invoke(main, list(args), env=env, catch_exceptions=False)
-
-    assert invoke("init").exit_code == 0
-    return invoke
 
 
 def xlsx_with_columns(path: Path, *rows: list[str]) -> Path:
