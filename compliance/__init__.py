@@ -1,4 +1,5 @@
-"""Who may be contacted, where and when: phone numbers, DNC lists, lead channel DNC.
+"""Who may be contacted, where and when: phone numbers, DNC lists, lead channel DNC, and
+what an inbound text asks for (`classify`).
 
 Public names live here; `registry`, `leads`, `accounts` and `sheets` are the storage and
 file-reading modules, used as namespaces (`registry.blocked(...)`).
@@ -32,6 +33,13 @@ from compliance.dnc import (
     parse_lead_channels,
 )
 from compliance.hours import CampaignWindow, RuleBook, load_rules
+from compliance.keywords import (
+    Classification,
+    KeywordBook,
+    MessageClass,
+    classify,
+    load_keywords,
+)
 from compliance.leads import InvalidLead, Lead, LeadDnc, LeadImportSummary
 from compliance.phone import InvalidNumber, PhoneNumber, from_key, normalize, to_key
 from compliance.reasons import Code, Reason
@@ -58,6 +66,7 @@ __all__ = [
     "CampaignLimits",
     "CampaignWindow",
     "Channel",
+    "Classification",
     "Code",
     "Company",
     "Decision",
@@ -70,10 +79,12 @@ __all__ = [
     "InvalidNumber",
     "InvalidRow",
     "InvalidUser",
+    "KeywordBook",
     "Lead",
     "LeadChannel",
     "LeadDnc",
     "LeadImportSummary",
+    "MessageClass",
     "NotPermitted",
     "Permission",
     "PhoneNumber",
@@ -89,6 +100,7 @@ __all__ = [
     "attempts",
     "blackouts",
     "check_removal",
+    "classify",
     "decide",
     "decide_batch",
     "explain",
@@ -96,6 +108,7 @@ __all__ = [
     "from_key",
     "gather_facts",
     "leads",
+    "load_keywords",
     "load_rules",
     "metadata",
     "normalize",
