@@ -12,8 +12,8 @@ Pure functions over plain data. The words live in `config/keywords.toml` ([class
   is `other`, flagged for review; `other` is the rest;
 * the carrier's own verdict (`OptOutType`) wins, except that an opt-out is never read as help.
 
-The work is bounded: only the first LONGEST_BODY characters are read, and a longer body is
-flagged for review.
+The work is bounded: only the first LONGEST_BODY characters are read (and kept once
+normalized), and a longer body is flagged for review.
 """
 
 from __future__ import annotations
@@ -121,8 +121,9 @@ def classify(
 
 
 def _by_words(body: str, book: KeywordBook) -> Classification:
-    longer = len(body) > LONGEST_BODY
-    text = _folded(body[:LONGEST_BODY])
+    folded = _folded(body[:LONGEST_BODY])
+    longer = len(body) > LONGEST_BODY or len(folded) > LONGEST_BODY
+    text = folded[:LONGEST_BODY]  # NFKC can lengthen a text (a ligature, "㍿")
     words = _words(text, book.joins)
     normalized = " ".join(words)
     if normalized in book.exact:
@@ -172,7 +173,9 @@ def _negated(words: Words, start: int, negations: frozenset[Words]) -> bool:
 
 
 def _folded(text: str) -> str:
-    return VARIATION_SELECTORS.sub("", unicodedata.normalize("NFKC", text).casefold())
+    """NFKC, casefold, NFKC again (casefolding can undo the first: Unicode's NFKC_Casefold)."""
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
+    return VARIATION_SELECTORS.sub("", folded)
 
 
 def _words(folded: str, joins: Mapping[Words, str]) -> Words:
