@@ -202,16 +202,16 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.mark.parametrize("failure", ["HTTP 500", "unreachable"])
+@pytest.mark.parametrize("failure", ["HTTP 500", "not TwiML", "unreachable"])
 async def test_a_failed_incoming_webhook_is_not_retried(receiver, failure):
-    receiver.answer = 500
-    url = receiver.url("sms") if failure == "HTTP 500" else f"http://127.0.0.1:{free_port()}/sms"
+    receiver.answer = 500 if failure == "HTTP 500" else "<html>ok</html>"
+    url = f"http://127.0.0.1:{free_port()}/sms" if failure == "unreachable" else receiver.url("sms")
     scenario = replying(Reply("*42", "STOP", delay=0))
     async with Simulator(scenario, ACCOUNT, TOKEN, sms_url=url) as simulator:
         await text(simulator, receiver, STOPPER)
         messages = await listed(simulator)
 
-    assert len(receiver.incoming()) == (1 if failure == "HTTP 500" else 0)
+    assert len(receiver.incoming()) == (0 if failure == "unreachable" else 1)
     assert [params["Body"] for params in simulator.failed_replies] == ["STOP"]
     assert sorted(direction for direction, *_ in messages) == ["inbound", "outbound-api"]
 
@@ -254,6 +254,17 @@ def test_a_scenario_file_with_a_bad_reply_is_refused_by_the_simulator(tmp_path):
     assert run.returncode == 2
     assert "reply[0].delay: expected a number of seconds >= 0" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_the_simulator_refuses_an_sms_url_that_is_no_url():
+    run = subprocess.run(
+        [sys.executable, "-m", "dialer.carriers.simulator", "--sms-url", "localhost/sms",
+         "--account-sid", ACCOUNT, "--auth-token", TOKEN, "--port", "0"],
+        capture_output=True, text=True, cwd=PROJECT, timeout=60, check=False,
+    )  # fmt: skip
+
+    assert run.returncode == 2
+    assert "--sms-url: localhost/sms is not an http(s) URL" in run.stderr
 
 
 def test_the_example_scenario_scripts_a_reply():

@@ -763,7 +763,7 @@ class Simulator:
         await asyncio.sleep(reply.delay)
         sid, at = "SM" + secrets.token_hex(16), _now()
         record = {"sid": sid, "to": number, "from": sender, "body": reply.body, "at": at}
-        self.messages.append({**record, "direction": "inbound"})
+        self.messages.append(record | {"direction": "inbound"})
         self._resources[sid] = {
             "sid": sid,
             "account_sid": self.account_sid,
@@ -847,8 +847,8 @@ def _answered_by(outcome: Outcome, detect: bool) -> str | None:
 
 
 def _segments(body: str) -> int:
-    """How many SMS parts a text takes: 160 GSM-7 characters or 70 UCS-2 ones in one part,
-    153 or 67 in each part of a longer text."""
+    """How many SMS parts a text takes: 160 characters in one part, 153 in each part of a
+    longer text (ASCII counted as GSM-7); 70 and 67 for other text (UCS-2)."""
     single, part = (160, 153) if body.isascii() else (70, 67)
     return 1 if len(body) <= single else math.ceil(len(body) / part)
 
@@ -898,6 +898,8 @@ def main(argv: list[str] | None = None) -> None:
         help="where incoming texts (scenario replies) go for numbers without their own SmsUrl",
     )
     args = parser.parse_args(argv)
+    if args.sms_url and not _is_http_url(args.sms_url):
+        parser.error(f"--sms-url: {args.sms_url} is not an http(s) URL")
     try:
         scenario = Scenario.from_toml(args.scenario) if args.scenario else Scenario()
     except (OSError, ValueError) as error:

@@ -207,10 +207,10 @@ async def answer_message(
         document = _parse(text)
     except _BadDocument as error:
         raise MessageError(12100, str(error)) from None
-    return [_text(verb, url) for verb in document]
+    return [_message_text(verb, url) for verb in document]
 
 
-def _text(verb: ET.Element, document_url: str) -> Text:
+def _message_text(verb: ET.Element, document_url: str) -> Text:
     if verb.tag != "Message":
         raise MessageError(12200, f"the simulator does not run <{verb.tag}> in a message reply")
     bodies = verb.findall("Body")
