@@ -141,7 +141,7 @@ async def test_a_scripted_stop_arrives_signed_with_twilios_fields_after_delivery
 
 async def test_a_message_in_the_answer_is_sent_and_listed_once(receiver):
     answer = MessagingResponse()
-    answer.message(CONFIRMATION)
+    answer.message(CONFIRMATION, action="confirmation")  # its status callback, relative
     receiver.answer = str(answer)
     scenario = replying(Reply("*42", "STOP", delay=0))
     async with Simulator(scenario, ACCOUNT, TOKEN, sms_url=receiver.url("sms")) as simulator:
@@ -149,6 +149,8 @@ async def test_a_message_in_the_answer_is_sent_and_listed_once(receiver):
         to_stopper = await listed(simulator, from_=SENDER, to=STOPPER)
 
     assert len(receiver.incoming()) == 1
+    confirmation = [p["MessageStatus"] for r, p in receiver.arrivals if r == "confirmation"]
+    assert confirmation == ["queued", "sent", "delivered"]
     # Newest first, as Twilio lists them; the confirmation does not draw another reply.
     assert to_stopper == [
         ("outbound-reply", "delivered", SENDER, CONFIRMATION),
