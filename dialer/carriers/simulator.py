@@ -4,8 +4,10 @@ Each call or text ends as a `Scenario` says, the same way every run, and is repo
 signed status callbacks, so the whole dialing path runs without a real carrier. An answered
 call runs the application's TwiML as Twilio does (`dialer.carriers.twiml`): the keys a
 scenario presses reach the application only through a `<Gather>`, never in a status callback.
-Calls and texts are listed as Twilio lists them (GET Calls.json, Messages.json). It also runs
-on its own:
+Calls and texts are listed as Twilio lists them (GET Calls.json, Messages.json). A scenario's
+`[[reply]]` is a text the recipient sends back once a text to them is delivered: posted, signed,
+to the sending number's SmsUrl (IncomingPhoneNumbers.json, else `sms_url`) as Twilio posts an
+incoming message, and the `<Message>` verbs of the answer are sent. It also runs on its own:
 
     python -m dialer.carriers.simulator --port 8089 --scenario FILE --account-sid AC… --auth-token …
 """
@@ -35,9 +37,10 @@ import aiohttp
 import structlog
 from aiohttp import web
 
+from compliance.phone import InvalidNumber, region_of
 from dialer.carriers.abc import RESULT_OF, Kind
 from dialer.carriers.twilio import API_VERSION, FORM, compute_signature
-from dialer.carriers.twiml import new_call_record, run_call
+from dialer.carriers.twiml import MessageError, answer_message, new_call_record, run_call
 from dialer.files import UnreadableText, read_toml
 from dialer.logs import configure_logging
 
@@ -68,13 +71,18 @@ MISSING = {
     "From": (21213, "No 'From' number is specified"),
     "Url": (21205, "Url is required"),
     "Body": (21602, "Message body is required"),
+    "PhoneNumber": (21421, "PhoneNumber is required"),
 }
 INVALID = {
     "To": (21211, "Invalid 'To' Phone Number"),
     "From": (21212, "Invalid 'From' Phone Number"),
     "Url": (21205, "Url is not a valid URL"),
     "StatusCallback": (21609, "Invalid StatusCallback URL"),
+    "PhoneNumber": (21421, "PhoneNumber is invalid"),
+    "SmsUrl": (21502, "SmsUrl is not a valid URL"),
 }
+# Twilio's limit on a text's body, in characters.
+MAX_BODY = 1600
 
 
 class InvalidScenario(ValueError):
@@ -91,18 +99,41 @@ class Outcome:
     digits: str | None = None
 
     def matches(self, number: str) -> bool:
-        if self.match.startswith("*"):
-            return number.endswith(self.match[1:])
-        return number == self.match
+        return _matches(self.match, number)
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """The text the owner of a number matching `match` sends back, `delay` seconds after a
+    text to them is delivered."""
+
+    match: str
+    body: str
+    delay: float = 1.0
+
+    def matches(self, number: str) -> bool:
+        return _matches(self.match, number)
+
+
+def _matches(pattern: str, number: str) -> bool:
+    """Whether `number` is the E.164 `pattern`, or ends in the digits of a '*NN' pattern."""
+    if pattern.startswith("*"):
+        return number.endswith(pattern[1:])
+    return number == pattern
 
 
 @dataclass(slots=True)
 class Scenario:
-    """Outcomes by number, then a weighted `default` mix; the same for the same seed."""
+    """Outcomes by number, then a weighted `default` mix; the same for the same seed. Every
+    reply that matches a number answers each text delivered to it."""
 
     seed: int = 0
     default: dict[str, float] = field(default_factory=dict)
     outcomes: list[Outcome] = field(default_factory=list)
+    replies: list[Reply] = field(default_factory=list)
+
+    def replies_to(self, number: str) -> list[Reply]:
+        return [reply for reply in self.replies if reply.matches(number)]
 
     def decide(self, kind: Kind, number: str, attempt: int) -> Outcome:
         """How attempt `attempt` (0, 1, …) to reach `number` ends: the first rule of this kind
@@ -132,18 +163,22 @@ class Scenario:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Scenario:
-        """A scenario from its TOML shape (`seed`, `default`, `[[outcome]]`)."""
-        _no_unknown_keys("scenario", data, {"seed", "default", "outcome"})
+        """A scenario from its TOML shape (`seed`, `default`, `[[outcome]]`, `[[reply]]`)."""
+        _no_unknown_keys("scenario", data, {"seed", "default", "outcome", "reply"})
         seed = data.get("seed", 0)
         if not isinstance(seed, int) or isinstance(seed, bool):
             raise ValueError(f"seed: expected a whole number, got {seed!r}")
         outcomes = data.get("outcome", [])
         if not isinstance(outcomes, list):
             raise ValueError("outcome: expected a list of tables ([[outcome]])")
+        replies = data.get("reply", [])
+        if not isinstance(replies, list):
+            raise ValueError("reply: expected a list of tables ([[reply]])")
         return cls(
             seed,
             _parse_default(data.get("default", {})),
             [_parse_outcome(f"outcome[{i}]", item) for i, item in enumerate(outcomes)],
+            [_parse_reply(f"reply[{i}]", item) for i, item in enumerate(replies)],
         )
 
 
@@ -176,8 +211,7 @@ def _parse_outcome(where: str, item: Any) -> Outcome:
     if missing:
         raise ValueError(f"{where}: missing {' and '.join(missing)}")
     match, result, digits = item.get("match"), item.get("result"), item.get("digits")
-    if not isinstance(match, str) or not (E164.fullmatch(match) or re.fullmatch(r"\*\d+", match)):
-        raise ValueError(f"{where}.match: {match!r} is neither an E.164 number nor '*' + digits")
+    _check_match(where, match)
     if result not in PROGRESS:
         raise ValueError(f"{where}.result: {result!r} is not one of {', '.join(PROGRESS)}")
     if digits is not None:
@@ -186,6 +220,28 @@ def _parse_outcome(where: str, item: Any) -> Outcome:
         if result != "answered":
             raise ValueError(f"{where}.digits: only an answered call presses keys, not {result}")
     return Outcome(match, result, digits)
+
+
+def _parse_reply(where: str, item: Any) -> Reply:
+    if not isinstance(item, dict):
+        raise ValueError(f"{where}: expected a table with match and body")
+    _no_unknown_keys(where, item, {"match", "body", "delay"})
+    missing = [key for key in ("match", "body") if key not in item]
+    if missing:
+        raise ValueError(f"{where}: missing {' and '.join(missing)}")
+    match, body, delay = item["match"], item["body"], item.get("delay", 1.0)
+    _check_match(where, match)
+    if not isinstance(body, str) or not body.strip() or len(body) > MAX_BODY:
+        raise ValueError(f"{where}.body: expected a text of 1 to {MAX_BODY} characters")
+    valid = isinstance(delay, int | float) and not isinstance(delay, bool)
+    if not valid or not math.isfinite(delay) or delay < 0:
+        raise ValueError(f"{where}.delay: expected a number of seconds >= 0")
+    return Reply(match, body, float(delay))
+
+
+def _check_match(where: str, match: Any) -> None:
+    if not isinstance(match, str) or not (E164.fullmatch(match) or re.fullmatch(r"\*\d+", match)):
+        raise ValueError(f"{where}.match: {match!r} is neither an E.164 number nor '*' + digits")
 
 
 def _error(status: int, code: int, message: str) -> web.Response:
@@ -213,12 +269,18 @@ WELL_FORMED: dict[str, Callable[[str], object]] = {
     "From": E164.fullmatch,
     "Url": _is_http_url,
     "StatusCallback": _is_http_url,
+    "PhoneNumber": E164.fullmatch,
+    "SmsUrl": _is_http_url,
 }
 
 
-def _bad_request(form: Mapping[str, Any], required: tuple[str, ...]) -> web.Response | None:
+def _bad_request(
+    form: Mapping[str, Any],
+    required: tuple[str, ...],
+    optional: tuple[str, ...] = ("StatusCallback",),
+) -> web.Response | None:
     """Twilio's 400 for the first missing or malformed field, or None when the form is valid."""
-    for name in (*required, "StatusCallback"):
+    for name in (*required, *optional):
         value = _text(form, name)
         if not value:
             if name in required:
@@ -361,7 +423,10 @@ Conversation = Callable[[], Awaitable[None]]  # what happens while an answered c
 
 
 class Simulator:
-    """The simulated carrier account. `calls` and `messages` record every accepted request."""
+    """The simulated carrier account. `calls` and `messages` record every call and text, a
+    text's `direction` saying which: "outbound-api" (a request), "outbound-reply" (a
+    `<Message>` answering an incoming text) or "inbound" (a scenario's reply).
+    `sms_url` is where incoming texts go for numbers without their own SmsUrl."""
 
     def __init__(
         self,
@@ -375,6 +440,7 @@ class Simulator:
         callback_jitter: float = 0.0,
         callback_retries: int = 3,
         retry_delay: float = 0.5,
+        sms_url: str = "",
     ) -> None:
         self.scenario = scenario
         self.account_sid = account_sid
@@ -385,11 +451,14 @@ class Simulator:
         self.callback_jitter = callback_jitter  # seconds: calls report in a random order
         self.callback_retries = callback_retries
         self.retry_delay = retry_delay
+        self.sms_url = sms_url
         self.url = ""
         self.calls: list[dict[str, Any]] = []
         self.messages: list[dict[str, Any]] = []
         self.undelivered_callbacks: list[dict[str, str]] = []  # no answer, retries spent
         self.refused_callbacks: list[dict[str, str]] = []  # answered with an HTTP error
+        self.failed_replies: list[dict[str, str]] = []  # incoming texts whose webhook failed
+        self._numbers: dict[str, dict[str, Any]] = {}  # IncomingPhoneNumbers by phone number
         self._resources: dict[str, dict[str, Any]] = {}
         self._attempts: Counter[tuple[Kind, str]] = Counter()
         self._shuffler = random.Random(scenario.seed)
@@ -453,6 +522,9 @@ class Simulator:
         app.router.add_get(f"{account}/Messages.json", functools.partial(self._list, "sms"))
         app.router.add_get(f"{account}/Calls/{{sid}}.json", self._fetch)
         app.router.add_get(f"{account}/Messages/{{sid}}.json", self._fetch)
+        app.router.add_post(f"{account}/IncomingPhoneNumbers.json", self._create_number)
+        app.router.add_post(f"{account}/IncomingPhoneNumbers/{{sid}}.json", self._update_number)
+        app.router.add_get(f"{account}/IncomingPhoneNumbers/{{sid}}.json", self._fetch)
         return app
 
     async def _create_call(self, request: web.Request) -> web.Response:
@@ -491,18 +563,58 @@ class Simulator:
         if error := _bad_request(form, ("To", "From", "Body")):
             return error
         to, from_, body = _text(form, "To"), _text(form, "From"), _text(form, "Body")
+        return self._send_text(to, from_, body, _text(form, "StatusCallback"), "outbound-api")
+
+    def _send_text(
+        self, to: str, from_: str, body: str, callback: str, direction: str
+    ) -> web.Response:
         sid, at = "SM" + secrets.token_hex(16), _now()
-        self.messages.append({"sid": sid, "to": to, "from": from_, "body": body, "at": at})
+        self.messages.append(
+            {"sid": sid, "to": to, "from": from_, "body": body, "at": at, "direction": direction}
+        )
         steps = self._sms_steps(sid, to, from_, self._decide("sms", to))
         resource = {
             "to": to,
             "from": from_,
             "body": body,
-            "direction": "outbound-api",
+            "direction": direction,
             "date_created": _rfc2822(at),
             "date_sent": None,  # set once sent, as Twilio does
         }
-        return self._accept(sid, resource, steps, _text(form, "StatusCallback"))
+        return self._accept(sid, resource, steps, callback)
+
+    async def _create_number(self, request: web.Request) -> web.Response:
+        """Provision a number, and where its incoming texts go (SmsUrl), as Twilio does."""
+        form = await request.post()
+        if error := _bad_request(form, ("PhoneNumber",), ("SmsUrl",)):
+            return error
+        number = _text(form, "PhoneNumber")
+        if number in self._numbers:
+            return _error(400, 21422, f"PhoneNumber {number} is not available")
+        now = _rfc2822(_now())
+        resource = {
+            "sid": "PN" + secrets.token_hex(16),
+            "account_sid": self.account_sid,
+            "phone_number": number,
+            "sms_url": _text(form, "SmsUrl") or None,
+            "sms_method": "POST",
+            "date_created": now,
+            "date_updated": now,
+        }
+        self._numbers[number] = self._resources[resource["sid"]] = resource
+        return web.json_response(resource, status=201)
+
+    async def _update_number(self, request: web.Request) -> web.Response:
+        resource = self._resources.get(request.match_info["sid"])
+        if resource is None or "phone_number" not in resource:
+            return _error(404, 20404, f"The requested resource {request.path} was not found")
+        form = await request.post()
+        if error := _bad_request(form, (), ("SmsUrl",)):
+            return error
+        if "SmsUrl" in form:
+            resource["sms_url"] = _text(form, "SmsUrl") or None
+        resource["date_updated"] = _rfc2822(_now())
+        return web.json_response(resource)
 
     async def _list(self, kind: Kind, request: web.Request) -> web.Response:
         """Twilio's list of calls or texts: newest first, filtered, one page with the URIs of
@@ -541,10 +653,14 @@ class Simulator:
         """Store the new resource, answer 201, and play its steps in the background."""
         resource = {"sid": sid, "account_sid": self.account_sid, "status": "queued", **fields}
         self._resources[sid] = resource
-        task = asyncio.create_task(self._progress(resource, steps, callback, conversation))
+        self._spawn(self._progress(resource, steps, callback, conversation))
+        return web.json_response(dict(resource), status=201)
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        """Run `work` in the background; drain() waits for it, stop() abandons it."""
+        task = asyncio.ensure_future(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        return web.json_response(dict(resource), status=201)
 
     def _call_steps(
         self,
@@ -637,6 +753,67 @@ class Simulator:
         self._shuffler.shuffle(held)
         for params in held:
             await self._deliver(callback, params)
+        if resource["direction"] == "outbound-api" and resource["status"] == "delivered":
+            for reply in self.scenario.replies_to(resource["to"]):
+                self._spawn(self._reply(reply, resource["to"], resource["from"]))
+
+    async def _reply(self, reply: Reply, sender: str, number: str) -> None:
+        """`sender` texts `reply` to `number`: post it to the number's SmsUrl, once (Twilio
+        never retries an incoming message's webhook), and send the answer's <Message>s."""
+        await asyncio.sleep(reply.delay)
+        sid, at = "SM" + secrets.token_hex(16), _now()
+        record = {"sid": sid, "to": number, "from": sender, "body": reply.body, "at": at}
+        self.messages.append(record | {"direction": "inbound"})
+        self._resources[sid] = {
+            "sid": sid,
+            "account_sid": self.account_sid,
+            "status": "received",
+            "to": number,
+            "from": sender,
+            "body": reply.body,
+            "direction": "inbound",
+            "date_created": _rfc2822(at),
+            "date_sent": _rfc2822(at),  # for an incoming text: when its webhook is sent
+        }
+        params = self._incoming_params(sid, sender, number, reply.body)
+        url = self._sms_url(number)
+        if not url:
+            log.warning("incoming text not posted: the number has no SmsUrl", number=number)
+            return
+        assert self._client is not None, "start() opens the client session"
+        try:
+            texts = await answer_message(self._client, self.auth_token, url, params)
+        except MessageError as error:
+            log.warning("incoming message webhook failed", code=error.code, error=str(error))
+            self.failed_replies.append(params)
+            return
+        for text in texts:
+            to, from_ = text.to or sender, text.sender or number
+            self._send_text(to, from_, text.body, text.action or "", "outbound-reply")
+
+    def _sms_url(self, number: str) -> str:
+        configured = self._numbers.get(number, {}).get("sms_url")
+        return configured or self.sms_url
+
+    def _incoming_params(self, sid: str, sender: str, number: str, body: str) -> dict[str, str]:
+        """The fields of Twilio's incoming message webhook (the geography left blank)."""
+        params = {
+            "AccountSid": self.account_sid,
+            "ApiVersion": API_VERSION,
+            "Body": body,
+            "From": sender,
+            "MessageSid": sid,
+            "NumMedia": "0",
+            "NumSegments": str(_segments(body)),
+            "SmsMessageSid": sid,
+            "SmsSid": sid,
+            "SmsStatus": "received",
+            "To": number,
+        }
+        for prefix, phone in (("From", sender), ("To", number)):
+            params |= {f"{prefix}City": "", f"{prefix}State": "", f"{prefix}Zip": ""}
+            params[f"{prefix}Country"] = _country(phone)
+        return params
 
     async def _deliver(self, url: str, params: dict[str, str]) -> None:
         """POST one signed callback, retrying connection failures as Twilio does (bounded)."""
@@ -667,6 +844,20 @@ def _answered_by(outcome: Outcome, detect: bool) -> str | None:
     if not detect or outcome.result not in PICKED_UP:
         return None
     return "machine_start" if outcome.result == "machine" else "human"
+
+
+def _segments(body: str) -> int:
+    """How many SMS parts a text takes: 160 characters in one part, 153 in each part of a
+    longer text (ASCII counted as GSM-7); 70 and 67 for other text (UCS-2)."""
+    single, part = (160, 153) if body.isascii() else (70, 67)
+    return 1 if len(body) <= single else math.ceil(len(body) / part)
+
+
+def _country(number: str) -> str:
+    try:
+        return region_of(number) or ""
+    except InvalidNumber:
+        return ""
 
 
 def _stamp_time(resource: dict[str, Any]) -> None:
@@ -701,13 +892,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--account-sid", required=True)
     parser.add_argument("--auth-token", required=True)
     parser.add_argument("--callback-delay", type=float, default=1.0, help="seconds per status")
+    parser.add_argument(
+        "--sms-url",
+        default="",
+        help="where incoming texts (scenario replies) go for numbers without their own SmsUrl",
+    )
     args = parser.parse_args(argv)
+    if args.sms_url and not _is_http_url(args.sms_url):
+        parser.error(f"--sms-url: {args.sms_url} is not an http(s) URL")
     try:
         scenario = Scenario.from_toml(args.scenario) if args.scenario else Scenario()
     except (OSError, ValueError) as error:
         parser.error(str(error))
     configure_logging()
-    simulator = Simulator(scenario, args.account_sid, args.auth_token, args.callback_delay)
+    simulator = Simulator(
+        scenario, args.account_sid, args.auth_token, args.callback_delay, sms_url=args.sms_url
+    )
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(simulator, args.host, args.port))
 

@@ -1,4 +1,5 @@
-"""An answered call as Twilio runs it, for the simulated carrier.
+"""An answered call, and the answer to an incoming text, as Twilio runs them, for the
+simulated carrier.
 
 Twilio requests the call's `Url`, executes the TwiML verbs it gets back, posts the keys a
 `<Gather>` collects to the Gather's `action` and goes on with the TwiML that answers, until
@@ -9,6 +10,9 @@ the verbs run out or `<Hangup/>`. What the call did is written into its record:
     gather_answers  the HTTP status that answered each Gather post (None: no answer)
     webhooks        every request made: {"method", "url", "status"}
     error           why Twilio ended the call early (an application error), or None
+
+An incoming text's webhook is posted once, never retried (`answer_message`); the `<Message>`
+verbs of its answer are the texts Twilio sends back.
 """
 
 from __future__ import annotations
@@ -30,6 +34,29 @@ SOUNDS = frozenset({"Play", "Pause"})
 
 class CallError(Exception):
     """Twilio would say "an application error has occurred" and hang up."""
+
+
+class MessageError(Exception):
+    """Twilio would log error `code` for an incoming text's webhook and send no reply."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class _BadDocument(ValueError):
+    """An answer that is no TwiML document Twilio would run."""
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    """A text a `<Message>` sends: `to` and `sender` None for the incoming text's sender and
+    recipient; `action` is the URL of its status callback, or None."""
+
+    body: str
+    to: str | None
+    sender: str | None
+    action: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,14 +116,7 @@ class _Conversation:
 
     async def request(self, webhook: Webhook) -> ET.Element:
         """Send one signed request, as Twilio signs it; the <Response> it answers with."""
-        url, body, headers = webhook.url, None, {}
-        if webhook.method == "GET":  # the parameters go in the query, which is signed
-            url += ("&" if "?" in url else "?") + urlencode(webhook.params)
-            signature = compute_signature(self.auth_token, url, {})
-        else:
-            body, headers = urlencode(webhook.params).encode(), {"Content-Type": FORM}
-            signature = compute_signature(self.auth_token, url, webhook.params)
-        headers["X-Twilio-Signature"] = signature
+        url, body, headers = _signed(self.auth_token, webhook)
         status: int | None = None
         try:
             async with self.client.request(
@@ -112,7 +132,10 @@ class _Conversation:
                 self.call["gather_answers"].append(status)
         if not 200 <= response.status < 300:
             raise CallError(f"{webhook.method} {url} answered HTTP {response.status}")
-        return _parse(text)
+        try:
+            return _parse(text)
+        except _BadDocument as error:
+            raise CallError(str(error)) from None
 
     def execute(self, document: ET.Element, document_url: str) -> Webhook | None:
         """Carry out the verbs in order: the next request to make, or None when the call ends."""
@@ -162,6 +185,61 @@ class _Conversation:
         return keys
 
 
+async def answer_message(
+    client: aiohttp.ClientSession, auth_token: str, url: str, fields: dict[str, str]
+) -> list[Text]:
+    """POST an incoming text's webhook, signed, once; the texts its TwiML answer sends.
+
+    MessageError with Twilio's code: 11200 when the URL is unreachable or answers an HTTP
+    error, 12100 when the answer is no TwiML document, 12200 for a verb Twilio's messaging
+    TwiML does not have (or the simulator does not run: <Redirect>), 14103 for a <Message>
+    without a body."""
+    url, body, headers = _signed(auth_token, Webhook("POST", url, fields))
+    try:
+        async with client.post(url, data=body, headers=headers) as response:
+            status = response.status
+            text = await _read_at_most(response.content, MAX_DOCUMENT_BYTES + 1)
+    except (aiohttp.ClientError, TimeoutError) as error:
+        raise MessageError(11200, f"POST {url}: {error!r}") from error
+    if not 200 <= status < 300:
+        raise MessageError(11200, f"POST {url} answered HTTP {status}")
+    try:
+        document = _parse(text)
+    except _BadDocument as error:
+        raise MessageError(12100, str(error)) from None
+    return [_message_text(verb, url) for verb in document]
+
+
+def _message_text(verb: ET.Element, document_url: str) -> Text:
+    if verb.tag != "Message":
+        raise MessageError(12200, f"the simulator does not run <{verb.tag}> in a message reply")
+    bodies = verb.findall("Body")
+    # A <Message> holds its text, or <Body> (and <Media>) elements.
+    body = "".join("".join(part.itertext()) for part in bodies) if bodies else verb.text or ""
+    if not body.strip():
+        raise MessageError(14103, "<Message> has no body")  # Twilio's "Invalid Body"
+    action = verb.get("action")
+    return Text(
+        body.strip(),
+        verb.get("to"),
+        verb.get("from"),
+        urljoin(document_url, action) if action else None,
+    )
+
+
+def _signed(auth_token: str, webhook: Webhook) -> tuple[str, bytes | None, dict[str, str]]:
+    """The URL, body and headers of a request signed as Twilio signs it."""
+    url, body, headers = webhook.url, None, {}
+    if webhook.method == "GET":  # the parameters go in the query, which is signed
+        url += ("&" if "?" in url else "?") + urlencode(webhook.params)
+        signature = compute_signature(auth_token, url, {})
+    else:
+        body, headers = urlencode(webhook.params).encode(), {"Content-Type": FORM}
+        signature = compute_signature(auth_token, url, webhook.params)
+    headers["X-Twilio-Signature"] = signature
+    return url, body, headers
+
+
 async def _read_at_most(stream: aiohttp.StreamReader, limit: int) -> bytes:
     """The body up to `limit` bytes: a document too long is refused unread, as Twilio does."""
     body = b""
@@ -172,13 +250,13 @@ async def _read_at_most(stream: aiohttp.StreamReader, limit: int) -> bytes:
 
 def _parse(text: bytes) -> ET.Element:
     if len(text) > MAX_DOCUMENT_BYTES:
-        raise CallError(f"TwiML document over {MAX_DOCUMENT_BYTES} bytes")
+        raise _BadDocument(f"TwiML document over {MAX_DOCUMENT_BYTES} bytes")
     try:
         document = ET.fromstring(text)
     except ET.ParseError as error:
-        raise CallError(f"not a TwiML document: {error}") from error
+        raise _BadDocument(f"not a TwiML document: {error}") from error
     if document.tag != "Response":
-        raise CallError(f"TwiML document's root is <{document.tag}>, not <Response>")
+        raise _BadDocument(f"TwiML document's root is <{document.tag}>, not <Response>")
     return document
 
 
