@@ -69,6 +69,11 @@ def check_removal(user: User | None, reason: str, by: str) -> None:
     """Refuse a removal unless `user` (found under `by`) may remove and gives a reason;
     NotPermitted or RemovalRefused say why."""
     authorize(user, by, Permission.REMOVE)
+    require_reason(reason)
+
+
+def require_reason(reason: str) -> None:
+    """Refuse a removal without a reason (RemovalRefused): the audit trail records why."""
     if not reason.strip():
         raise RemovalRefused("removal refused: a reason is required to remove a number")
 

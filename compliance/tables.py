@@ -144,6 +144,7 @@ LIST_NAMES = ("dnc", "dnt")
 SOURCES = ("manual", "upload", "status_rule", "ivr", "sms_keyword", "api")
 ROLES = ("admin", "manager", "viewer")
 EVENT_ACTIONS = ("add", "remove", "lead_channels")
+SPAM_ACTIONS = ("add", "remove")
 # Where a company's numbers may be unless it says otherwise: the US and the territories whose
 # rules and zones the gate knows (config/state_zones.toml). Numbers elsewhere are skipped.
 DEFAULT_COUNTRIES = ("AS", "GU", "MP", "PR", "US", "VI")
@@ -272,6 +273,35 @@ dnc_events = Table(
         sqlite_where=text("source = 'status_rule'"),
         postgresql_where=text("source = 'status_rule'"),
     ),
+)
+
+# The Spam list: numbers whose inbound texts a company does not want to hear from. Its own
+# tables, which screening never reads: the Spam list blocks nothing outbound.
+spam_entries = Table(
+    "spam_entries",
+    metadata,
+    Column("company_id", ForeignKey("companies.id"), primary_key=True),
+    Column("number", BigInteger, primary_key=True),
+    Column("reason", Text, nullable=False, server_default=""),
+    Column("added_by", String(200), nullable=False),
+    Column("added_at", UtcDateTime, nullable=False),
+    Index(None, "company_id", "added_at", "number"),  # `spam list`: the newest first
+    sqlite_with_rowid=False,
+)
+
+# Append-only (triggers refuse UPDATE and DELETE), as dnc_events: every Spam list change.
+spam_events = Table(
+    "spam_events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("company_id", ForeignKey("companies.id"), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("action", String(10), nullable=False),
+    Column("number", BigInteger, nullable=False),
+    Column("reason", Text, nullable=False, server_default=""),
+    Column("actor", String(200), nullable=False),
+    CheckConstraint(_in("action", SPAM_ACTIONS), name="action"),
+    Index(None, "company_id", "number"),
 )
 
 # State emergency blackouts (Louisiana bans telephonic solicitation while a governor-declared

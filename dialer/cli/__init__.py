@@ -9,7 +9,18 @@ from __future__ import annotations
 
 import click
 
-from dialer.cli import admin, blackouts, campaign, check, company, dnc, leads, reports, statuses
+from dialer.cli import (
+    admin,
+    blackouts,
+    campaign,
+    check,
+    company,
+    dnc,
+    leads,
+    reports,
+    spam,
+    statuses,
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -35,6 +46,7 @@ for command in (
     statuses.statuses_group,
     blackouts.blackouts_group,
     dnc.dnc,
+    spam.spam_group,
     leads.leads_group,
     reports.skips,
     reports.interactions,
