@@ -9,7 +9,18 @@ from __future__ import annotations
 
 import click
 
-from dialer.cli import admin, blackouts, campaign, check, company, dnc, leads, reports, statuses
+from dialer.cli import (
+    admin,
+    blackouts,
+    campaign,
+    check,
+    company,
+    dnc,
+    leads,
+    numbers,
+    reports,
+    statuses,
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -30,6 +41,7 @@ for command in (
     admin.users,
     admin.serve,
     company.company_group,
+    numbers.numbers_group,
     check.check,
     campaign.campaign_group,
     statuses.statuses_group,
