@@ -245,7 +245,7 @@ def check_reply(text: str) -> str:
         raise InvalidReply(
             f"a reply has at most {MAX_REPLY} characters; this one has {len(text):,}"
         )
-    if any(unicodedata.category(char) == "Cc" and char != "\n" for char in text):
+    if any(unicodedata.category(char) == "Cc" and char not in "\r\n" for char in text):
         raise InvalidReply("a reply cannot hold control characters other than line breaks")
     return text
 

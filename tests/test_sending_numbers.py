@@ -191,10 +191,12 @@ def test_the_default_replies_fit_one_sms_segment_for_a_name_of_up_to_70_characte
 
 async def test_a_reply_set_replaces_its_default_only(engine, company):
     async with engine.begin() as conn:
-        await accounts.set_replies(conn, company, {accounts.Reply.HELP: "ACME: call 305-555-0100"})
+        await accounts.set_replies(
+            conn, company, {accounts.Reply.HELP: "ACME: call us\r\nat 305-555-0100"}
+        )
         replies = await accounts.reply_texts(conn, company)
 
-    assert replies.help == "ACME: call 305-555-0100"
+    assert replies.help == "ACME: call us\r\nat 305-555-0100"
     assert replies.opt_out == accounts.default_reply(accounts.Reply.OPT_OUT, "acme")
     assert replies.opt_in == accounts.default_reply(accounts.Reply.OPT_IN, "acme")
 
