@@ -23,6 +23,7 @@ from compliance import accounts, leads, numbers, sheets
 from compliance.tables import companies, sending_numbers
 from dialer.database import create_engine
 from tests.support import NOW
+from tests.test_campaign_locks import concurrently
 
 Invoke = Callable[..., Result]
 
@@ -117,6 +118,25 @@ async def test_a_number_another_company_owns_is_refused_and_nothing_is_added(
 
     assert str(refused.value) == ("+13055550100 is owned by another company; nothing was changed")
     assert await _rows(database_url) == before
+
+
+@pytest.mark.postgresql
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_of_two_companies_adding_a_number_at_once_the_second_is_refused(engine, company):
+    async with engine.begin() as conn:
+        other, _ = await accounts.ensure_company(conn, "globex", NOW)
+
+    adding = await concurrently(
+        engine,
+        lambda conn: numbers.add_sending_numbers(conn, other, ["+13055550100"], NOW),
+        lambda conn: numbers.add_sending_numbers(conn, company, ["+13055550100"], NOW),
+    )
+
+    with pytest.raises(numbers.NumberOwnedElsewhere, match="owned by another company"):
+        adding.result()
+    async with engine.connect() as conn:
+        assert await numbers.company_owning(conn, "+13055550100") == other
+        assert await numbers.sending_numbers(conn, company) == []
 
 
 async def test_the_company_owning_a_number_is_found_and_no_company_owns_others(engine, company):
