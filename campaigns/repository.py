@@ -19,7 +19,7 @@ from campaigns.lifecycle import CampaignAction, CampaignState, transition
 from campaigns.statuses import DEFAULT_STATUSES_PATH, InvalidDefinition, StatusBook
 from campaigns.statuses import parse_statuses as _parse_statuses
 from campaigns.tables import campaign_leads, campaigns, status_books
-from compliance import CampaignLimits, Company, leads
+from compliance import CampaignLimits, Company, leads, numbers
 from compliance.tables import companies
 
 _UNDER_WAY = (CampaignState.RUNNING, CampaignState.PAUSED)
@@ -77,8 +77,9 @@ def check_against_statuses(spec: CampaignSpec, book: StatusBook) -> None:
 async def create_campaign(
     conn: AsyncConnection, company: Company, definition: str, now: datetime
 ) -> Campaign:
-    """Store a checked definition as a draft campaign; a taken name or a lead list the
-    company does not have is refused."""
+    """Store a checked definition as a draft campaign, registering its caller_id as one of
+    the company's sending numbers; a taken name, a lead list the company does not have or a
+    caller_id another company owns is refused."""
     spec = parse_campaign_text(definition)
     check_retry_statuses(spec, await status_book(conn, company))
     if not await leads.list_exists(conn, company, spec.leads):
@@ -86,6 +87,10 @@ async def create_campaign(
             f"leads: the company has no lead list {spec.leads!r}; "
             f"import its leads first with `dialer leads import FILE --list {spec.leads}`"
         )
+    try:
+        await numbers.add_sending_numbers(conn, company, [spec.caller_id], now)
+    except numbers.NumberOwnedElsewhere as error:
+        raise InvalidDefinition(f"caller_id: {error}") from None
     try:
         campaign_id = (
             await conn.execute(

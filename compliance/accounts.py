@@ -46,7 +46,9 @@ class Permission(StrEnum):
 
 
 _WHAT = {
-    Permission.CHANGE: "change lists, leads, statuses, campaigns, blackouts or dispositions",
+    Permission.CHANGE: (
+        "change lists, leads, statuses, campaigns, sending numbers, blackouts or dispositions"
+    ),
     Permission.MANAGE_USERS: "manage users",
     Permission.REMOVE: "take numbers off lists, end blackouts or release opt-outs",
 }
@@ -192,6 +194,88 @@ async def set_countries(conn: AsyncConnection, company: Company, countries: froz
         .values(countries=",".join(sorted(countries)))
     )
     log.info("company.countries_set", company=company.name, countries=sorted(countries))
+
+
+class Reply(StrEnum):
+    """What an inbound text is answered with, by what it asked."""
+
+    OPT_OUT = "opt_out"  # the one confirmation of an opt-out
+    HELP = "help"
+    OPT_IN = "opt_in"  # START
+
+
+_REPLY_COLUMNS = {
+    Reply.OPT_OUT: companies.c.opt_out_reply,
+    Reply.HELP: companies.c.help_reply,
+    Reply.OPT_IN: companies.c.opt_in_reply,
+}
+# The defaults, each within one SMS segment (160 GSM-7 characters) for a company name of up
+# to MAX_NAME_IN_ONE_SEGMENT characters: a reply longer than that is sent, and billed, as
+# several messages.
+_DEFAULT_REPLIES = {
+    Reply.OPT_OUT: "{name}: you are unsubscribed and will get no more messages. "
+    "Reply START to resubscribe.",
+    Reply.HELP: "{name}: reply STOP to unsubscribe, START to resubscribe.",
+    Reply.OPT_IN: "{name}: you are subscribed again. Reply STOP to unsubscribe.",
+}
+MAX_NAME_IN_ONE_SEGMENT = 70
+# Two segments' worth: longer replies are more likely a mistake than a message.
+MAX_REPLY = 320
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyTexts:
+    """The texts a company answers inbound messages with, one per `Reply` of that name."""
+
+    opt_out: str
+    help: str
+    opt_in: str
+
+
+class InvalidReply(ValueError):
+    """A reply text that cannot be sent as given; nothing was changed."""
+
+
+def check_reply(text: str) -> str:
+    """`text` if it can be sent as a reply: not blank, at most MAX_REPLY characters, no
+    control characters but line breaks (TwiML, an XML document, cannot carry them)."""
+    if not text.strip():
+        raise InvalidReply("a reply needs a text that is not empty or blank")
+    if len(text) > MAX_REPLY:
+        raise InvalidReply(
+            f"a reply has at most {MAX_REPLY} characters; this one has {len(text):,}"
+        )
+    if any(unicodedata.category(char) == "Cc" and char not in "\r\n" for char in text):
+        raise InvalidReply("a reply cannot hold control characters other than line breaks")
+    return text
+
+
+def default_reply(reply: Reply, company_name: str) -> str:
+    """The reply of a company that set none: its name and how to opt out or back in."""
+    return _DEFAULT_REPLIES[reply].format(name=company_name)
+
+
+async def reply_texts(conn: AsyncConnection, company: Company) -> ReplyTexts:
+    """The company's replies: those it set, the defaults for the others."""
+    row = (
+        await conn.execute(select(*_REPLY_COLUMNS.values()).where(companies.c.id == company.id))
+    ).one()
+    stored = dict(zip(_REPLY_COLUMNS, row, strict=True))
+    return ReplyTexts(
+        **{reply.value: stored[reply] or default_reply(reply, company.name) for reply in Reply}
+    )
+
+
+async def set_replies(conn: AsyncConnection, company: Company, texts: dict[Reply, str]) -> None:
+    """Answer inbound messages with `texts` (each checked by `check_reply`) from now on."""
+    if not texts:
+        return
+    await conn.execute(
+        update(companies)
+        .where(companies.c.id == company.id)
+        .values({_REPLY_COLUMNS[reply]: check_reply(text) for reply, text in texts.items()})
+    )
+    log.info("company.replies_set", company=company.name, replies=sorted(texts))
 
 
 async def add_user(

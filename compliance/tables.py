@@ -158,6 +158,22 @@ companies = Table(
     Column("created_at", UtcDateTime, nullable=False),
     # Region codes, comma-separated: the countries whose numbers the gate lets through.
     Column("countries", Text, nullable=False, server_default=",".join(DEFAULT_COUNTRIES)),
+    # What inbound texts are answered with; NULL: the default, built from the name.
+    Column("opt_out_reply", Text),
+    Column("help_reply", Text),
+    Column("opt_in_reply", Text),
+)
+
+# The numbers a company sends from and receives texts on: an inbound message belongs to the
+# company owning its To number, so a number belongs to one company at most.
+sending_numbers = Table(
+    "sending_numbers",
+    metadata,
+    Column("number", BigInteger, primary_key=True, autoincrement=False),
+    Column("company_id", ForeignKey("companies.id"), nullable=False),
+    Column("added_at", UtcDateTime, nullable=False),
+    Column("added_by", String(200), nullable=False),
+    Index(None, "company_id"),
 )
 
 users = Table(

@@ -251,7 +251,7 @@ def test_the_countries_are_shown_and_set(dialer):
     now = json.loads(dialer("company", "show", "--json").stdout)
     london = json.loads(dialer("check", LONDON, "--at", "2026-03-10T12:00-04:00", "--json").stdout)
 
-    assert shown == {
+    assert {key: shown[key] for key in ("name", "default_region", "countries")} == {
         "name": "default",
         "default_region": "US",
         "countries": ["AS", "GU", "MP", "PR", "US", "VI"],

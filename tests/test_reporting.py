@@ -34,6 +34,8 @@ window = {{ start = "09:00", end = "20:00", days = ["mon", "tue", "wed", "thu", 
 retry = {{ NO_ANSWER = "4h", BUSY = "30m", MACHINE = "1d" }}
 ivr_optout_digit = "9"
 """
+# The other company's campaigns call from a number of its own: a number is one company's.
+THEIR_DEFINITION = DEFINITION.replace("+13055550000", "+13055550009")
 
 SKIP_KEYS = [
     "campaign",
@@ -143,9 +145,9 @@ async def seed(engine: AsyncEngine, company: Company) -> Seeded:
             conn, company, DEFINITION.format(name="autumn"), NOW
         )
         theirs = await repository.create_campaign(
-            conn, other, DEFINITION.format(name="spring-followup"), NOW
+            conn, other, THEIR_DEFINITION.format(name="spring-followup"), NOW
         )
-        await repository.create_campaign(conn, other, DEFINITION.format(name="winter"), NOW)
+        await repository.create_campaign(conn, other, THEIR_DEFINITION.format(name="winter"), NOW)
         queue = [
             (spring.id, ids["L1"], "done", "ANSWERED"),
             (spring.id, ids["L2"], "in_flight", None),

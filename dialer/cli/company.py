@@ -1,7 +1,9 @@
-"""`dialer company`: the company's settings, among them the countries it may contact."""
+"""`dialer company`: the company's settings: the countries it may contact, its replies."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import asdict
 from typing import Any
 
 import click
@@ -12,20 +14,54 @@ from dialer.app import App
 from dialer.cli.support import company_of, company_option, emit_json, json_option, run
 
 
-def parse_countries(_ctx: click.Context, _param: click.Parameter, value: str) -> frozenset[str]:
+def parse_countries(
+    _ctx: click.Context, _param: click.Parameter, value: str | None
+) -> frozenset[str] | None:
+    if value is None:
+        return None
     try:
         return accounts.parse_countries(value)
     except accounts.InvalidCountries as error:
         raise click.BadParameter(str(error)) from error
 
 
+def parse_reply(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return accounts.check_reply(value)
+    except accounts.InvalidReply as error:
+        raise click.BadParameter(str(error)) from error
+
+
+# What each reply answers, as `company show` and `company set` name it.
+ANSWERS = {
+    accounts.Reply.OPT_OUT: "an opt-out",
+    accounts.Reply.HELP: "HELP",
+    accounts.Reply.OPT_IN: "START",
+}
+
+
+def reply_option(reply: accounts.Reply) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option(
+        f"--{reply.value.replace('_', '-')}-reply",
+        f"{reply.value}_reply",
+        metavar="TEXT",
+        callback=parse_reply,
+        help=f"The text that answers {ANSWERS[reply]} (at most {accounts.MAX_REPLY} "
+        "characters; 160 fit in one SMS).",
+    )
+
+
 @click.group("company")
 def company_group() -> None:
-    """The company's settings: its default region and the countries it may contact.
+    """The company's settings: its default region, the countries it may contact and the
+    texts it answers inbound messages with.
 
     The gate skips a number of any other country (reason COUNTRY_NOT_ALLOWED). A new
     company may contact the US and the territories whose rules the gate knows: US, PR,
-    VI, GU, AS and MP.
+    VI, GU, AS and MP. Until it sets its own, it answers an opt-out, HELP and START with
+    short texts naming it and saying how to opt out.
     """
 
 
@@ -39,10 +75,12 @@ def company_show(company: str | None, as_json: bool) -> None:
         async with app.transaction() as conn:
             owner = await company_of(app, conn, company)
             countries = await accounts.company_countries(conn, owner)
+            replies = await accounts.reply_texts(conn, owner)
         return {
             "name": owner.name,
             "default_region": owner.default_region,
             "countries": sorted(countries),
+            "replies": asdict(replies),
         }
 
     shown = run(body)
@@ -54,27 +92,54 @@ def company_show(company: str | None, as_json: bool) -> None:
         f"{shown['default_region']}; numbers in {', '.join(shown['countries'])} may be "
         "contacted."
     )
+    for reply, text in shown["replies"].items():
+        click.echo(f"Reply to {ANSWERS[accounts.Reply(reply)]}: {text}")
 
 
 @company_group.command("set")
 @click.option(
     "--countries",
-    required=True,
     metavar="CC,CC...",
     callback=parse_countries,
     help="Region codes (ISO 3166, e.g. US,PR,CA): numbers elsewhere are skipped.",
 )
+@reply_option(accounts.Reply.OPT_OUT)
+@reply_option(accounts.Reply.HELP)
+@reply_option(accounts.Reply.OPT_IN)
 @company_option
-def company_set(countries: frozenset[str], company: str | None) -> None:
-    """Change the company's settings; the gate applies them from its next batch."""
+def company_set(
+    countries: frozenset[str] | None,
+    opt_out_reply: str | None,
+    help_reply: str | None,
+    opt_in_reply: str | None,
+    company: str | None,
+) -> None:
+    """Change the company's settings; the gate applies them from its next batch, replies
+    from the next inbound text."""
+    given = {
+        accounts.Reply.OPT_OUT: opt_out_reply,
+        accounts.Reply.HELP: help_reply,
+        accounts.Reply.OPT_IN: opt_in_reply,
+    }
+    texts = {reply: text for reply, text in given.items() if text is not None}
+    if countries is None and not texts:
+        raise click.UsageError(
+            "give a setting to change: --countries, --opt-out-reply, --help-reply or --opt-in-reply"
+        )
 
     async def body(app: App) -> str:
         async with app.transaction() as conn:
             owner = await company_of(app, conn, company)
-            await accounts.set_countries(conn, owner, countries)
+            if countries is not None:
+                await accounts.set_countries(conn, owner, countries)
+            await accounts.set_replies(conn, owner, texts)
         return owner.name
 
     name = run(body)
+    for reply, text in texts.items():
+        click.echo(f"Company {name!r} now replies to {ANSWERS[reply]} with: {text}")
+    if countries is None:
+        return
     click.echo(f"Company {name!r} may contact numbers in {', '.join(sorted(countries))}.")
     unknown = sorted(countries - set(DEFAULT_COUNTRIES))
     if unknown:
