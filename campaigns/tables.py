@@ -7,7 +7,9 @@ and checked again whenever it is read.
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
+    CheckConstraint,
     Column,
     ForeignKey,
     Index,
@@ -18,7 +20,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from compliance.tables import UtcDateTime, metadata
+from compliance.tables import UtcDateTime, _in, metadata
 
 campaigns = Table(
     "campaigns",
@@ -120,4 +122,29 @@ campaign_ticks = Table(
     Column("node_id", String(100), nullable=False),
     Column("acquired_at", UtcDateTime, nullable=False),
     Column("acquired_until", UtcDateTime, nullable=False),
+)
+
+REVIEW_STATES = ("none", "pending", "kept", "released")
+
+# Every text the carrier posts to /webhooks/sms, once by its MessageSid (campaigns.inbound).
+# company_id is NULL for a message to a number no company owns.
+inbound_messages = Table(
+    "inbound_messages",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("company_id", ForeignKey("companies.id")),
+    Column("message_sid", String(64), nullable=False, unique=True),
+    Column("from_number", BigInteger, nullable=False),
+    Column("to_number", BigInteger, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("classification", String(20), nullable=False),
+    Column("keyword", Text),  # what decided the classification, as the rule data writes it
+    Column("spam", Boolean, nullable=False, server_default="0"),
+    Column("review", String(10), nullable=False, server_default="none"),
+    Column("action", Text, nullable=False, server_default="none"),  # what was done
+    Column("reply", Text),  # the text answered, NULL for none
+    CheckConstraint(_in("review", REVIEW_STATES), name="review"),
+    Index(None, "company_id", "received_at"),
+    Index(None, "company_id", "from_number"),
 )

@@ -184,6 +184,54 @@ async def remove_numbers(
     return [from_key(key) for key in removed]
 
 
+async def remove_by_source(
+    conn: AsyncConnection,
+    company: Company,
+    numbers: Sequence[str],
+    list_name: DncList,
+    source: Source,
+    *,
+    reason: str,
+    actor: str,
+    now: datetime,
+) -> list[str]:
+    """Take off a list only the entries of `numbers` that `source` added (an opt-in by text
+    lifts what texts put there, never a manual, upload, status-rule or IVR entry); audited
+    with `source` and `reason`. Returns the numbers whose entry was removed."""
+    keys = sorted({to_key(number) for number in numbers})
+    if not keys:
+        return []
+    await lock_for_change(conn, company)
+    removed = sorted(
+        (
+            await conn.execute(
+                delete(dnc_entries)
+                .where(
+                    dnc_entries.c.company_id == company.id,
+                    dnc_entries.c.list_name == list_name.value,
+                    dnc_entries.c.source == source.value,
+                    dnc_entries.c.number.in_(keys),
+                )
+                .returning(dnc_entries.c.number)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    await _audit(conn, company, "remove", list_name, removed, source, reason, actor, now)
+    for key in removed:
+        log.info(
+            "dnc.removed",
+            company=company.name,
+            number=from_key(key),
+            list=list_name.value,
+            source=source.value,
+            reason=reason,
+            by=actor,
+        )
+    return [from_key(key) for key in removed]
+
+
 async def _audit(
     conn: AsyncConnection,
     company: Company,

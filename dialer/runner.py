@@ -79,7 +79,8 @@ async def simulated_engine(
         dispatcher = Dispatcher(app, carrier, clock=clock)
         # A forecast's node is not registered: its simulated time is no heartbeat. Its
         # leases are trusted until they expire, on the clock of the run that finds them.
-        async with listening(dispatcher, "127.0.0.1", 0):
+        async with listening(dispatcher, "127.0.0.1", 0) as url:
+            simulator.sms_url = incoming_texts_url(url)
             yield dispatcher, simulator
 
 
@@ -100,16 +101,22 @@ def chosen_scenario(settings: Settings, path: Path | None) -> Scenario:
     return Scenario.from_toml(source) if source else Scenario()
 
 
+def incoming_texts_url(callback_base: str) -> str:
+    """Where the simulator posts the texts its scenario replies with: our SMS webhook."""
+    return f"{callback_base}/webhooks/sms"
+
+
 @asynccontextmanager
-async def configured_carrier(app: App) -> AsyncIterator[Carrier]:
-    """The carrier the settings name: a real account, or the simulator."""
+async def configured_carrier(app: App) -> AsyncIterator[tuple[Carrier, Simulator | None]]:
+    """The carrier the settings name: a real account, or the simulator (then yielded too,
+    to be told where incoming texts go once the webhooks listen)."""
     settings = app.settings
     if settings.carrier == "twilio":
         async with real_carrier(app) as carrier:
-            yield carrier
+            yield carrier, None
         return
-    async with simulated_carrier(chosen_scenario(settings, None)) as (simulated, _):
-        yield simulated
+    async with simulated_carrier(chosen_scenario(settings, None)) as (simulated, simulator):
+        yield simulated, simulator
 
 
 @asynccontextmanager
@@ -187,11 +194,13 @@ async def serve(app: App) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    async with configured_carrier(app) as carrier:
+    async with configured_carrier(app) as (carrier, simulator):
         # A tick lease spans one second whatever the tick period: a tick claims one second's
         # worth of attempts, so a shorter lease would multiply the campaign's rate.
         dispatcher = Dispatcher(app, carrier, clock=WallClock())
         async with on_duty(dispatcher) as url:
+            if simulator is not None:
+                simulator.sms_url = incoming_texts_url(url)
             # APScheduler is only the timer: the schedule itself lives in our tables.
             scheduler = AsyncIOScheduler()
             ticking = asyncio.Lock()  # held while a round runs: a stop waits for it

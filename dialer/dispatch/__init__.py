@@ -11,13 +11,15 @@ import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from xml.sax.saxutils import escape
 
 import structlog
 
-from campaigns import Campaign, attempts
+from campaigns import Campaign, attempts, inbound
 from campaigns import repository as campaign_store
-from compliance import Company, RuleBook, load_rules
-from dialer.app import App
+from campaigns.keywords import KeywordAction, load_keyword_actions
+from compliance import Company, MessageClass, RuleBook, load_rules
+from dialer.app import App, patiently
 from dialer.carriers import BadCallback, Carrier
 from dialer.clock import Clock, WallClock
 from dialer.dispatch import runs
@@ -32,6 +34,7 @@ __all__ = ["Dispatcher"]
 
 log = structlog.get_logger("dialer.dispatch")
 SETTLE_TIMEOUT = 30.0  # seconds of real time to wait for attempts under way to end
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 
 
 @dataclass(slots=True)
@@ -40,6 +43,9 @@ class Dispatcher:
     carrier: Carrier
     clock: Clock = field(default_factory=WallClock)
     rules: RuleBook = field(default_factory=load_rules)
+    keyword_actions: Mapping[MessageClass, KeywordAction] = field(
+        default_factory=load_keyword_actions
+    )
     node: str = field(default_factory=nodes.new_node_id)
     cache: CampaignCache = field(default_factory=CampaignCache)
     open: OpenAttempts = field(default_factory=OpenAttempts)
@@ -137,6 +143,19 @@ class Dispatcher:
     async def on_keypress(self, attempt_id: int, params: Mapping[str, str]) -> str:
         """A verified Gather request: the keys pressed, committed; the TwiML that follows."""
         return await self.inbox.keypress(attempt_id, _call_sid(params), params)
+
+    async def on_inbound(self, text: inbound.InboundText) -> str:
+        """A verified incoming text: stored and acted on; the TwiML that answers it."""
+        received = await patiently(
+            self.app,
+            lambda conn: inbound.receive(conn, text, self.clock.now(), self.keyword_actions),
+        )
+        if received.reply is None:
+            return EMPTY_TWIML
+        return (
+            '<?xml version="1.0" encoding="UTF-8"?>'
+            f"<Response><Message>{escape(received.reply)}</Message></Response>"
+        )
 
     async def _commit(
         self, company: Company, campaign: Campaign, *, lease: bool = False

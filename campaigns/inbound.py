@@ -1,0 +1,286 @@
+"""Inbound texts in storage: each message the carrier posts, stored once by its MessageSid,
+classified, acted on as `config/keywords.toml` says, and the reply decided.
+
+The `inbound_messages` table is this module's. An opt-out adds to the company lists with
+source sms_keyword (each add waits on the screening lock, like every DNC change), an opt-in
+removes only the sms_keyword entries of the number. Exactly one confirmation per opt-out: a
+number already opted out by text, with no opt-in since, gets none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+import structlog
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from campaigns.keywords import SOURCE, KeywordAction
+from campaigns.statuses import Action, ActionKind
+from campaigns.tables import inbound_messages
+from compliance import Classification, Company, DncList, MessageClass, classify, leads, registry
+from compliance import spam as spam_list
+from compliance.accounts import reply_texts
+from compliance.keywords import OPT_OUTS
+from compliance.numbers import company_owning
+from compliance.phone import to_key
+from compliance.tables import leads as leads_table
+from compliance.wording import toml_value
+
+__all__ = ["ACTOR", "InboundText", "Received", "receive"]
+
+log = structlog.get_logger("campaigns.inbound")
+
+# The actor of the list changes an inbound text makes: the sender asked for them.
+ACTOR = "sms"
+LISTS = {ActionKind.COMPANY_DNC: DncList.DNC, ActionKind.COMPANY_DNT: DncList.DNT}
+
+
+@dataclass(frozen=True, slots=True)
+class InboundText:
+    """A text as the carrier posts it: E.164 `sender` and `to`, and its OptOutType if any."""
+
+    sid: str
+    sender: str
+    to: str
+    body: str
+    opt_out_type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """What became of an inbound text: `reply` is the text to answer with (None: none);
+    `duplicate`: its MessageSid was stored before, and nothing changed."""
+
+    id: int | None
+    company: Company | None
+    classification: Classification
+    action: str
+    reply: str | None
+    duplicate: bool = False
+
+
+async def receive(
+    conn: AsyncConnection,
+    text: InboundText,
+    now: datetime,
+    actions: Mapping[MessageClass, KeywordAction],
+) -> Received:
+    """Store `text` once, do what its class does for the company owning its To number, and
+    decide its reply. A MessageSid seen before changes nothing and gets no reply."""
+    company = await company_owning(conn, text.to)
+    classification = classify(text.body, text.opt_out_type)
+    spam = company is not None and bool(await spam_list.is_spam(conn, company, [text.sender]))
+    message_id = await _store_once(conn, text, company, classification, spam, now)
+    if message_id is None:
+        log.info("inbound.duplicate", message_sid=text.sid)
+        return Received(None, company, classification, "none", None, duplicate=True)
+    if company is None:
+        log.warning("inbound.unknown_number", to=text.to, sender=text.sender, message_sid=text.sid)
+        return Received(message_id, None, classification, "none", None)
+    does = actions[classification.kind]
+    reason = f"text {toml_value(text.body)} ({text.sid})"
+    action, fresh = await _act(conn, company, text, does, reason, now)
+    reply = None
+    if does.reply and not spam:
+        reply = await _reply(conn, company, message_id, text, classification.kind, fresh)
+    review = "pending" if classification.review or does.review else "none"
+    await conn.execute(
+        update(inbound_messages)
+        .where(inbound_messages.c.id == message_id)
+        .values(action=action, reply=reply, review=review)
+    )
+    log.info(
+        "inbound.received",
+        company=company.name,
+        sender=text.sender,
+        message_sid=text.sid,
+        classification=classification.kind.value,
+        action=action,
+        replied=reply is not None,
+        review=review,
+        spam=spam,
+    )
+    return Received(message_id, company, classification, action, reply)
+
+
+async def _store_once(
+    conn: AsyncConnection,
+    text: InboundText,
+    company: Company | None,
+    classification: Classification,
+    spam: bool,
+    now: datetime,
+) -> int | None:
+    """The new message's id, or None when its MessageSid is stored already."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = (
+        dialect.insert(inbound_messages)
+        .values(
+            company_id=None if company is None else company.id,
+            message_sid=text.sid,
+            from_number=to_key(text.sender),
+            to_number=to_key(text.to),
+            body=text.body,
+            received_at=now,
+            classification=classification.kind.value,
+            keyword=classification.keyword,
+            spam=spam,
+        )
+        .on_conflict_do_nothing(index_elements=["message_sid"])
+        .returning(inbound_messages.c.id)
+    )
+    return (await conn.execute(statement)).scalar_one_or_none()
+
+
+async def _act(
+    conn: AsyncConnection,
+    company: Company,
+    text: InboundText,
+    does: KeywordAction,
+    reason: str,
+    now: datetime,
+) -> tuple[str, bool]:
+    """Apply the class's actions: (what was done, whether a list got a new entry)."""
+    added = [
+        str(action)
+        for action in does.actions
+        if await _apply(conn, company, text, action, reason, now)
+    ]
+    removed = [
+        str(action)
+        for action in does.removes
+        if await registry.remove_by_source(
+            conn,
+            company,
+            [text.sender],
+            LISTS[action.kind],
+            SOURCE,
+            reason=reason,
+            actor=ACTOR,
+            now=now,
+        )
+    ]
+    if removed:
+        return f"sms_keyword entries removed from {', '.join(removed)}", False
+    if added:
+        return f"{', '.join(added)} added", True
+    if does.actions:
+        return "already listed", False
+    if does.removes:
+        return "no sms_keyword entries", False
+    return ("reply" if does.reply else "none"), False
+
+
+async def _apply(
+    conn: AsyncConnection,
+    company: Company,
+    text: InboundText,
+    action: Action,
+    reason: str,
+    now: datetime,
+) -> bool:
+    """One action of the statuses' vocabulary, on the sender's number and its leads; whether
+    it changed anything."""
+    if action.kind in LISTS:
+        return bool(
+            await registry.add_numbers(
+                conn,
+                company,
+                [text.sender],
+                LISTS[action.kind],
+                source=SOURCE,
+                reason=reason,
+                actor=ACTOR,
+                now=now,
+            )
+        )
+    lead_ids = (
+        (
+            await conn.execute(
+                select(leads_table.c.id).where(
+                    leads_table.c.company_id == company.id,
+                    leads_table.c.phone == to_key(text.sender),
+                )
+            )
+        )
+        .scalars()
+        .all()
+    )
+    if action.kind is ActionKind.LEAD_STATUS:
+        if lead_ids:
+            await conn.execute(
+                update(leads_table)
+                .where(leads_table.c.id.in_(lead_ids))
+                .values(status=action.argument)
+            )
+        return bool(lead_ids)
+    changed = False
+    blocked = await leads.blocked_channels(conn, lead_ids)
+    for lead_id in lead_ids:
+        current = blocked.get(lead_id, frozenset())
+        if action.argument in current:
+            continue
+        lead = await leads.get_lead(conn, company, lead_id)
+        await leads.set_lead_channels(
+            conn,
+            company,
+            lead,
+            current | {action.argument},
+            reason=reason,
+            by=ACTOR,
+            now=now,
+            source=SOURCE,
+        )
+        changed = True
+    return changed
+
+
+async def _reply(
+    conn: AsyncConnection,
+    company: Company,
+    message_id: int,
+    text: InboundText,
+    kind: MessageClass,
+    fresh: bool,
+) -> str | None:
+    """The company's text for the class; an opt-out is confirmed once: when it listed the
+    number anew, or when no opt-out of the number was confirmed since its last opt-in."""
+    texts = await reply_texts(conn, company)
+    if kind is MessageClass.OPT_IN:
+        return texts.opt_in
+    if kind is MessageClass.HELP:
+        return texts.help
+    if kind not in OPT_OUTS:
+        return None
+    if fresh or not await _confirmed_before(conn, company, message_id, text.sender):
+        return texts.opt_out
+    return None
+
+
+async def _confirmed_before(
+    conn: AsyncConnection, company: Company, message_id: int, sender: str
+) -> bool:
+    """Whether an earlier opt-out from `sender` was confirmed after its last opt-in. Read
+    after the opt-out's list change took the screening lock, so of two opt-outs at once the
+    second sees the first's confirmation."""
+    of_sender = (
+        inbound_messages.c.company_id == company.id,
+        inbound_messages.c.from_number == to_key(sender),
+        inbound_messages.c.id < message_id,
+    )
+    last_opt_in = (
+        select(func.coalesce(func.max(inbound_messages.c.id), 0))
+        .where(*of_sender, inbound_messages.c.classification == MessageClass.OPT_IN.value)
+        .scalar_subquery()
+    )
+    confirmed = select(inbound_messages.c.id).where(
+        *of_sender,
+        inbound_messages.c.classification.in_([kind.value for kind in OPT_OUTS]),
+        inbound_messages.c.reply.is_not(None),
+        inbound_messages.c.id > last_opt_in,
+    )
+    return (await conn.execute(confirmed.limit(1))).first() is not None
