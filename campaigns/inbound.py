@@ -264,13 +264,13 @@ async def _reply(
 async def _confirmed_before(
     conn: AsyncConnection, company: Company, message_id: int, sender: str
 ) -> bool:
-    """Whether an earlier opt-out from `sender` was confirmed after its last opt-in. Read
+    """Whether another opt-out from `sender` was confirmed after its last opt-in. Read
     after the opt-out's list change took the screening lock, so of two opt-outs at once the
     second sees the first's confirmation."""
     of_sender = (
         inbound_messages.c.company_id == company.id,
         inbound_messages.c.from_number == to_key(sender),
-        inbound_messages.c.id < message_id,
+        inbound_messages.c.id != message_id,  # ids follow inserts, not the lock's order
     )
     last_opt_in = (
         select(func.coalesce(func.max(inbound_messages.c.id), 0))

@@ -5,6 +5,7 @@ campaign."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
@@ -297,3 +298,19 @@ async def test_a_scripted_stop_through_the_simulator_blocks_the_next_campaign(
     assert [m["to"] for m in second_sim.messages] == ["+13055550150"]
     skipped = await rows(app, select(skips.c.number, skips.c.reason))
     assert skipped == [(SENDER, "COMPANY_DNC")]
+
+
+@pytest.mark.parametrize("listed_by_hand", [False, True], ids=["new", "listed by hand"])
+async def test_two_stops_at_once_get_one_confirmation(app, company, webhooks, listed_by_hand):
+    if listed_by_hand:
+        async with app.transaction() as conn:
+            await registry.add_numbers(
+                conn, company, [SENDER], DncList.DNC, source=Source.MANUAL, reason="asked",
+                actor="ana", now=NOW,
+            )  # fmt: skip
+
+    answers = await asyncio.gather(*(webhooks.text("STOP") for _ in range(2)))
+
+    assert sorted(text for _, text in answers) == sorted(
+        [EMPTY, answered_with((await replies(app, company)).opt_out)]
+    )
