@@ -6,6 +6,9 @@ campaign."""
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
@@ -14,7 +17,7 @@ import pytest
 from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
-from campaigns import repository
+from campaigns import CampaignAction, repository
 from campaigns.tables import inbound_messages, skips
 from compliance import DncList, Source, accounts, leads, registry, sheets
 from compliance import spam as spam_list
@@ -26,6 +29,7 @@ from dialer.clock import SimClock
 from dialer.dispatch import Dispatcher
 from dialer.runner import listening, simulated_engine
 from tests.support import NOW
+from tests.test_engine import COUNTRIES, numbers_in_calling_hours
 
 ACCOUNT = "AC" + "5" * 32
 TOKEN = "inbound-auth-token"
@@ -314,3 +318,50 @@ async def test_two_stops_at_once_get_one_confirmation(app, company, webhooks, li
     assert sorted(text for _, text in answers) == sorted(
         [EMPTY, answered_with((await replies(app, company)).opt_out)]
     )
+
+
+async def test_a_scripted_stop_reaches_dialer_serve(app, company, database_url, tmp_path):
+    number, *_ = numbers_in_calling_hours()
+    (tmp_path / "leads.csv").write_text(f"phone\n{number}\n")
+    scenario = tmp_path / "scenario.toml"
+    scenario.write_text(f'[[reply]]\nmatch = "{number}"\nbody = "STOP"\ndelay = 0\n')
+    async with app.transaction() as conn:
+        await accounts.set_countries(conn, company, COUNTRIES)
+        await leads.import_leads(
+            conn,
+            company,
+            sheets.iter_records(tmp_path / "leads.csv", leads.LEAD_COLUMNS),
+            "spring",
+            NOW,
+        )
+        definition = SMS_CAMPAIGN.format(name="spring", caller_id=OURS)
+        await repository.create_campaign(conn, company, definition, NOW)
+        await repository.change_state(conn, company, "spring", CampaignAction.START, NOW)
+    env = {
+        **os.environ,
+        "DIALER_DATABASE_URL": database_url,
+        "DIALER_LOG_LEVEL": "WARNING",
+        "DIALER_WEBHOOK_PORT": "0",
+        "DIALER_TICK_SECONDS": "0.2",
+        "DIALER_SCENARIO": str(scenario),
+    }
+    server = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "dialer", "serve", env=env, stdout=asyncio.subprocess.PIPE
+    )
+    try:
+        async with asyncio.timeout(30):
+            while not await stored(app):
+                assert server.returncode is None, "serve exited early"
+                await asyncio.sleep(0.1)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        await server.communicate()
+
+    [message] = await stored(app)
+    assert (message.classification, message.reply) == (
+        "opt_out",
+        (await replies(app, company)).opt_out,
+    )
+    assert [(name, source) for name, source, _ in await listed(app, number)] == [
+        ("dnc", "sms_keyword")
+    ]
