@@ -83,10 +83,11 @@ async def receive(
         return Received(message_id, None, classification, "none", None)
     does = actions[classification.kind]
     reason = f"text {toml_value(text.body)} ({text.sid})"
-    action, fresh = await _act(conn, company, text, does, reason, now)
+    changes, fresh = await _act(conn, company, text, does, reason, now)
     reply = None
     if does.reply and not spam:
         reply = await _reply(conn, company, message_id, text, classification.kind, fresh)
+    action = changes or ("reply sent" if reply else "none")
     review = "pending" if classification.review or does.review else "none"
     await conn.execute(
         update(inbound_messages)
@@ -144,7 +145,8 @@ async def _act(
     reason: str,
     now: datetime,
 ) -> tuple[str, bool]:
-    """Apply the class's actions: (what was done, whether a list got a new entry)."""
+    """Apply the class's actions: (what they did, "" for nothing to do; whether a list got
+    a new entry)."""
     added = [
         str(action)
         for action in does.actions
@@ -172,7 +174,7 @@ async def _act(
         return "already listed", False
     if does.removes:
         return "no sms_keyword entries", False
-    return ("reply" if does.reply else "none"), False
+    return "", False
 
 
 async def _apply(

@@ -245,7 +245,7 @@ async def test_help_is_answered_with_the_companys_text_escaped(app, company, web
     answer = await webhooks.text("help")
 
     assert answer == (200, answered_with("ACME &lt;help&gt; &amp; co"))
-    assert [(m.classification, m.action) for m in await stored(app)] == [("help", "reply")]
+    assert [(m.classification, m.action) for m in await stored(app)] == [("help", "reply sent")]
     assert await listed(app) == []
 
 
@@ -260,6 +260,7 @@ async def test_a_spam_listed_sender_is_not_answered_but_its_opt_out_is_honoured(
     assert answers == [(200, EMPTY)] * 3
     assert [(name, source) for name, source, _ in await listed(app)] == [("dnc", "sms_keyword")]
     assert [(m.spam, m.reply) for m in await stored(app)] == [(True, None)] * 3
+    assert [m.action for m in await stored(app)] == ["none", "none", "company_dnc added"]
 
 
 SMS_CAMPAIGN = """
