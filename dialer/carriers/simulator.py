@@ -48,6 +48,16 @@ RESULTS: dict[Kind, tuple[str, ...]] = {
     "call": ("answered", "no-answer", "busy", "failed", "machine"),
     "sms": ("delivered", "undelivered"),
 }
+# A text to a number that opted out at the carrier (replied STOP to the sender) is refused
+# when it is created, with Twilio's error 21610. Whether a number opted out is a fact about
+# that number, so only an [[outcome]] scripts it; `default` never draws it.
+OPTED_OUT = "opted-out"
+UNSUBSCRIBED = (21610, "Attempt to send to unsubscribed recipient")
+# Every result an [[outcome]] may give each kind.
+OUTCOMES: dict[Kind, tuple[str, ...]] = {
+    "call": RESULTS["call"],
+    "sms": (*RESULTS["sms"], OPTED_OUT),
+}
 # The statuses a call or text passes through after being queued, for each outcome.
 PROGRESS: dict[str, tuple[str, ...]] = {
     "answered": ("initiated", "ringing", "in-progress", "completed"),
@@ -107,10 +117,10 @@ class Scenario:
     def decide(self, kind: Kind, number: str, attempt: int) -> Outcome:
         """How attempt `attempt` (0, 1, …) to reach `number` ends: the first rule of this kind
         that matches, else a draw from `default` (all answered or delivered when it has none)."""
-        results = RESULTS[kind]
         for outcome in self.outcomes:
-            if outcome.result in results and outcome.matches(number):
+            if outcome.result in OUTCOMES[kind] and outcome.matches(number):
                 return outcome
+        results = RESULTS[kind]
         weights = {name: weight for name, weight in self.default.items() if name in results}
         if not weights:
             return Outcome(number, results[0])
@@ -178,8 +188,9 @@ def _parse_outcome(where: str, item: Any) -> Outcome:
     match, result, digits = item.get("match"), item.get("result"), item.get("digits")
     if not isinstance(match, str) or not (E164.fullmatch(match) or re.fullmatch(r"\*\d+", match)):
         raise ValueError(f"{where}.match: {match!r} is neither an E.164 number nor '*' + digits")
-    if result not in PROGRESS:
-        raise ValueError(f"{where}.result: {result!r} is not one of {', '.join(PROGRESS)}")
+    results = (*OUTCOMES["call"], *OUTCOMES["sms"])
+    if result not in results:
+        raise ValueError(f"{where}.result: {result!r} is not one of {', '.join(results)}")
     if digits is not None:
         if not isinstance(digits, str) or not re.fullmatch(r"[0-9*#]+", digits):
             raise ValueError(f"{where}.digits: {digits!r} is not a string of keypad keys")
@@ -390,6 +401,7 @@ class Simulator:
         self.messages: list[dict[str, Any]] = []
         self.undelivered_callbacks: list[dict[str, str]] = []  # no answer, retries spent
         self.refused_callbacks: list[dict[str, str]] = []  # answered with an HTTP error
+        self.refused_messages: list[dict[str, Any]] = []  # to recipients who opted out
         self._resources: dict[str, dict[str, Any]] = {}
         self._attempts: Counter[tuple[Kind, str]] = Counter()
         self._shuffler = random.Random(scenario.seed)
@@ -491,9 +503,13 @@ class Simulator:
         if error := _bad_request(form, ("To", "From", "Body")):
             return error
         to, from_, body = _text(form, "To"), _text(form, "From"), _text(form, "Body")
+        outcome = self._decide("sms", to)
+        if outcome.result == OPTED_OUT:  # Twilio creates no message: there is no sid
+            self.refused_messages.append({"to": to, "from": from_, "body": body, "at": _now()})
+            return _error(400, *UNSUBSCRIBED)
         sid, at = "SM" + secrets.token_hex(16), _now()
         self.messages.append({"sid": sid, "to": to, "from": from_, "body": body, "at": at})
-        steps = self._sms_steps(sid, to, from_, self._decide("sms", to))
+        steps = self._sms_steps(sid, to, from_, outcome)
         resource = {
             "to": to,
             "from": from_,
