@@ -54,7 +54,7 @@ RESULTS: dict[Kind, tuple[str, ...]] = {
 OPTED_OUT = "opted-out"
 UNSUBSCRIBED = (21610, "Attempt to send to unsubscribed recipient")
 # Every result an [[outcome]] may give each kind.
-OUTCOMES: dict[Kind, tuple[str, ...]] = {
+OUTCOME_RESULTS: dict[Kind, tuple[str, ...]] = {
     "call": RESULTS["call"],
     "sms": (*RESULTS["sms"], OPTED_OUT),
 }
@@ -118,7 +118,7 @@ class Scenario:
         """How attempt `attempt` (0, 1, …) to reach `number` ends: the first rule of this kind
         that matches, else a draw from `default` (all answered or delivered when it has none)."""
         for outcome in self.outcomes:
-            if outcome.result in OUTCOMES[kind] and outcome.matches(number):
+            if outcome.result in OUTCOME_RESULTS[kind] and outcome.matches(number):
                 return outcome
         results = RESULTS[kind]
         weights = {name: weight for name, weight in self.default.items() if name in results}
@@ -188,7 +188,7 @@ def _parse_outcome(where: str, item: Any) -> Outcome:
     match, result, digits = item.get("match"), item.get("result"), item.get("digits")
     if not isinstance(match, str) or not (E164.fullmatch(match) or re.fullmatch(r"\*\d+", match)):
         raise ValueError(f"{where}.match: {match!r} is neither an E.164 number nor '*' + digits")
-    results = (*OUTCOMES["call"], *OUTCOMES["sms"])
+    results = (*OUTCOME_RESULTS["call"], *OUTCOME_RESULTS["sms"])
     if result not in results:
         raise ValueError(f"{where}.result: {result!r} is not one of {', '.join(results)}")
     if digits is not None:

@@ -141,7 +141,11 @@ class Placer:
         unknown = [a.intent.attempt_id for a in answers if _is(a, Placement.UNKNOWN)]
         refused = [a for a in answers if _is(a, Placement.NOT_PLACED, Placement.ACCOUNT)]
         rejected = [a.intent.attempt_id for a in answers if _is(a, Placement.REJECTED)]
-        opted_out = [_opted_out(a) for a in answers if _is(a, Placement.OPTED_OUT)]
+        opted_out = [
+            outcomes.OptedOut(a.intent.attempt_id, a.intent.lead.phone, _opt_out_reason(a.error))
+            for a in answers
+            if a.error is not None and a.error.placement is Placement.OPTED_OUT
+        ]
         answering = (Placement.UNKNOWN, Placement.REJECTED, Placement.OPTED_OUT)
         for answer in answers:
             if answer.sid or _is(answer, *answering):
@@ -183,9 +187,5 @@ def _is(answer: _Answer, *placements: Placement) -> bool:
     return answer.error is not None and answer.error.placement in placements
 
 
-def _opted_out(answer: _Answer) -> outcomes.OptedOut:
-    assert answer.error is not None, "only a refused request opts out"
-    reason = (
-        f"carrier error {answer.error.code}: the recipient opted out at the carrier (replied STOP)"
-    )
-    return outcomes.OptedOut(answer.intent.attempt_id, answer.intent.lead.phone, reason)
+def _opt_out_reason(error: CarrierError) -> str:
+    return f"carrier error {error.code}: the recipient opted out at the carrier (replied STOP)"
