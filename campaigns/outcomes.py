@@ -54,12 +54,24 @@ def next_step(
 
 @dataclass(frozen=True, slots=True)
 class Ending:
-    """How the carrier says an attempt ended."""
+    """How the carrier says an attempt ended; `final` finishes the lead whatever its status
+    says (the carrier will take no other attempt to it)."""
 
     attempt_id: int
     result: str
     digits: str | None = None
     carrier_status: str | None = None
+    final: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class OptedOut:
+    """A text the carrier refused because its recipient opted out there; `reason` names the
+    carrier's error."""
+
+    attempt_id: int
+    number: str
+    reason: str
 
 
 async def end_attempts(
@@ -102,7 +114,7 @@ async def end_attempts(
     for i, status in statuses.items():
         row = open_rows[i]
         await apply_actions(conn, company, status, i, row.lead_id, row.number, now)
-    ended = [(open_rows[i].lead_id, status) for i, status in statuses.items()]
+    ended = [(open_rows[i].lead_id, status, ending_now[i].final) for i, status in statuses.items()]
     await _move_leads(conn, campaign, ended, now)
     for i, e in ending_now.items():
         log.info(
@@ -115,6 +127,33 @@ async def end_attempts(
             status=statuses[i].code,
         )
     return statuses
+
+
+async def opted_out(
+    conn: AsyncConnection,
+    company: Company,
+    campaign: Campaign,
+    book: StatusBook,
+    refusals: Sequence[OptedOut],
+    now: datetime,
+) -> dict[int, CallStatus]:
+    """Texts the carrier refused because their recipients opted out there: each number goes
+    on the company's Do-Not-Text list as an SMS opt-out (which an opt-in by text may
+    lift), and each attempt ends `failed` with its lead finished, as the carrier would
+    refuse every retry. Returns the status of each attempt ended here."""
+    for refusal in refusals:
+        await registry.add_numbers(
+            conn,
+            company,
+            [refusal.number],
+            DncList.DNT,
+            source=Source.SMS_KEYWORD,
+            reason=refusal.reason,
+            actor="engine",
+            now=now,
+        )
+    endings = [Ending(refusal.attempt_id, "failed", final=True) for refusal in refusals]
+    return await end_attempts(conn, company, campaign, book, endings, now)
 
 
 async def not_placed(
@@ -135,25 +174,29 @@ async def not_placed(
 async def _move_leads(
     conn: AsyncConnection,
     campaign: Campaign,
-    ended: Sequence[tuple[int, CallStatus]],
+    ended: Sequence[tuple[int, CallStatus, bool]],
     now: datetime,
 ) -> None:
-    """Retry or finish the lead of each ended attempt."""
+    """Retry or finish the lead of each ended attempt (lead id, status, whether final)."""
     made = dict(
         (
             await conn.execute(
                 select(campaign_leads.c.lead_id, campaign_leads.c.attempts).where(
                     campaign_leads.c.campaign_id == campaign.id,
                     in_batch(
-                        campaign_leads.c.lead_id, [lead for lead, _ in ended], conn.dialect.name
+                        campaign_leads.c.lead_id, [lead for lead, _, _ in ended], conn.dialect.name
                     ),
                 )
             )
         ).all()
     )
     moves = []
-    for lead_id, status in ended:
-        step = next_step(status, campaign.spec, made[lead_id], now)
+    for lead_id, status, final in ended:
+        step = (
+            NextStep(outcome=status.code)
+            if final
+            else next_step(status, campaign.spec, made[lead_id], now)
+        )
         moves.append(queue.Move(lead_id, step.due_at, step.outcome, status.code))
     await queue.move_leads(conn, campaign.id, moves)
 

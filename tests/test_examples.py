@@ -70,7 +70,11 @@ def test_every_example_file_is_read_by_the_real_commands(dialer):
 
     assert "Loaded 10 call statuses" in loaded.stdout
     assert (imported["added"], imported["invalid_count"]) == (5, 0)
-    assert [outcome.match for outcome in scenario.outcomes] == ["+13055550117", "*99"]
+    assert [outcome.match for outcome in scenario.outcomes] == [
+        "+13055550117",
+        "*99",
+        "+18085550142",
+    ]
     # The example caller who presses 9 is a lead of the example file, and opts out.
     assert predicted["report"]["dnc_added"] == {"DNC_REQUESTED": 1}
 

@@ -70,6 +70,9 @@ class Placement(StrEnum):
     NOT_PLACED = "not-placed"  # the carrier certainly did not act: the request may be repeated
     UNKNOWN = "unknown"  # the carrier may have acted: a call may ring and report callbacks
     REJECTED = "rejected"  # the carrier refused this request (an invalid number, say)
+    # A text refused because its recipient opted out at the carrier (replied STOP to the
+    # sender): no text to that number will be sent. `code` names the carrier's error.
+    OPTED_OUT = "opted-out"
     ACCOUNT = "account"  # every request will fail alike (credentials, account, base URL)
     NOT_FOUND = "not-found"  # a status fetch: the carrier itself says it has no such sid
 

@@ -51,6 +51,16 @@ RESULTS: dict[Kind, tuple[str, ...]] = {
     "call": ("answered", "no-answer", "busy", "failed", "machine"),
     "sms": ("delivered", "undelivered"),
 }
+# A text to a number that opted out at the carrier (replied STOP to the sender) is refused
+# when it is created, with Twilio's error 21610. Whether a number opted out is a fact about
+# that number, so only an [[outcome]] scripts it; `default` never draws it.
+OPTED_OUT = "opted-out"
+UNSUBSCRIBED = (21610, "Attempt to send to unsubscribed recipient")
+# Every result an [[outcome]] may give each kind.
+OUTCOME_RESULTS: dict[Kind, tuple[str, ...]] = {
+    "call": RESULTS["call"],
+    "sms": (*RESULTS["sms"], OPTED_OUT),
+}
 # The statuses a call or text passes through after being queued, for each outcome.
 PROGRESS: dict[str, tuple[str, ...]] = {
     "answered": ("initiated", "ringing", "in-progress", "completed"),
@@ -138,10 +148,10 @@ class Scenario:
     def decide(self, kind: Kind, number: str, attempt: int) -> Outcome:
         """How attempt `attempt` (0, 1, …) to reach `number` ends: the first rule of this kind
         that matches, else a draw from `default` (all answered or delivered when it has none)."""
-        results = RESULTS[kind]
         for outcome in self.outcomes:
-            if outcome.result in results and outcome.matches(number):
+            if outcome.result in OUTCOME_RESULTS[kind] and outcome.matches(number):
                 return outcome
+        results = RESULTS[kind]
         weights = {name: weight for name, weight in self.default.items() if name in results}
         if not weights:
             return Outcome(number, results[0])
@@ -212,8 +222,9 @@ def _parse_outcome(where: str, item: Any) -> Outcome:
         raise ValueError(f"{where}: missing {' and '.join(missing)}")
     match, result, digits = item.get("match"), item.get("result"), item.get("digits")
     _check_match(where, match)
-    if result not in PROGRESS:
-        raise ValueError(f"{where}.result: {result!r} is not one of {', '.join(PROGRESS)}")
+    results = (*OUTCOME_RESULTS["call"], *OUTCOME_RESULTS["sms"])
+    if result not in results:
+        raise ValueError(f"{where}.result: {result!r} is not one of {', '.join(results)}")
     if digits is not None:
         if not isinstance(digits, str) or not re.fullmatch(r"[0-9*#]+", digits):
             raise ValueError(f"{where}.digits: {digits!r} is not a string of keypad keys")
@@ -459,6 +470,7 @@ class Simulator:
         self.refused_callbacks: list[dict[str, str]] = []  # answered with an HTTP error
         self.failed_replies: list[dict[str, str]] = []  # incoming texts whose webhook failed
         self._numbers: dict[str, dict[str, Any]] = {}  # IncomingPhoneNumbers by phone number
+        self.refused_messages: list[dict[str, Any]] = []  # to recipients who opted out
         self._resources: dict[str, dict[str, Any]] = {}
         self._attempts: Counter[tuple[Kind, str]] = Counter()
         self._shuffler = random.Random(scenario.seed)
@@ -563,16 +575,29 @@ class Simulator:
         if error := _bad_request(form, ("To", "From", "Body")):
             return error
         to, from_, body = _text(form, "To"), _text(form, "From"), _text(form, "Body")
-        return self._send_text(to, from_, body, _text(form, "StatusCallback"), "outbound-api")
+        outcome = self._decide("sms", to)
+        if self._refused_as_opted_out(to, from_, body, outcome):
+            return _error(400, *UNSUBSCRIBED)
+        return self._send_text(
+            to, from_, body, _text(form, "StatusCallback"), "outbound-api", outcome
+        )
+
+    def _refused_as_opted_out(self, to: str, from_: str, body: str, outcome: Outcome) -> bool:
+        """Whether the recipient opted out at the carrier: then Twilio creates no message
+        (there is no sid), and the refusal is recorded."""
+        if outcome.result != OPTED_OUT:
+            return False
+        self.refused_messages.append({"to": to, "from": from_, "body": body, "at": _now()})
+        return True
 
     def _send_text(
-        self, to: str, from_: str, body: str, callback: str, direction: str
+        self, to: str, from_: str, body: str, callback: str, direction: str, outcome: Outcome
     ) -> web.Response:
         sid, at = "SM" + secrets.token_hex(16), _now()
         self.messages.append(
             {"sid": sid, "to": to, "from": from_, "body": body, "at": at, "direction": direction}
         )
-        steps = self._sms_steps(sid, to, from_, self._decide("sms", to))
+        steps = self._sms_steps(sid, to, from_, outcome)
         resource = {
             "to": to,
             "from": from_,
@@ -789,7 +814,9 @@ class Simulator:
             return
         for text in texts:
             to, from_ = text.to or sender, text.sender or number
-            self._send_text(to, from_, text.body, text.action or "", "outbound-reply")
+            outcome = self._decide("sms", to)
+            if not self._refused_as_opted_out(to, from_, text.body, outcome):
+                self._send_text(to, from_, text.body, text.action or "", "outbound-reply", outcome)
 
     def _sms_url(self, number: str) -> str:
         configured = self._numbers.get(number, {}).get("sms_url")

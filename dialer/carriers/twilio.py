@@ -45,6 +45,8 @@ TOTAL_TIMEOUT = 30.0
 NOT_SENT = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError, aiohttp.InvalidURL)
 # Twilio's error code for a resource it does not have.
 TWILIO_NOT_FOUND = 20404
+# Twilio's error code for a text to a recipient who opted out of the sender (replied STOP).
+TWILIO_UNSUBSCRIBED = 21610
 # Each kind's list: the key of its items, and the filter bounding when one went out (a call
 # is timed from when it is dialed, a text from when it is sent).
 LISTED_AS: dict[Kind, tuple[str, str]] = {
@@ -272,6 +274,8 @@ def _placement_of(status: int, code: int | None) -> Placement:
         # Credentials, account, or a base URL that leads elsewhere; a 4xx that is not
         # Twilio's own (no error code) comes from something in between that refuses us.
         return Placement.ACCOUNT
+    if code == TWILIO_UNSUBSCRIBED:
+        return Placement.OPTED_OUT
     return Placement.REJECTED
 
 

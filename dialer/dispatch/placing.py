@@ -8,6 +8,9 @@
   callbacks or its own records say (see `recovery`);
 - it refused the number itself (an invalid To): the attempt ends `failed`, the carrier's
   answer about that call;
+- it refused a text because the recipient opted out at the carrier (replied STOP to the
+  sender): the number goes on the company's Do-Not-Text list and the attempt ends
+  `failed`, its lead finished, never retried;
 - it refused the account (401, 403): `not_placed`, and placing pauses.
 
 Requests are paced: the create requests of one tick go out `1 / attempts_per_second`
@@ -138,13 +141,22 @@ class Placer:
         unknown = [a.intent.attempt_id for a in answers if _is(a, Placement.UNKNOWN)]
         refused = [a for a in answers if _is(a, Placement.NOT_PLACED, Placement.ACCOUNT)]
         rejected = [a.intent.attempt_id for a in answers if _is(a, Placement.REJECTED)]
+        opted_out = [
+            outcomes.OptedOut(a.intent.attempt_id, a.intent.lead.phone, _opt_out_reason(a.error))
+            for a in answers
+            if a.error is not None and a.error.placement is Placement.OPTED_OUT
+        ]
+        answering = (Placement.UNKNOWN, Placement.REJECTED, Placement.OPTED_OUT)
         for answer in answers:
-            if answer.sid or _is(answer, Placement.UNKNOWN, Placement.REJECTED):
+            if answer.sid or _is(answer, *answering):
                 self.breaker.took()  # the carrier is there and answering
             elif answer.error is not None:
                 self.breaker.refused(answer.error, now)
 
         async def record(conn: AsyncConnection) -> list[int]:
+            book = await self.cache.book(conn, company)
+            # First: its list change takes the screening lock before any row is locked here.
+            opted = await outcomes.opted_out(conn, company, campaign, book, opted_out, now)
             await attempts.mark_placed(conn, placed)
             await attempts.mark_unknown(conn, unknown)
             given_back = await outcomes.not_placed(
@@ -158,11 +170,11 @@ class Placer:
                 conn,
                 company,
                 campaign,
-                await self.cache.book(conn, company),
+                book,
                 [outcomes.Ending(attempt_id, "failed") for attempt_id in rejected],
                 now,
             )
-            return [*given_back, *ended]
+            return [*opted, *given_back, *ended]
 
         # What the carrier said is recorded even through a short database outage; past it,
         # recovery finds the calls in the carrier's records.
@@ -173,3 +185,7 @@ class Placer:
 
 def _is(answer: _Answer, *placements: Placement) -> bool:
     return answer.error is not None and answer.error.placement in placements
+
+
+def _opt_out_reason(error: CarrierError) -> str:
+    return f"carrier error {error.code}: the recipient opted out at the carrier (replied STOP)"
