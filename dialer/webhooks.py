@@ -8,7 +8,6 @@ another call); an incoming text names no attempt, but needs its From, To and Mes
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -16,6 +15,7 @@ import structlog
 from aiohttp import web
 
 from campaigns.inbound import InboundText
+from compliance import InvalidNumber, to_key
 from dialer.carriers import BadCallback
 from dialer.dispatch import Dispatcher
 
@@ -25,7 +25,8 @@ DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 MAX_ATTEMPT_ID = 2**31 - 1
 TWIML = "application/xml"
 INBOUND_FIELDS = ("From", "To", "MessageSid")
-E164 = re.compile(r"\+[1-9][0-9]{1,14}")
+# Twilio's sids are 34 characters; the inbound messages table keeps up to 64.
+LONGEST_SID = 64
 
 
 async def _signed(request: web.Request) -> tuple[Dispatcher, dict[str, str]]:
@@ -97,9 +98,13 @@ async def incoming_text(request: web.Request) -> web.Response:
     missing = [name for name in INBOUND_FIELDS if not params.get(name)]
     if missing:
         raise _rejected(request, f"no {' or '.join(missing)}")
+    if len(params["MessageSid"]) > LONGEST_SID:
+        raise _rejected(request, f"MessageSid is longer than {LONGEST_SID} characters")
     for name in ("From", "To"):
-        if not E164.fullmatch(params[name]):
-            raise _rejected(request, f"{name} {params[name]} is not an E.164 number")
+        try:
+            to_key(params[name])
+        except InvalidNumber:
+            raise _rejected(request, f"{name} {params[name]} is not an E.164 number") from None
     text = InboundText(
         params["MessageSid"],
         params["From"],

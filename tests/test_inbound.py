@@ -155,15 +155,24 @@ async def test_a_text_to_a_number_no_company_owns_is_stored_without_one(app, web
     assert await listed(app) == []
 
 
-@pytest.mark.parametrize("missing", ["From", "To", "MessageSid"])
-async def test_a_text_without_its_fields_is_refused_and_nothing_is_stored(app, webhooks, missing):
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("From", None), ("To", None), ("MessageSid", None), ("From", "ACME"), ("To", "+0123"),
+     ("MessageSid", "SM" + "0" * 63)],
+)  # fmt: skip
+async def test_a_text_without_its_fields_is_refused_and_nothing_is_stored(
+    app, webhooks, field, value
+):
     params = webhooks.fields("STOP")
-    del params[missing]
+    if value is None:
+        del params[field]
+    else:
+        params[field] = value
 
     status, text = await webhooks.post(params)
 
     assert status == 400
-    assert missing in text
+    assert field in text
     assert await stored(app) == []
     assert await listed(app) == []
 
