@@ -4,7 +4,8 @@ classified, acted on as `config/keywords.toml` says, and the reply decided.
 The `inbound_messages` table is this module's. An opt-out adds to the company lists with
 source sms_keyword (each add waits on the screening lock, like every DNC change), an opt-in
 removes only the sms_keyword entries of the number. Exactly one confirmation per opt-out: a
-number already opted out by text, with no opt-in since, gets none.
+repeat from a number whose opt-out was confirmed since its last opt-in gets none, unless it
+put the number back on a list (a person had released it meanwhile).
 """
 
 from __future__ import annotations
