@@ -64,6 +64,7 @@ class FakeTwilio:
                 "sid": sid,
                 "to": to,
                 "from": CALLER,
+                "direction": "outbound-api",
                 "status": status,
                 "answered_by": "human" if status == "completed" else None,
                 "start_time": format_datetime(start),

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -273,3 +274,21 @@ def test_the_example_scenario_scripts_a_reply():
     example = Scenario.from_toml(PROJECT / "config" / "examples" / "scenario.toml")
     assert example.replies
     assert Reply("*42", "STOP").delay == 1.0
+
+
+async def test_the_adapter_lists_as_sent_only_the_texts_it_created(receiver):
+    """Recovery binds an attempt whose answer was lost to a text the carrier lists as sent
+    to its number: a confirmation answering the recipient's STOP is none of those."""
+    answer = MessagingResponse()
+    answer.message(CONFIRMATION)
+    receiver.answer = str(answer)
+    scenario = replying(Reply("*42", "STOP", delay=0))
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    async with Simulator(scenario, ACCOUNT, TOKEN, sms_url=receiver.url("sms")) as simulator:
+        sid = await text(simulator, receiver, STOPPER)
+        async with TwilioCarrier(ACCOUNT, TOKEN, base_url=simulator.url) as carrier:
+            sent = await carrier.list_sent("sms", STOPPER, since)
+        to_stopper = await listed(simulator, to=STOPPER)
+
+    assert [event.sid for event in sent] == [sid]
+    assert sorted(direction for direction, *_ in to_stopper) == ["outbound-api", "outbound-reply"]

@@ -57,6 +57,8 @@ LISTED_AS: dict[Kind, tuple[str, str]] = {
 # listing.
 LIST_PAGE_SIZE = 50
 LIST_PAGES = 20
+# The direction of a call or text created through the REST API, as Twilio lists it.
+CREATED_BY_API = "outbound-api"
 
 
 def compute_signature(auth_token: str, url: str, params: Mapping[str, str]) -> str:
@@ -159,7 +161,10 @@ class TwilioCarrier(Carrier):
             items = page.get(key)
             if not isinstance(items, list):
                 raise _unexpected(f"a {kind} list without {key}: {page}")
-            events += [_event(kind, item) for item in items]
+            # Only what the API created: a <Message> answering an incoming text is listed
+            # to the number too (direction outbound-reply), and is no attempt of ours.
+            created = [item for item in items if item.get("direction") == CREATED_BY_API]
+            events += [_event(kind, item) for item in created]
             next_url = self._next_page(page.get("next_page_uri"))
             if next_url is None:
                 return events
