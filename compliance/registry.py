@@ -154,34 +154,7 @@ async def remove_numbers(
 ) -> list[str]:
     """Take numbers off a list if `user` may, with a reason; returns those that were on it."""
     check_removal(user, reason, by)
-    keys = sorted({to_key(number) for number in numbers})
-    await lock_for_change(conn, company)
-    removed = sorted(
-        (
-            await conn.execute(
-                delete(dnc_entries)
-                .where(
-                    dnc_entries.c.company_id == company.id,
-                    dnc_entries.c.list_name == list_name.value,
-                    dnc_entries.c.number.in_(keys),
-                )
-                .returning(dnc_entries.c.number)
-            )
-        )
-        .scalars()
-        .all()
-    )
-    await _audit(conn, company, "remove", list_name, removed, Source.MANUAL, reason, by, now)
-    for key in removed:
-        log.info(
-            "dnc.removed",
-            company=company.name,
-            number=from_key(key),
-            list=list_name.value,
-            reason=reason,
-            by=by,
-        )
-    return [from_key(key) for key in removed]
+    return await _remove(conn, company, numbers, list_name, None, reason, by, now)
 
 
 async def remove_by_source(
@@ -198,10 +171,26 @@ async def remove_by_source(
     """Take off a list only the entries of `numbers` that `source` added (an opt-in by text
     lifts what texts put there, never a manual, upload, status-rule or IVR entry); audited
     with `source` and `reason`. Returns the numbers whose entry was removed."""
+    return await _remove(conn, company, numbers, list_name, source, reason, actor, now)
+
+
+async def _remove(
+    conn: AsyncConnection,
+    company: Company,
+    numbers: Sequence[str],
+    list_name: DncList,
+    source: Source | None,
+    reason: str,
+    actor: str,
+    now: datetime,
+) -> list[str]:
+    """Delete the list's entries of `numbers` (only those `source` added, when given) and
+    audit each removal; a manual removal is audited as such."""
     keys = sorted({to_key(number) for number in numbers})
     if not keys:
         return []
     await lock_for_change(conn, company)
+    of_source = () if source is None else (dnc_entries.c.source == source.value,)
     removed = sorted(
         (
             await conn.execute(
@@ -209,8 +198,8 @@ async def remove_by_source(
                 .where(
                     dnc_entries.c.company_id == company.id,
                     dnc_entries.c.list_name == list_name.value,
-                    dnc_entries.c.source == source.value,
                     dnc_entries.c.number.in_(keys),
+                    *of_source,
                 )
                 .returning(dnc_entries.c.number)
             )
@@ -218,14 +207,15 @@ async def remove_by_source(
         .scalars()
         .all()
     )
-    await _audit(conn, company, "remove", list_name, removed, source, reason, actor, now)
+    audited = source or Source.MANUAL
+    await _audit(conn, company, "remove", list_name, removed, audited, reason, actor, now)
     for key in removed:
         log.info(
             "dnc.removed",
             company=company.name,
             number=from_key(key),
             list=list_name.value,
-            source=source.value,
+            source=audited.value,
             reason=reason,
             by=actor,
         )
