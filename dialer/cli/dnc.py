@@ -28,8 +28,7 @@ from dialer.cli.output import (
     hint_if_more,
     limit_options,
     output_file,
-    print_table_pages,
-    write_json_array,
+    print_listing,
 )
 from dialer.cli.support import (
     actor_of,
@@ -356,10 +355,9 @@ def dnc_log(number: str | None, limit: int | None, company: str | None, as_json:
             owner = await company_of(app, conn, company)
             wanted = normalize(number, owner.default_region).e164 if number else None
             page = await registry.audit_events(conn, owner, number=wanted, limit=limit)
-            if as_json:
-                await write_json_array(_event_view(event) async for event in page.rows)
-            elif not await print_table_pages(LOG_COLUMNS, (_log_row(e) async for e in page.rows)):
-                click.echo("No events.")
+            await print_listing(
+                page.rows, as_json, _event_view, LOG_COLUMNS, _log_row, "No events."
+            )
         return page.more
 
     hint_if_more(run(body), limit, "event")

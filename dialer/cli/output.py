@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import AsyncIterable, Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import click
 
@@ -26,6 +26,7 @@ _E164 = re.compile(r"\+[1-9][0-9]{1,14}")
 # Newest rows a listing shows unless --limit N or --all says otherwise.
 DEFAULT_LIMIT = 100
 # Rows per table printed: a listing of any length is printed as tables of this many rows.
+T = TypeVar("T")
 TABLE_PAGE = 1_000
 
 
@@ -134,6 +135,22 @@ def limit_options(noun: str) -> Callable[[Callable[..., Any]], Callable[..., Any
         return with_n(with_all(with_limit))
 
     return decorate
+
+
+async def print_listing(
+    items: AsyncIterable[T],
+    as_json: bool,
+    view: Callable[[T], Any],
+    columns: Sequence[str],
+    row: Callable[[T], Sequence[Any]],
+    empty: str,
+) -> None:
+    """Items as they come: a JSON array of their views, or tables of their rows (`empty`
+    when there are none)."""
+    if as_json:
+        await write_json_array(view(item) async for item in items)
+    elif not await print_table_pages(columns, (row(item) async for item in items)):
+        click.echo(empty)
 
 
 def hint_if_more(more: bool, limit: int | None, noun: str) -> None:

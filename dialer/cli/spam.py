@@ -9,7 +9,7 @@ import click
 from compliance import Permission, normalize, spam
 from compliance.spam import SpamEntry, SpamEvent
 from dialer.app import App, utcnow
-from dialer.cli.output import hint_if_more, limit_options, print_table_pages, write_json_array
+from dialer.cli.output import hint_if_more, limit_options, print_listing
 from dialer.cli.support import (
     actor_of,
     by_option,
@@ -119,12 +119,9 @@ def spam_list(limit: int | None, company: str | None, as_json: bool) -> None:
         async with app.snapshot() as conn:
             owner = await company_of(app, conn, company)
             page = await spam.entries(conn, owner, limit=limit)
-            if as_json:
-                await write_json_array(_entry_view(entry) async for entry in page.rows)
-            elif not await print_table_pages(
-                LIST_COLUMNS, (_entry_row(entry) async for entry in page.rows)
-            ):
-                click.echo("The Spam list is empty.")
+            await print_listing(
+                page.rows, as_json, _entry_view, LIST_COLUMNS, _entry_row, "The Spam list is empty."
+            )
         return page.more
 
     hint_if_more(run(body), limit, "number")
@@ -158,12 +155,9 @@ def spam_log(number: str | None, limit: int | None, company: str | None, as_json
             owner = await company_of(app, conn, company)
             wanted = normalize(number, owner.default_region).e164 if number else None
             page = await spam.events(conn, owner, number=wanted, limit=limit)
-            if as_json:
-                await write_json_array(_event_view(event) async for event in page.rows)
-            elif not await print_table_pages(
-                LOG_COLUMNS, (_event_row(event) async for event in page.rows)
-            ):
-                click.echo("No events.")
+            await print_listing(
+                page.rows, as_json, _event_view, LOG_COLUMNS, _event_row, "No events."
+            )
         return page.more
 
     hint_if_more(run(body), limit, "event")
