@@ -17,10 +17,10 @@ from campaigns.statuses import (
     Action,
     ActionKind,
     InvalidDefinition,
-    _action,
-    _actions,
-    _only_keys,
-    _table,
+    only_keys,
+    parse_action,
+    parse_actions,
+    toml_table,
 )
 from compliance.dnc import Source
 from compliance.keywords import DEFAULT_KEYWORDS_PATH, OPT_OUTS, MessageClass
@@ -71,22 +71,24 @@ def load_keyword_actions(path: Path | None = None) -> dict[MessageClass, Keyword
 def parse_keyword_actions(data: Mapping[str, Any]) -> dict[MessageClass, KeywordAction]:
     """Build the actions of every class from parsed TOML, checking the [action.*] tables (the
     rest of the file is compliance.keywords' to check)."""
-    tables = _table(data.get("action"), "action")
-    _only_keys(tables, set(FIELDS), "action")
+    tables = toml_table(data.get("action"), "action")
+    only_keys(tables, set(FIELDS), "action")
     actions = {}
     for kind, fields in FIELDS.items():
         where = f"action.{kind}"
         if kind not in tables and kind is not MessageClass.OTHER:
             raise InvalidDefinition(f"{where}: required (a [{where}] table)")
-        actions[kind] = _keyword_action(_table(tables.get(kind, {}), where), fields, kind, where)
+        actions[kind] = _keyword_action(
+            toml_table(tables.get(kind, {}), where), fields, kind, where
+        )
     return actions
 
 
 def _keyword_action(
     table: Mapping[str, Any], fields: set[str], kind: MessageClass, where: str
 ) -> KeywordAction:
-    _only_keys(table, fields, where)
-    adds = _actions(table.get("actions", []), where)
+    only_keys(table, fields, where)
+    adds = parse_actions(table.get("actions", []), where)
     if kind in OPT_OUTS and not COMPANY_LISTS & {action.kind for action in adds}:
         raise InvalidDefinition(
             f"{where}, actions: an opt-out must add to a company list (company_dnc or company_dnt)"
@@ -100,7 +102,7 @@ def _removes(table: Mapping[str, Any], where: str) -> tuple[Action, ...]:
     values = table.get("remove", [])
     if not isinstance(values, list):
         raise InvalidDefinition(f"{where}, remove: must be a list, got {toml_value(values)}")
-    removes = tuple(_action(value, f"{where}, remove") for value in values)
+    removes = tuple(parse_action(value, f"{where}, remove") for value in values)
     if len(set(removes)) < len(removes):
         raise InvalidDefinition(f"{where}, remove: a list is named twice")
     if any(action.kind not in COMPANY_LISTS for action in removes):

@@ -153,7 +153,7 @@ def load_statuses(path: Path | None = None) -> StatusBook:
 
 def parse_statuses(data: Mapping[str, Any]) -> StatusBook:
     """Build a StatusBook from parsed TOML, checking every [[status]] and [[map]] table."""
-    _only_keys(data, {"status", "map"}, "top level")
+    only_keys(data, {"status", "map"}, "top level")
     statuses: dict[str, CallStatus] = {}
     for where, table in _tables(data, "status"):
         status = _status(table, where)
@@ -169,11 +169,11 @@ def _tables(data: Mapping[str, Any], kind: str) -> list[tuple[str, Mapping[str, 
     items = data.get(kind, [])
     if not isinstance(items, list):
         raise InvalidDefinition(f"write each {kind} as [[{kind}]] (an array of tables)")
-    return [(f"{kind} #{n}", _table(item, f"{kind} #{n}")) for n, item in enumerate(items, 1)]
+    return [(f"{kind} #{n}", toml_table(item, f"{kind} #{n}")) for n, item in enumerate(items, 1)]
 
 
 def _status(table: Mapping[str, Any], where: str) -> CallStatus:
-    _only_keys(table, {"code", "label", "final", "actions"}, where)
+    only_keys(table, {"code", "label", "final", "actions"}, where)
     code = table.get("code")
     if not (isinstance(code, str) and STATUS_CODE.fullmatch(code)):
         raise InvalidDefinition(
@@ -188,13 +188,13 @@ def _status(table: Mapping[str, Any], where: str) -> CallStatus:
     final = table.get("final")
     if not isinstance(final, bool):
         raise InvalidDefinition(f"{where}, final: required, true or false, got {toml_value(final)}")
-    return CallStatus(code, label.strip(), final, _actions(table.get("actions", []), where))
+    return CallStatus(code, label.strip(), final, parse_actions(table.get("actions", []), where))
 
 
-def _actions(values: Any, where: str) -> tuple[Action, ...]:
+def parse_actions(values: Any, where: str) -> tuple[Action, ...]:
     if not isinstance(values, list):
         raise InvalidDefinition(f"{where}, actions: must be a list, got {toml_value(values)}")
-    actions = tuple(_action(value, f"{where}, actions") for value in values)
+    actions = tuple(parse_action(value, f"{where}, actions") for value in values)
     if len(set(actions)) < len(actions):
         raise InvalidDefinition(f"{where}, actions: an action is listed twice")
     if sum(action.kind is ActionKind.LEAD_STATUS for action in actions) > 1:
@@ -202,7 +202,7 @@ def _actions(values: Any, where: str) -> tuple[Action, ...]:
     return actions
 
 
-def _action(value: Any, where: str) -> Action:
+def parse_action(value: Any, where: str) -> Action:
     """'company_dnc', 'lead_dnc:sms', 'lead_status:Closed' -> Action."""
     text = value.strip() if isinstance(value, str) else ""
     name, _, argument = text.partition(":")
@@ -224,7 +224,7 @@ def _action(value: Any, where: str) -> Action:
 
 
 def _rule(table: Mapping[str, Any], where: str, statuses: Mapping[str, CallStatus]) -> OutcomeRule:
-    _only_keys(table, {"result", "digits", "status"}, where)
+    only_keys(table, {"result", "digits", "status"}, where)
     result = table.get("result")
     if not (isinstance(result, str) and result in set(CarrierResult)):
         choices = ", ".join(CarrierResult)
@@ -270,13 +270,14 @@ def _check_rules(rules: tuple[OutcomeRule, ...]) -> None:
         )
 
 
-def _table(value: Any, where: str) -> Mapping[str, Any]:
+def toml_table(value: Any, where: str) -> Mapping[str, Any]:
+    """`value` if it is a TOML table; InvalidDefinition naming `where` otherwise."""
     if not isinstance(value, Mapping):
         raise InvalidDefinition(f"{where}: expected a table, got {toml_value(value)}")
     return value
 
 
-def _only_keys(table: Mapping[str, Any], allowed: set[str], where: str) -> None:
-    unknown = sorted(set(_table(table, where)) - allowed)
+def only_keys(table: Mapping[str, Any], allowed: set[str], where: str) -> None:
+    unknown = sorted(set(toml_table(table, where)) - allowed)
     if unknown:
         raise InvalidDefinition(f"{where}: unknown field(s) {', '.join(unknown)}")

@@ -485,14 +485,14 @@ def load_rules(path: Path | None = None) -> RuleBook:
 
 def parse_rules(data: Mapping[str, Any]) -> RuleBook:
     """Build a RuleBook from parsed TOML (a dict), checking every table."""
-    _only_keys(data, {"version", "federal", "state"}, "top level")
+    only_keys(data, {"version", "federal", "state"}, "top level")
     if "federal" not in data:
         raise ValueError("a [[federal.hours]] table is required")
     federal = _rule_set("federal", None, data["federal"], "federal")
     if not federal.hours:
         raise ValueError("federal: at least one [[federal.hours]] table is required")
     states = {}
-    for code, tables in _table(data.get("state", {}), "state").items():
+    for code, tables in toml_table(data.get("state", {}), "state").items():
         if not _STATE_CODE.fullmatch(code):
             raise ValueError(f"state {toml_value(code)}: use the two-letter postal code, e.g. 'FL'")
         states[code] = _rule_set(f"state:{code}", code, tables, f"state {code}")
@@ -500,7 +500,7 @@ def parse_rules(data: Mapping[str, Any]) -> RuleBook:
 
 
 def _rule_set(rule: str, state: str | None, tables: Any, where: str) -> RuleSet:
-    _only_keys(_table(tables, where), {"hours", "holidays", "caps"}, where)
+    only_keys(toml_table(tables, where), {"hours", "holidays", "caps"}, where)
     return RuleSet(
         rule,
         state,
@@ -518,16 +518,16 @@ def _tables_of(
     if not isinstance(items, list):
         raise ValueError(f"{where}: write each rule as [[...{kind}]] (an array of tables)")
     places = [f"{where}, {kind} #{n}" for n in range(1, len(items) + 1)]
-    return [(_table(item, place), place) for item, place in zip(items, places, strict=True)]
+    return [(toml_table(item, place), place) for item, place in zip(items, places, strict=True)]
 
 
 def _hours(table: Mapping[str, Any], rule: str, where: str) -> HoursRule:
-    _only_keys(table, _HOURS_KEYS, where)
+    only_keys(table, _HOURS_KEYS, where)
     return HoursRule(_week(table, where), rule, **_common(table, where))
 
 
 def _holidays(table: Mapping[str, Any], rule: str, where: str) -> HolidayRule:
-    _only_keys(table, _HOLIDAY_KEYS, where)
+    only_keys(table, _HOLIDAY_KEYS, where)
     entries = table.get("dates")
     if not isinstance(entries, list) or not entries:
         raise ValueError(f"{where}: 'dates' must list {{ date = YYYY-MM-DD, name = \"...\" }}")
@@ -541,7 +541,7 @@ def _holidays(table: Mapping[str, Any], rule: str, where: str) -> HolidayRule:
 
 
 def _holiday(entry: Any, where: str) -> tuple[date, str]:
-    _only_keys(_table(entry, where), {"date", "name"}, where)
+    only_keys(toml_table(entry, where), {"date", "name"}, where)
     name = entry.get("name")
     if not (isinstance(name, str) and name.strip()):
         raise ValueError(f"{where}: 'name' must be the holiday's name")
@@ -549,7 +549,7 @@ def _holiday(entry: Any, where: str) -> tuple[date, str]:
 
 
 def _cap(table: Mapping[str, Any], rule: str, where: str) -> Cap:
-    _only_keys(table, _CAP_KEYS, where)
+    only_keys(table, _CAP_KEYS, where)
     if "channels" not in table:
         raise ValueError(f"{where}: 'channels' is required for a cap (which attempts count)")
     limit, hours = table.get("limit"), table.get("window_hours")
@@ -636,13 +636,14 @@ def _date(value: Any, where: str) -> date:
         raise ValueError(f"{where}: {toml_value(value)} is not a date (YYYY-MM-DD)") from None
 
 
-def _table(value: Any, where: str) -> Mapping[str, Any]:
+def toml_table(value: Any, where: str) -> Mapping[str, Any]:
+    """`value` if it is a TOML table; ValueError naming `where` otherwise."""
     if not isinstance(value, Mapping):
         raise ValueError(f"{where}: expected a table, got {toml_value(value)}")
     return value
 
 
-def _only_keys(table: Mapping[str, Any], allowed: set[str] | frozenset[str], where: str) -> None:
-    unknown = sorted(set(_table(table, where)) - set(allowed))
+def only_keys(table: Mapping[str, Any], allowed: set[str] | frozenset[str], where: str) -> None:
+    unknown = sorted(set(toml_table(table, where)) - set(allowed))
     if unknown:
         raise ValueError(f"{where}: unknown field(s) {', '.join(unknown)}")

@@ -28,7 +28,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from compliance.hours import CONFIG_DIR, STATUSES, _only_keys, _table
+from compliance.hours import CONFIG_DIR, STATUSES, only_keys, toml_table
 from compliance.wording import toml_value
 
 __all__ = [
@@ -254,9 +254,9 @@ def _shipped_keywords() -> KeywordBook:
 
 def parse_keywords(data: Mapping[str, Any]) -> KeywordBook:
     """Build a KeywordBook from parsed TOML (a dict), checking every table."""
-    _only_keys(data, {"version", "class", "negation", "action"}, "top level")
-    classes = _table(data.get("class"), "class")
-    _only_keys(classes, set(_CLASS_KEYS), "class")
+    only_keys(data, {"version", "class", "negation", "action"}, "top level")
+    classes = toml_table(data.get("class"), "class")
+    only_keys(classes, set(_CLASS_KEYS), "class")
     tables = {}
     for kind, keys in _CLASS_KEYS.items():
         where = f"class.{kind}"
@@ -295,7 +295,7 @@ def parse_keywords(data: Mapping[str, Any]) -> KeywordBook:
 
 def _checked(table: Any, keys: frozenset[str], where: str) -> Mapping[str, Any]:
     """A class or negation table: only `keys`, a source, a known status tag."""
-    _only_keys(_table(table, where), keys, where)
+    only_keys(toml_table(table, where), keys, where)
     source = table.get("source")
     if not (isinstance(source, str) and source.strip()):
         raise ValueError(f"{where}, source: where the words come from is required")
