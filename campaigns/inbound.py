@@ -214,13 +214,13 @@ async def _apply(
         .all()
     )
     if action.kind is ActionKind.LEAD_STATUS:
-        if lead_ids:
-            await conn.execute(
-                update(leads_table)
-                .where(leads_table.c.id.in_(lead_ids))
-                .values(status=action.argument)
-            )
-        return bool(lead_ids)
+        # Only a lead not in that status yet changes: a repeat is no new opt-out.
+        changed = await conn.execute(
+            update(leads_table)
+            .where(leads_table.c.id.in_(lead_ids), leads_table.c.status != action.argument)
+            .values(status=action.argument)
+        )
+        return changed.rowcount > 0
     changed = False
     blocked = await leads.blocked_channels(conn, lead_ids)
     for lead_id in lead_ids:
