@@ -82,6 +82,8 @@ async def simulated_engine(
         async with listening(dispatcher, "127.0.0.1", 0) as url:
             simulator.sms_url = incoming_texts_url(url)
             yield dispatcher, simulator
+            # Replies still on their way reach the webhooks before those close.
+            await simulator.drain()
 
 
 def real_carrier(app: App) -> TwilioCarrier:

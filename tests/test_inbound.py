@@ -22,10 +22,10 @@ from campaigns.tables import inbound_messages, skips
 from compliance import DncList, Source, accounts, leads, registry, sheets
 from compliance import spam as spam_list
 from compliance.numbers import add_sending_numbers
-from compliance.tables import dnc_entries, dnc_events
+from compliance.tables import attempts, dnc_entries, dnc_events
 from dialer.carriers import TwilioCarrier
 from dialer.carriers.simulator import Reply, Scenario
-from dialer.clock import SimClock
+from dialer.clock import SimClock, WallClock
 from dialer.dispatch import Dispatcher
 from dialer.runner import listening, simulated_engine
 from tests.support import NOW
@@ -375,3 +375,69 @@ async def test_a_scripted_stop_reaches_dialer_serve(app, company, database_url, 
     assert [(name, source) for name, source, _ in await listed(app, number)] == [
         ("dnc", "sms_keyword")
     ]
+
+
+async def test_a_reply_still_on_its_way_when_the_campaign_ends_is_honoured(app, company, tmp_path):
+    path = tmp_path / "leads.csv"
+    path.write_text(LEADS)
+    async with app.transaction() as conn:
+        await leads.import_leads(
+            conn, company, sheets.iter_records(path, leads.LEAD_COLUMNS), "spring", NOW
+        )
+        definition = SMS_CAMPAIGN.format(name="first", caller_id=OURS)
+        await repository.create_campaign(conn, company, definition, NOW)
+    scenario = Scenario(replies=[Reply("*42", "STOP", delay=0.5)])
+
+    async with simulated_engine(app, scenario, SimClock(datetime(2026, 3, 10, 16, tzinfo=UTC))) as (
+        engine,
+        _,
+    ):
+        await engine.run_until_done(company, "first")
+
+    assert [(name, source) for name, source, _ in await listed(app)] == [("dnc", "sms_keyword")]
+
+
+async def test_no_text_is_placed_after_a_stop_commits_while_the_campaign_runs(app, company):
+    area = numbers_in_calling_hours()[0][:-2]
+    numbers = [f"{area}{line}" for line in range(10, 25)]  # texted at 5 a second: 3 s
+    record = dict.fromkeys(leads.LEAD_COLUMNS, "")
+    async with app.transaction() as conn:
+        await accounts.set_countries(conn, company, COUNTRIES)
+        await leads.import_leads(
+            conn,
+            company,
+            [(i, {**record, "phone": n}) for i, n in enumerate(numbers)],
+            "spring",
+            NOW,
+        )
+        definition = SMS_CAMPAIGN.format(name="spring", caller_id=OURS)
+        await repository.create_campaign(conn, company, definition, NOW)
+        await repository.change_state(conn, company, "spring", CampaignAction.START, NOW)
+    stopping = numbers[-5:]
+
+    async with simulated_engine(app, Scenario(), WallClock()) as (engine, sim):
+        running = asyncio.create_task(engine.run_until_done(company, "spring"))
+        while not await rows(app, select(attempts.c.id)):  # the campaign is under way
+            assert not running.done(), "the campaign ended before its first text"
+            await asyncio.sleep(0.02)
+        webhooks = Webhooks(engine.callback_base, aiohttp.ClientSession())
+        webhooks.validator = RequestValidator(sim.auth_token)
+        async with webhooks.session:
+            answers = await asyncio.gather(
+                *(webhooks.post(webhooks.fields("STOP", sender=n) | {"AccountSid": sim.account_sid})
+                  for n in stopping)
+            )  # fmt: skip
+        committed = WallClock().now()
+        await running
+
+    assert [status for status, _ in answers] == [200] * len(stopping)
+    keys = [int(number[1:]) for number in stopping]
+    later = await rows(
+        app,
+        select(attempts.c.number).where(
+            attempts.c.number.in_(keys), attempts.c.placed_at > committed
+        ),
+    )
+    assert later == []
+    skipped = await rows(app, select(skips.c.number).where(skips.c.reason == "COMPANY_DNC"))
+    assert skipped, "every number opted out before its turn: the test proves nothing"
