@@ -2,12 +2,12 @@
 throwaway copy of what its company's data holds for it, so that the real database never
 changes.
 
-The copy is a temporary SQLite file holding the company, its users, statuses and
-blackouts, the campaign as it stands (its queue, attempts and skips), the leads of its
-list with their own DNC records, the attempts to their numbers that the gate's caps count,
-and only those company DNC/DNT entries whose numbers are the leads' numbers (a list of
-millions is not copied). Rows keep their ids, so that every reference still holds. The
-copy is read in one snapshot, table by table, each in one query.
+The copy is a temporary SQLite file holding the company, its users, statuses, blackouts
+and sending numbers, the campaign as it stands (its queue, attempts and skips), the leads of
+its list with their own DNC records, the attempts to their numbers that the gate's caps
+count, and only those company DNC/DNT and Spam list entries whose numbers are the leads'
+numbers (a list of millions is not copied). Rows keep their ids, so that every reference
+still holds. The copy is read in one snapshot, table by table, each in one query.
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ from compliance.tables import (
     dnc_events,
     lead_dnc,
     leads,
+    sending_numbers,
+    spam_entries,
     users,
 )
 from dialer.app import App
@@ -111,6 +113,9 @@ async def copy_campaign(
         (leads, *of_list),
         (lead_dnc, lead_dnc.c.lead_id.in_(ours)),
         (dnc_entries, dnc_entries.c.company_id == company.id, dnc_entries.c.number.in_(numbers)),
+        # What a scripted reply reads: who owns the number it is sent to, who is spam.
+        (sending_numbers, sending_numbers.c.company_id == company.id),
+        (spam_entries, spam_entries.c.company_id == company.id, spam_entries.c.number.in_(numbers)),
         (campaign_leads, campaign_leads.c.campaign_id == campaign.id),
         (skips, skips.c.campaign_id == campaign.id),
     )
