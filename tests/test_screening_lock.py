@@ -1,8 +1,9 @@
 """Every change the gate reads waits for a screening in progress, on both backends.
 
 The engine screens a batch and commits its dial intents in one transaction holding the
-screening lock. A DNC upload, a removal, a lead's channel change or a blackout that starts
-meanwhile commits only after it, so a change that committed first was seen by the batch.
+screening lock. A DNC upload, a removal, a lead's channel change, a blackout or an opt-out
+by text that starts meanwhile commits only after it, so a change that committed first was
+seen by the batch.
 """
 
 from __future__ import annotations
@@ -14,8 +15,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from campaigns.inbound import InboundText, receive
+from campaigns.keywords import load_keyword_actions
 from compliance import Company, DncList, LeadChannel, Role, Source, accounts, leads, registry
 from compliance.blackouts import add_blackout
+from compliance.numbers import add_sending_numbers
 from tests.support import NOW
 
 NUMBER = "+13055550101"
@@ -41,6 +45,12 @@ async def block_lead_phone(conn: AsyncConnection, company: Company) -> None:
     await leads.set_lead_channels(
         conn, company, lead, frozenset({LeadChannel.PHONE}), reason="asked", by="ana", now=NOW
     )
+
+
+async def text_stop(conn: AsyncConnection, company: Company) -> None:
+    await add_sending_numbers(conn, company, ["+13055550100"], NOW)
+    text = InboundText("SM1", "+13055550102", "+13055550100", "STOP")
+    await receive(conn, text, NOW, load_keyword_actions())
 
 
 async def declare_blackout(conn: AsyncConnection, company: Company) -> None:
@@ -79,8 +89,8 @@ async def listed(engine, company):
 
 @pytest.mark.parametrize(
     "change",
-    [import_file, remove_number, block_lead_phone, declare_blackout],
-    ids=["dnc import", "dnc remove", "lead channels", "blackout"],
+    [import_file, remove_number, block_lead_phone, declare_blackout, text_stop],
+    ids=["dnc import", "dnc remove", "lead channels", "blackout", "inbound STOP"],
 )
 async def test_a_change_the_gate_reads_waits_for_a_screening_in_progress(
     engine, listed, change: Change
