@@ -30,6 +30,7 @@ from dialer.dispatch import Dispatcher
 from dialer.runner import listening, simulated_engine
 from tests.support import NOW
 from tests.test_engine import COUNTRIES, numbers_in_calling_hours
+from tests.test_simulator_replies import free_port
 
 ACCOUNT = "AC" + "5" * 32
 TOKEN = "inbound-auth-token"
@@ -441,3 +442,25 @@ async def test_no_text_is_placed_after_a_stop_commits_while_the_campaign_runs(ap
     assert later == []
     skipped = await rows(app, select(skips.c.number).where(skips.c.reason == "COMPANY_DNC"))
     assert skipped, "every number opted out before its turn: the test proves nothing"
+
+
+async def test_a_text_signed_for_the_public_url_is_accepted_behind_a_proxy(app, company):
+    public = "https://dialer.example.com/hooks"
+    port = free_port()
+    async with app.transaction() as conn:
+        await add_sending_numbers(conn, company, [OURS], NOW)
+    async with TwilioCarrier(ACCOUNT, TOKEN) as carrier:
+        dispatcher = Dispatcher(app, carrier, clock=SimClock(NOW))
+        async with listening(dispatcher, "127.0.0.1", port, public), aiohttp.ClientSession() as s:
+            webhooks = Webhooks(f"http://127.0.0.1:{port}", s)
+            forwarded = webhooks.fields("STOP")
+            for_public = webhooks.validator.compute_signature(f"{public}/webhooks/sms", forwarded)
+            for_elsewhere = webhooks.validator.compute_signature(
+                "https://elsewhere.example.com/webhooks/sms", webhooks.fields("STOP")
+            )
+            accepted = await webhooks.post(forwarded, for_public)
+            forged = await webhooks.post(webhooks.fields("STOP"), for_elsewhere)
+
+    assert accepted == (200, answered_with((await replies(app, company)).opt_out))
+    assert forged[0] == 403
+    assert [m.message_sid for m in await stored(app)] == [forwarded["MessageSid"]]
