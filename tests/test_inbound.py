@@ -222,6 +222,24 @@ async def test_start_removes_only_what_texts_added(app, company, webhooks):
     assert actions[1:] == ["sms_keyword entries removed from company_dnc", "no sms_keyword entries"]
 
 
+@pytest.mark.parametrize(
+    "source", [Source.MANUAL, Source.UPLOAD, Source.STATUS_RULE, Source.IVR, Source.API]
+)
+async def test_start_never_removes_an_entry_another_source_added(app, company, webhooks, source):
+    async with app.transaction() as conn:
+        for list_name in DncList:
+            await registry.add_numbers(
+                conn, company, [SENDER], list_name, source=source, reason="asked",
+                actor="ana", now=NOW,
+            )  # fmt: skip
+
+    await webhooks.text("START")
+
+    assert await listed(app) == [("dnc", source.value, "asked"), ("dnt", source.value, "asked")]
+    [message] = await stored(app)
+    assert message.action == "no sms_keyword entries"
+
+
 async def test_an_opt_out_after_an_opt_in_is_confirmed_again(app, company, webhooks):
     texts = await replies(app, company)
 
