@@ -443,19 +443,21 @@ async def resolve_review(
     removed_from: tuple[DncList, ...] = ()
     if release:
         removed_from = tuple(
-            list_name
-            for list_name in LISTS.values()
-            if await registry.remove_by_source(
-                conn,
-                company,
-                [message.sender],
-                list_name,
-                SOURCE,
-                reason=why,
-                actor=by,
-                now=now,
-                entry_reason=entry_reason(message.body, message.sid),
-            )
+            [
+                list_name
+                for list_name in LISTS.values()
+                if await registry.remove_by_source(
+                    conn,
+                    company,
+                    [message.sender],
+                    list_name,
+                    SOURCE,
+                    reason=why,
+                    actor=by,
+                    now=now,
+                    entry_reason=entry_reason(message.body, message.sid),
+                )
+            ]
         )
     log.info(
         f"inbound.{decision}",

@@ -89,10 +89,11 @@ def inbound_list(
 @company_option
 @json_option
 def inbound_review(company: str | None, as_json: bool) -> None:
-    """Show every message waiting for review, oldest first, as `inbound list` does.
+    """Show the messages waiting for review, oldest first.
 
-    Each was acted on already (a presumed opt-out is on the lists); decide each with
-    `dialer inbound resolve ID --keep|--release`.
+    Every one of them, in the columns of `inbound list`. Each was acted on already (a
+    presumed opt-out is on the lists); decide each with `dialer inbound resolve ID
+    --keep|--release --by USER --reason TEXT`.
     """
 
     async def body(app: App) -> None:
@@ -133,12 +134,13 @@ def inbound_resolve(
     company: str | None,
     as_json: bool,
 ) -> None:
-    """Decide the review of message MESSAGE_ID (see `inbound review`): --keep or --release.
+    """Keep or release a message waiting for review.
 
-    --release removes only the entries this message added to the company's dnc and dnt
-    lists; an entry an earlier opt-out, a person, an upload or a call status added stays.
-    The removal is audited (`dnc log`) with the reviewer and the reason. Who decided, when
-    and why are kept on the message. A message not waiting for review is refused.
+    MESSAGE_ID is its id in `inbound review`. --keep: the opt-out stands. --release
+    removes only the entries this message added to the company's dnc and dnt lists; an
+    entry an earlier opt-out, a person, an upload or a call status added stays. The removal
+    is audited (`dnc log`) with the reviewer and the reason. Who decided, when and why are
+    kept on the message. A message not waiting for review is refused.
     """
     if keep == release:
         raise click.UsageError("give exactly one of --keep or --release")
