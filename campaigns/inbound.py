@@ -6,6 +6,10 @@ source sms_keyword (each add waits on the screening lock, like every DNC change)
 removes only the sms_keyword entries of the number. Exactly one confirmation per opt-out: a
 repeat from a number whose opt-out was confirmed since its last opt-in gets none, unless it
 put the number back on a list (a person had released it meanwhile).
+
+A message the classifier is unsure of, or whose class says so, waits for review: a person
+keeps it (its list entries stay) or releases it (the entries it added, and no other, come off
+the lists), and who, when and why are recorded on the message.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
-from sqlalchemy import func, select, update
+from sqlalchemy import Row, Select, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -27,11 +31,24 @@ from compliance import spam as spam_list
 from compliance.accounts import reply_texts
 from compliance.keywords import OPT_OUTS
 from compliance.numbers import company_owning
-from compliance.phone import to_key
+from compliance.phone import from_key, to_key
+from compliance.tables import Page, stream_last
 from compliance.tables import leads as leads_table
 from compliance.wording import toml_value
 
-__all__ = ["ACTOR", "InboundText", "Received", "receive"]
+__all__ = [
+    "ACTOR",
+    "InboundMessage",
+    "InboundText",
+    "Received",
+    "Resolved",
+    "ReviewRefused",
+    "entry_reason",
+    "messages",
+    "receive",
+    "resolve_review",
+    "review_queue",
+]
 
 log = structlog.get_logger("campaigns.inbound")
 
@@ -83,8 +100,7 @@ async def receive(
         log.warning("inbound.unknown_number", to=text.to, sender=text.sender, message_sid=text.sid)
         return Received(message_id, None, classification, "none", None)
     does = actions[classification.kind]
-    reason = f"text {toml_value(text.body)} ({text.sid})"
-    changes, fresh = await _act(conn, company, text, does, reason, now)
+    changes, fresh = await _act(conn, company, text, does, entry_reason(text.body, text.sid), now)
     reply = None
     if does.reply and not spam:
         reply = await _reply(conn, company, message_id, text, classification.kind, fresh)
@@ -107,6 +123,12 @@ async def receive(
         spam=spam,
     )
     return Received(message_id, company, classification, action, reply)
+
+
+def entry_reason(body: str, sid: str) -> str:
+    """The reason of every change a message makes: its text and MessageSid, so that its
+    release finds exactly the entries it added."""
+    return f"text {toml_value(body)} ({sid})"
 
 
 async def _store_once(
@@ -287,3 +309,184 @@ async def _confirmed_before(
         inbound_messages.c.id > last_opt_in,
     )
     return (await conn.execute(confirmed.limit(1))).first() is not None
+
+
+# --- listing and review ----------------------------------------------------------------
+
+
+class ReviewRefused(ValueError):
+    """A review decision that cannot be made as asked; nothing was changed."""
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    """A stored inbound text of a company, with what was done and its review: `review` is
+    none, pending, kept or released; `reviewed_*` say who decided, when and why."""
+
+    id: int
+    sid: str
+    sender: str
+    to: str
+    body: str
+    received_at: datetime
+    classification: MessageClass
+    keyword: str | None
+    spam: bool
+    action: str
+    reply: str | None
+    review: str
+    reviewed_by: str | None
+    reviewed_at: datetime | None
+    review_reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """A review decided: the message as it now stands, and the lists a release took its
+    sender off (none when its entries had been removed or replaced meanwhile)."""
+
+    message: InboundMessage
+    removed_from: tuple[DncList, ...] = ()
+
+
+_ORDER = (inbound_messages.c.received_at, inbound_messages.c.id)
+
+
+async def messages(
+    conn: AsyncConnection,
+    company: Company,
+    *,
+    classification: MessageClass | None = None,
+    since: datetime | None = None,
+    limit: int | None = None,
+) -> Page[InboundMessage]:
+    """The company's inbound texts, streamed oldest first, optionally of one class and
+    received at or after `since`; with `limit`, only the newest `limit`. Messages to a
+    number no company owns are no company's, so never listed."""
+    query = select(inbound_messages).where(inbound_messages.c.company_id == company.id)
+    if classification is not None:
+        query = query.where(inbound_messages.c.classification == classification.value)
+    if since is not None:
+        query = query.where(inbound_messages.c.received_at >= since)
+    return await _page(conn, query, limit)
+
+
+async def review_queue(conn: AsyncConnection, company: Company) -> Page[InboundMessage]:
+    """Every message of the company waiting for review, streamed oldest first."""
+    query = select(inbound_messages).where(
+        inbound_messages.c.company_id == company.id, inbound_messages.c.review == "pending"
+    )
+    return await _page(conn, query, None)
+
+
+async def _page(conn: AsyncConnection, query: Select, limit: int | None) -> Page[InboundMessage]:
+    page = await stream_last(conn, query, _ORDER, limit)
+    return Page(rows=(_message(row) async for row in page.rows), more=page.more)
+
+
+def _message(row: Row) -> InboundMessage:
+    return InboundMessage(
+        id=row.id,
+        sid=row.message_sid,
+        sender=from_key(row.from_number),
+        to=from_key(row.to_number),
+        body=row.body,
+        received_at=row.received_at,
+        classification=MessageClass(row.classification),
+        keyword=row.keyword,
+        spam=row.spam,
+        action=row.action,
+        reply=row.reply,
+        review=row.review,
+        reviewed_by=row.reviewed_by,
+        reviewed_at=row.reviewed_at,
+        review_reason=row.review_reason,
+    )
+
+
+async def resolve_review(
+    conn: AsyncConnection,
+    company: Company,
+    message_id: int,
+    *,
+    release: bool,
+    by: str,
+    reason: str,
+    now: datetime,
+) -> Resolved:
+    """Keep or release a message of the company waiting for review, recording who, when and
+    why. A release takes off the company lists only the sms_keyword entries of the sender
+    that this message added (audited, `by` as the actor, `reason` as why): an entry an
+    earlier text, a person, an upload or a status added stays. The caller checks that `by`
+    may (a release lifts a protection). ReviewRefused, nothing changed, for a message
+    unknown to the company, one not pending, or a blank reason."""
+    why = reason.strip()
+    if not why:
+        raise ReviewRefused("give the reason for the decision (--reason)")
+    decision = "released" if release else "kept"
+    # Only a pending message changes: of two reviewers at once, the second is refused.
+    row = (
+        await conn.execute(
+            update(inbound_messages)
+            .where(
+                inbound_messages.c.id == message_id,
+                inbound_messages.c.company_id == company.id,
+                inbound_messages.c.review == "pending",
+            )
+            .values(review=decision, reviewed_by=by, reviewed_at=now, review_reason=why)
+            .returning(*inbound_messages.c)
+        )
+    ).first()
+    if row is None:
+        raise ReviewRefused(await _not_pending(conn, company, message_id))
+    message = _message(row)
+    removed_from: tuple[DncList, ...] = ()
+    if release:
+        removed_from = tuple(
+            [
+                list_name
+                for list_name in LISTS.values()
+                if await registry.remove_by_source(
+                    conn,
+                    company,
+                    [message.sender],
+                    list_name,
+                    SOURCE,
+                    reason=why,
+                    actor=by,
+                    now=now,
+                    entry_reason=entry_reason(message.body, message.sid),
+                )
+            ]
+        )
+    log.info(
+        f"inbound.{decision}",
+        company=company.name,
+        message_id=message.id,
+        message_sid=message.sid,
+        sender=message.sender,
+        removed_from=[list_name.value for list_name in removed_from],
+        reason=why,
+        by=by,
+    )
+    return Resolved(message, removed_from)
+
+
+async def _not_pending(conn: AsyncConnection, company: Company, message_id: int) -> str:
+    """Why message `message_id` cannot be reviewed (another company's is unknown here)."""
+    row = (
+        await conn.execute(
+            select(inbound_messages).where(
+                inbound_messages.c.id == message_id,
+                inbound_messages.c.company_id == company.id,
+            )
+        )
+    ).first()
+    if row is None:
+        return f"no inbound message {message_id} in this company (see `dialer inbound list`)"
+    if row.review == "none":
+        return f"message {message_id} is not waiting for review"
+    return (
+        f"message {message_id} is not waiting for review "
+        f"({row.review} by {row.reviewed_by} at {row.reviewed_at.isoformat()})"
+    )

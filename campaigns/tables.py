@@ -144,6 +144,10 @@ inbound_messages = Table(
     Column("review", String(10), nullable=False, server_default="none"),
     Column("action", Text, nullable=False, server_default="none"),  # what was done
     Column("reply", Text),  # the text answered, NULL for none
+    # Who kept or released a message waiting for review, when, and why (NULL until then).
+    Column("reviewed_by", String(200)),
+    Column("reviewed_at", UtcDateTime),
+    Column("review_reason", Text),
     CheckConstraint(_in("review", REVIEW_STATES), name="review"),
     Index(None, "company_id", "received_at"),
     Index(None, "company_id", "from_number"),

@@ -167,11 +167,15 @@ async def remove_by_source(
     reason: str,
     actor: str,
     now: datetime,
+    entry_reason: str | None = None,
 ) -> list[str]:
     """Take off a list only the entries of `numbers` that `source` added (an opt-in by text
-    lifts what texts put there, never a manual, upload, status-rule or IVR entry); audited
+    lifts what texts put there, never a manual, upload, status-rule or IVR entry), and with
+    `entry_reason` only those added with exactly that reason (one message's entry); audited
     with `source` and `reason`. Returns the numbers whose entry was removed."""
-    return await _remove(conn, company, numbers, list_name, source, reason, actor, now)
+    return await _remove(
+        conn, company, numbers, list_name, source, reason, actor, now, entry_reason
+    )
 
 
 async def _remove(
@@ -183,14 +187,17 @@ async def _remove(
     reason: str,
     actor: str,
     now: datetime,
+    entry_reason: str | None = None,
 ) -> list[str]:
-    """Delete the list's entries of `numbers` (only those `source` added, when given) and
-    audit each removal; a manual removal is audited as such."""
+    """Delete the list's entries of `numbers` (only those `source` added, and only those
+    added with `entry_reason`, when given) and audit each removal; a manual removal is
+    audited as such."""
     keys = sorted({to_key(number) for number in numbers})
     if not keys:
         return []
     await lock_for_change(conn, company)
     of_source = () if source is None else (dnc_entries.c.source == source.value,)
+    of_reason = () if entry_reason is None else (dnc_entries.c.reason == entry_reason,)
     removed = sorted(
         (
             await conn.execute(
@@ -200,6 +207,7 @@ async def _remove(
                     dnc_entries.c.list_name == list_name.value,
                     dnc_entries.c.number.in_(keys),
                     *of_source,
+                    *of_reason,
                 )
                 .returning(dnc_entries.c.number)
             )

@@ -15,6 +15,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from campaigns import InvalidDefinition, InvalidTransition, NoStatuses, UnknownCampaign
+from campaigns.inbound import ReviewRefused
 from campaigns.outcomes import UnknownAttempt
 from compliance import (
     Company,
@@ -58,6 +59,7 @@ REFUSALS = (
     NoStatuses,
     NotPermitted,
     RemovalRefused,
+    ReviewRefused,
     SettingsConflict,
     UnknownCampaign,
     UnknownCompany,
