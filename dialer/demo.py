@@ -2,13 +2,16 @@
 
 The story: a company sets up its Do-Not-Call lists, imports 2,000 leads spread over the US
 time zones, runs a voice campaign and then a text campaign on a simulated clock through the
-simulated carrier, and reads back the reports and the skip log. Each step prints the command
-it runs, then what the command printed. The data is generated here, the same every run.
+simulated carrier, and reads back the reports and the skip log. Some people answer the texts
+with STOP or in plain words; a follow-up call campaign then skips every one of them. Each
+step prints the command it runs, then what the command printed. The data is generated here,
+the same every run.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import os
 import random
 import shlex
@@ -17,6 +20,7 @@ import time
 from contextlib import nullcontext, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -124,7 +128,25 @@ digits = "9"
 match = "*71"
 result = "answered"
 digits = "9"
+
+# Whoever has a number ending in 23 answers the text with STOP, one ending in 32 in plain
+# words, posted signed to the sending number's webhook as Twilio posts an incoming text.
+[[reply]]
+match = "*23"
+body = "STOP"
+delay = 0
+
+[[reply]]
+match = "*32"
+body = "Please stop texting me!"
+delay = 0
+
+[[reply]]
+match = "*64"
+body = "help"
+delay = 0
 """
+FOLLOW_UP_CAMPAIGN = VOICE_CAMPAIGN.replace('"spring-calls"', '"spring-follow-up"')
 
 
 @dataclass
@@ -207,8 +229,11 @@ def write_inputs(generated: Leads) -> dict[str, Path]:
             ("dnt", "dnt-upload.csv"),
             ("voice", "spring-calls.toml"),
             ("sms", "spring-texts.toml"),
+            ("follow-up", "spring-follow-up.toml"),
             ("scenario", "scenario.toml"),
             ("skips", "skips.csv"),
+            ("inbound", "inbound.json"),
+            ("follow-up-skips", "follow-up-skips.json"),
         )
     }
     with paths["leads"].open("w", newline="", encoding="utf-8") as file:
@@ -221,6 +246,7 @@ def write_inputs(generated: Leads) -> dict[str, Path]:
     paths["dnt"].write_text("Do not text\n" + dnt_rows, encoding="utf-8")
     paths["voice"].write_text(VOICE_CAMPAIGN, encoding="utf-8")
     paths["sms"].write_text(SMS_CAMPAIGN, encoding="utf-8")
+    paths["follow-up"].write_text(FOLLOW_UP_CAMPAIGN, encoding="utf-8")
     paths["scenario"].write_text(SCENARIO, encoding="utf-8")
     return paths
 
@@ -339,16 +365,78 @@ def main() -> None:
         rows = sum(1 for _ in csv.reader(file)) - 1
     print(f"Skip log: {paths['skips']} ({rows:,} skipped attempts)")
 
+    section(
+        "5. Replies to the texts",
+        "Some people answered. STOP puts the number on the company dnc list (a revocation by\n"
+        "text covers calls too: FCC 24-24) and is confirmed once; 'please stop texting me'\n"
+        "is honoured the same way and waits for a person's review; HELP gets the help text.",
+    )
+    must("inbound", "list", "--limit", "6")
+    must("inbound", "list", "--all", "--json", output=paths["inbound"])
+    opted_out = opt_outs(paths["inbound"])
+    stop, presumed = opted_out["opt_out"][0], opted_out["opt_out_presumed"][0]
+    must("dnc", "check", stop["from"], presumed["from"])
+    must("inbound", "review")
+    must(
+        "inbound", "resolve", str(presumed["id"]), "--keep", "--by", "ana",
+        "--reason", "a clear revocation",
+    )  # fmt: skip
+
+    section(
+        "6. The next campaign",
+        "A follow-up call campaign on the same leads: every number that opted out by text is\n"
+        "screened out (COMPANY_DNC) and never dialed.",
+    )
+    must("campaign", "create", "--from", str(paths["follow-up"]))
+    must(
+        "campaign", "run", "spring-follow-up", "--until-done", "--sim-clock", START,
+        "--scenario", str(paths["scenario"]),
+    )  # fmt: skip
+    must(
+        "skips", "--campaign", "spring-follow-up", "--all", "--format", "json",
+        output=paths["follow-up-skips"],
+    )  # fmt: skip
+    senders = {m["from"] for messages in opted_out.values() for m in messages}
+    skipped = listed_numbers(paths["follow-up-skips"])
+    if not senders <= skipped:
+        sys.exit(f"demo: the follow-up campaign did not skip {sorted(senders - skipped)}")
+    print(
+        f"spring-follow-up skipped all {len(senders)} numbers that opted out by text "
+        f"(COMPANY_DNC), e.g. {', '.join(sorted(senders)[:3])}."
+    )
+
     print(f"\nDatabase: {home / 'dialer.db'}   Inputs: {DEMO_DIR}/")
     print(f"Demo finished in {time.perf_counter() - started:.1f} s.")
     print(
         "\nLook at the demo's data with the CLI, from this folder\n"
         "(`source .venv/bin/activate` puts `dialer` on the PATH):"
     )
-    for args in (("report", "spring-calls"), ("skips", "--campaign", "spring-texts")):
+    for args in (
+        ("report", "spring-calls"),
+        ("skips", "--campaign", "spring-texts"),
+        ("inbound", "list"),
+    ):
         print(f"  {cli_command(home, *args)}")
     if overridden:
         print(f"  (with {' and '.join(overridden)} unset, as the demo ran)")
+
+
+def opt_outs(inbound: Path) -> dict[str, list[dict[str, Any]]]:
+    """The opt-outs in an `inbound list --json` file, by class, oldest first."""
+    messages = json.loads(inbound.read_text(encoding="utf-8"))
+    found = {
+        kind: [m for m in messages if m["classification"] == kind]
+        for kind in ("opt_out", "opt_out_presumed")
+    }
+    if not all(found.values()):
+        sys.exit(f"demo: the scripted replies brought no {' or '.join(found)} ({inbound})")
+    return found
+
+
+def listed_numbers(skip_log: Path) -> set[str]:
+    """The numbers a `skips --format json` file skipped because of the company dnc list."""
+    rows = json.loads(skip_log.read_text(encoding="utf-8"))
+    return {row["number"] for row in rows if "COMPANY_DNC" in row["reasons"]}
 
 
 def cli_command(home: Path, *args: str) -> str:
