@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
-from compliance import (
-    AuditEvent,
-    Channel,
-    DncEntry,
-    DncList,
-    InvalidNumber,
-    Permission,
-    Source,
-    accounts,
-    normalize,
-    registry,
-    sheets,
-)
+from compliance import AuditEvent, Channel, DncList
 from dialer.app import App, utcnow
 from dialer.cli.output import (
     CsvWriter,
@@ -31,21 +18,21 @@ from dialer.cli.output import (
     print_listing,
 )
 from dialer.cli.support import (
-    actor_of,
     by_option,
-    company_of,
+    caller_of,
     company_option,
     emit_json,
     iso,
     json_option,
     list_option,
-    normalize_all,
     parse_optional_instant,
     plural,
     print_table,
     progress,
     run,
 )
+from dialer.services import dnc as service
+from dialer.services.dnc import EXPORT_COLUMNS, event_view
 
 
 def parse_expiry(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
@@ -88,30 +75,22 @@ def dnc_add(
     as_json: bool,
 ) -> None:
     """Add NUMBERS (any format) to a company list. Invalid input changes nothing."""
-
-    async def body(app: App) -> None:
-        async with app.transaction() as conn:
-            owner = await company_of(app, conn, company)
-            actor = await actor_of(conn, owner, by, Permission.CHANGE)
-            wanted = normalize_all(numbers, owner.default_region)
-            added = await registry.add_numbers(
-                conn,
-                owner,
-                wanted,
-                DncList(list_name),
-                source=Source.MANUAL,
-                reason=reason,
-                actor=actor,
-                now=utcnow(),
-                expires_at=expires_at,
-            )
-        already = sorted(set(wanted) - set(added))
-        if as_json:
-            emit_json({"added": added, "already_listed": already})
-            return
-        click.echo(f"Added {len(added)} to {list_name}; {len(already)} already listed.")
-
-    run(body)
+    result = run(
+        lambda app: service.add_numbers(
+            app,
+            caller_of(company, by),
+            numbers,
+            DncList(list_name),
+            reason=reason,
+            expires_at=expires_at,
+        )
+    )
+    if as_json:
+        emit_json(result.as_dict())
+        return
+    click.echo(
+        f"Added {len(result.added)} to {list_name}; {len(result.already_listed)} already listed."
+    )
 
 
 @dnc.command("remove")
@@ -136,29 +115,17 @@ def dnc_remove(
     as_json: bool,
 ) -> None:
     """Remove NUMBERS from a company list: needs a permitted user and a reason."""
-
-    async def body(app: App) -> None:
-        async with app.transaction() as conn:
-            owner = await company_of(app, conn, company)
-            wanted = normalize_all(numbers, owner.default_region)
-            user = await accounts.find_user(conn, owner, by)
-            removed = await registry.remove_numbers(
-                conn,
-                owner,
-                wanted,
-                DncList(list_name),
-                reason=reason,
-                user=user,
-                by=by,
-                now=utcnow(),
-            )
-        missing = sorted(set(wanted) - set(removed))
-        if as_json:
-            emit_json({"removed": removed, "not_listed": missing})
-            return
-        click.echo(f"Removed {len(removed)} from {list_name}; {len(missing)} were not listed.")
-
-    run(body)
+    result = run(
+        lambda app: service.remove_numbers(
+            app, caller_of(company, by), numbers, DncList(list_name), reason=reason
+        )
+    )
+    if as_json:
+        emit_json(result.as_dict())
+        return
+    click.echo(
+        f"Removed {len(result.removed)} from {list_name}; {len(result.not_listed)} were not listed."
+    )
 
 
 @dnc.command("import")
@@ -184,40 +151,30 @@ def dnc_import(
     numbers already listed or repeated in the file are counted. A file that cannot be
     read changes nothing.
     """
-
-    async def body(app: App) -> None:
-        with progress(f"Importing {file.name}:") as bar:
-            task = bar.add_task("import")
-            async with app.transaction() as conn:
-                owner = await company_of(app, conn, company)
-                actor = await actor_of(conn, owner, by, Permission.CHANGE)
-                summary = await registry.import_numbers(
-                    conn,
-                    owner,
-                    sheets.iter_first_column(file),
-                    DncList(list_name),
-                    reason=reason or f"upload of {file.name}",
-                    actor=actor,
-                    now=utcnow(),
-                    expires_at=expires_at,
-                    on_progress=lambda count: bar.advance(task, count),
-                )
-        report = asdict(summary)
-        if as_json:
-            emit_json(report)
-            return
-        click.echo(
-            f"Read {plural(summary.read, 'row')}: {summary.added:,} added to {list_name}, "
-            f"{summary.already_listed:,} already listed, "
-            f"{plural(summary.duplicates_in_file, 'duplicate')} in the file, "
-            f"{summary.invalid_count:,} invalid."
-        )
-        if summary.invalid:
-            print_table(
-                ("row", "value", "error"), ((r.row, r.value, r.error) for r in summary.invalid)
+    with progress(f"Importing {file.name}:") as bar:
+        task = bar.add_task("import")
+        summary = run(
+            lambda app: service.import_file(
+                app,
+                caller_of(company, by),
+                file,
+                DncList(list_name),
+                reason=reason,
+                expires_at=expires_at,
+                on_progress=lambda count: bar.advance(task, count),
             )
-
-    run(body)
+        )
+    if as_json:
+        emit_json(service.import_view(summary))
+        return
+    click.echo(
+        f"Read {plural(summary.read, 'row')}: {summary.added:,} added to {list_name}, "
+        f"{summary.already_listed:,} already listed, "
+        f"{plural(summary.duplicates_in_file, 'duplicate')} in the file, "
+        f"{summary.invalid_count:,} invalid."
+    )
+    if summary.invalid:
+        print_table(("row", "value", "error"), ((r.row, r.value, r.error) for r in summary.invalid))
 
 
 @dnc.command("check")
@@ -232,65 +189,25 @@ def dnc_import(
 @json_option
 def dnc_check(numbers: tuple[str, ...], channel: str, company: str | None, as_json: bool) -> None:
     """Tell whether NUMBERS are blocked on a channel by the company lists."""
-
-    async def body(app: App) -> list[dict[str, Any]]:
-        async with app.snapshot() as conn:
-            owner = await company_of(app, conn, company)
-            results = []
-            for value in numbers:
-                try:
-                    number: str | None = normalize(value, owner.default_region).e164
-                    error = None
-                except InvalidNumber as invalid:
-                    number, error = None, invalid.reason
-                results.append({"input": value, "number": number, "error": error})
-            valid = [r["number"] for r in results if r["number"]]
-            found = await registry.blocking(conn, owner, valid, Channel(channel), utcnow())
-        return [_check_view(r["input"], r["number"], r["error"], found) for r in results]
-
-    results = run(body)
+    checks = run(
+        lambda app: service.check_numbers(app, caller_of(company), numbers, Channel(channel))
+    )
     if as_json:
-        emit_json(results)
+        emit_json([check.as_dict() for check in checks])
         return
     print_table(
         ("input", "number", "verdict"),
-        (
-            (
-                r["input"],
-                r["number"],
-                f"invalid: {r['error']}"
-                if not r["valid"]
-                else f"blocked by {', '.join(r['lists'])}{_until(r)}"
-                if r["blocked"]
-                else "not listed",
-            )
-            for r in results
-        ),
+        ((check.input, check.number, _verdict(check)) for check in checks),
     )
 
 
-def _check_view(
-    value: str, number: str | None, error: str | None, found: dict[str, list[DncEntry]]
-) -> dict[str, Any]:
-    """One input's answer; `expires_at` when every entry blocking it expires (the latest)."""
-    entries = found.get(number or "", [])
-    ends = [entry.expires_at for entry in entries]
-    return {
-        "input": value,
-        "number": number,
-        "valid": number is not None,
-        "blocked": bool(entries),
-        "lists": [entry.list_name.value for entry in entries],
-        **({"expires_at": iso(max(ends))} if entries and None not in ends else {}),
-        **({"error": error} if error else {}),
-    }
-
-
-def _until(view: dict[str, Any]) -> str:
-    return f" until {view['expires_at']}" if "expires_at" in view else ""
-
-
-EXPORT_COLUMNS = ("number", "list", "source", "reason", "added_by", "added_at", "expires_at")
+def _verdict(check: service.NumberCheck) -> str:
+    if check.number is None:
+        return f"invalid: {check.error}"
+    if not check.entries:
+        return "not listed"
+    until = f" until {check.expires_at.isoformat()}" if check.expires_at else ""
+    return f"blocked by {', '.join(entry.list_name for entry in check.entries)}{until}"
 
 
 @dnc.command("export")
@@ -314,23 +231,12 @@ def dnc_export(list_name: str | None, output: Path | None, company: str | None) 
     """
 
     async def body(app: App) -> int:
-        async with app.snapshot() as conn:
-            owner = await company_of(app, conn, company)
-            chosen = DncList(list_name) if list_name else None
+        chosen = DncList(list_name) if list_name else None
+        async with service.export_entries(app, caller_of(company), chosen) as entries:
             with output_file(output) as stream:
                 writer = CsvWriter(stream, EXPORT_COLUMNS, number_columns={"number"})
-                async for entry in registry.entries(conn, owner, chosen, utcnow()):
-                    writer.write(
-                        (
-                            entry.number,
-                            entry.list_name,
-                            entry.source,
-                            entry.reason,
-                            entry.added_by,
-                            iso(entry.added_at),
-                            iso(entry.expires_at),
-                        )
-                    )
+                async for entry in entries:
+                    writer.write(tuple(service.entry_view(entry).values()))
         return writer.rows
 
     count = run(body)
@@ -351,27 +257,14 @@ def dnc_log(number: str | None, limit: int | None, company: str | None, as_json:
     """
 
     async def body(app: App) -> bool:
-        async with app.snapshot() as conn:
-            owner = await company_of(app, conn, company)
-            wanted = normalize(number, owner.default_region).e164 if number else None
-            page = await registry.audit_events(conn, owner, number=wanted, limit=limit)
-            await print_listing(
-                page.rows, as_json, _event_view, LOG_COLUMNS, _log_row, "No events."
-            )
+        async with service.audit_log(app, caller_of(company), number=number, limit=limit) as page:
+            await print_listing(page.rows, as_json, event_view, LOG_COLUMNS, _log_row, "No events.")
         return page.more
 
     hint_if_more(run(body), limit, "event")
 
 
 LOG_COLUMNS = ("at", "action", "list", "number", "lead", "channels", "source", "actor", "reason")
-
-
-EVENT_FIELDS = [field.name for field in fields(AuditEvent)]
-
-
-def _event_view(event: AuditEvent) -> dict[str, Any]:
-    # Not dataclasses.asdict: it deep-copies every value, a third of a long log's time.
-    return {name: getattr(event, name) for name in EVENT_FIELDS}
 
 
 def _log_row(event: AuditEvent) -> tuple[Any, ...]:

@@ -16,11 +16,11 @@ from dialer.cli.support import (
     emit_json,
     iso,
     json_option,
-    normalize_all,
     plural,
     print_table,
     run,
 )
+from dialer.services import e164_all
 
 
 @click.group("numbers")
@@ -43,7 +43,7 @@ def numbers_add(values: tuple[str, ...], by: str | None, company: str | None) ->
         async with app.transaction() as conn:
             owner = await company_of(app, conn, company)
             actor = await actor_of(conn, owner, by, Permission.CHANGE)
-            given = set(normalize_all(values, owner.default_region))
+            given = set(e164_all(values, owner.default_region))
             try:
                 added = await numbers.add_sending_numbers(
                     conn, owner, sorted(given), utcnow(), actor

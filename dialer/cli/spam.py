@@ -18,10 +18,10 @@ from dialer.cli.support import (
     emit_json,
     iso,
     json_option,
-    normalize_all,
     plural,
     run,
 )
+from dialer.services import e164_all
 
 
 @click.group("spam")
@@ -50,7 +50,7 @@ def spam_add(
         async with app.transaction() as conn:
             owner = await company_of(app, conn, company)
             actor = await actor_of(conn, owner, by, Permission.CHANGE)
-            wanted = normalize_all(numbers, owner.default_region)
+            wanted = e164_all(numbers, owner.default_region)
             added = await spam.add_numbers(
                 conn, owner, wanted, reason=reason, actor=actor, now=utcnow()
             )
@@ -85,7 +85,7 @@ def spam_remove(
         async with app.transaction() as conn:
             owner = await company_of(app, conn, company)
             actor = await actor_of(conn, owner, by, Permission.CHANGE)
-            wanted = normalize_all(numbers, owner.default_region)
+            wanted = e164_all(numbers, owner.default_region)
             removed = await spam.remove_numbers(
                 conn, owner, wanted, reason=reason, actor=actor, now=utcnow()
             )

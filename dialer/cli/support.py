@@ -30,13 +30,13 @@ from compliance import (
     UnreadableFile,
     accounts,
     leads,
-    normalize,
 )
 from compliance.hours import check_instant
 from dialer.app import App, open_app, utcnow
 from dialer.carriers.simulator import InvalidScenario
 from dialer.database import DatabaseNotInitialized, DatabaseUnavailable
 from dialer.files import UnreadableText
+from dialer.services import Caller, InvalidNumbers
 from dialer.settings import InvalidSettings, SettingsConflict
 
 T = TypeVar("T")
@@ -52,6 +52,7 @@ REFUSALS = (
     InvalidBlackout,
     InvalidDefinition,
     InvalidNumber,
+    InvalidNumbers,
     InvalidScenario,
     InvalidSettings,
     InvalidTransition,
@@ -112,6 +113,12 @@ def progress(label: str) -> Progress:
     )
 
 
+def caller_of(company: str | None, by: str | None = None) -> Caller:
+    """Who a command acts as: --company (default: the default_company setting) and --by
+    (default: the local operator)."""
+    return Caller(company, by)
+
+
 async def company_of(app: App, conn: Any, name: str | None) -> Company:
     return await accounts.find_company(conn, name or app.settings.default_company)
 
@@ -165,19 +172,6 @@ def parse_optional_instant(
     except ValueError as error:
         raise click.BadParameter(str(error)) from error
     return moment
-
-
-def normalize_all(values: Sequence[str], region: str) -> list[str]:
-    """E.164 for every input, or a refusal naming every bad one (then nothing is done)."""
-    numbers, errors = [], []
-    for value in values:
-        try:
-            numbers.append(normalize(value, region).e164)
-        except InvalidNumber as error:
-            errors.append(str(error))
-    if errors:
-        raise click.ClickException(f"invalid number: {'; '.join(errors)}. Nothing was changed.")
-    return numbers
 
 
 list_option = click.option(
