@@ -28,6 +28,10 @@ from compliance.tables import leads as leads_table
 
 log = structlog.get_logger("campaigns.outcomes")
 
+# The carrier status of an attempt whose text the carrier refused because its recipient
+# opted out there (what `opted_out` records; the campaign report counts them by it).
+OPTED_OUT = "opted-out"
+
 
 @dataclass(frozen=True, slots=True)
 class NextStep:
@@ -66,12 +70,12 @@ class Ending:
 
 @dataclass(frozen=True, slots=True)
 class OptedOut:
-    """A text the carrier refused because its recipient opted out there; `reason` names the
-    carrier's error."""
+    """A text the carrier refused because its recipient opted out there, when it was created
+    or after it accepted it; `code` is the carrier's error."""
 
     attempt_id: int
     number: str
-    reason: str
+    code: int | None
 
 
 async def end_attempts(
@@ -139,8 +143,9 @@ async def opted_out(
 ) -> dict[int, CallStatus]:
     """Texts the carrier refused because their recipients opted out there: each number goes
     on the company's Do-Not-Text list as an SMS opt-out (which an opt-in by text may
-    lift), and each attempt ends `failed` with its lead finished, as the carrier would
-    refuse every retry. Returns the status of each attempt ended here."""
+    lift), and each attempt ends `failed` (carrier status OPTED_OUT) with its lead
+    finished, as the carrier would refuse every retry. Returns the status of each attempt
+    ended here."""
     for refusal in refusals:
         await registry.add_numbers(
             conn,
@@ -148,12 +153,19 @@ async def opted_out(
             [refusal.number],
             DncList.DNT,
             source=Source.SMS_KEYWORD,
-            reason=refusal.reason,
+            reason=_opt_out_reason(refusal.code),
             actor="engine",
             now=now,
         )
-    endings = [Ending(refusal.attempt_id, "failed", final=True) for refusal in refusals]
+    endings = [
+        Ending(refusal.attempt_id, "failed", carrier_status=OPTED_OUT, final=True)
+        for refusal in refusals
+    ]
     return await end_attempts(conn, company, campaign, book, endings, now)
+
+
+def _opt_out_reason(code: int | None) -> str:
+    return f"carrier error {code}: the recipient opted out at the carrier (replied STOP)"
 
 
 async def not_placed(

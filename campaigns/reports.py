@@ -26,10 +26,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from campaigns.outcomes import OPTED_OUT
 from campaigns.queue import DONE
 from campaigns.repository import find_campaign
-from campaigns.tables import campaign_leads, campaigns, skips
-from compliance import Company, Source, from_key
+from campaigns.tables import campaign_leads, campaigns, inbound_messages, skips
+from compliance import Company, MessageClass, Source, from_key
 from compliance.attempts import AttemptPhase
 from compliance.tables import Page, attempts, dnc_events, leads, stream_last
 
@@ -40,6 +41,13 @@ CONTACT_RESULTS = ("answered", "delivered")
 _STATUS_PREFIX = "status "
 _ATTEMPT_MARK = " on attempt "
 _DNC_ADDITIONS = ("add", "lead_channels")
+# The ways an opt-out comes, as the report counts them; and the classifications of the
+# incoming texts counted as each.
+OPT_OUT_WAYS = ("ivr_keypress", "sms_keyword", "sms_presumed")
+_OPT_OUT_TEXTS = {
+    MessageClass.OPT_OUT.value: "sms_keyword",
+    MessageClass.OPT_OUT_PRESUMED.value: "sms_presumed",
+}
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -123,6 +131,17 @@ class CampaignReport:
     holds it (skips_not_attempted_after). dnc_added: DNC additions made by each status's
     rules on this campaign's attempts; attempts_per_hour: attempts per UTC hour
     ("2026-03-10T15:00Z") of placed_at.
+
+    opt_outs, by the way they came (every key present, 0 when none):
+    - ivr_keypress: this campaign's attempts with keyed digits whose status rules added a
+      DNC entry (to a company list or a lead channel);
+    - sms_keyword: the distinct senders of opt-out texts (STOP and the like) attributed
+      to this campaign, plus its texts the carrier refused because their recipients had
+      opted out there (carrier status `outcomes.OPTED_OUT`);
+    - sms_presumed: the distinct senders of texts presumed to revoke consent (`please
+      stop texting me`) attributed to this campaign.
+    An incoming text is attributed by last touch: to the campaign of the company's latest
+    attempt placed to its sender at or before it was received.
     """
 
     campaign: str
@@ -138,6 +157,7 @@ class CampaignReport:
     skips_not_attempted_after: dict[str, int] = field(default_factory=dict)
     dnc_added: dict[str, int] = field(default_factory=dict)
     attempts_per_hour: dict[str, int] = field(default_factory=dict)
+    opt_outs: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OPT_OUT_WAYS, 0))
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -337,9 +357,8 @@ async def campaign_report(
         conn, select(skips.c.reason.label("key")).where(*campaign_skips, ~attempted_after)
     )
     status, attempt_id, check = _status_rule_reason(dialect)
-    dnc_added = await _counts(
-        conn,
-        select(status.label("key"))
+    rule_additions = (
+        select(status.label("key"), attempts.c.id.label("attempt_id"), attempts.c.digits)
         .select_from(dnc_events.join(attempts, attempts.c.id == attempt_id))
         .where(
             dnc_events.c.company_id == company.id,
@@ -349,11 +368,27 @@ async def campaign_report(
             dnc_events.c.reason.like(f"{_STATUS_PREFIX}%{_ATTEMPT_MARK}%"),
             *check,
             *own,
-        ),
+        )
+        .subquery()
+    )
+    dnc_added = await _counts(conn, select(rule_additions.c.key))
+    keyed = await conn.scalar(
+        select(func.count(func.distinct(rule_additions.c.attempt_id))).where(
+            rule_additions.c.digits.is_not(None)
+        )
     )
     per_hour = await _counts(
         conn, select(_utc_hour(attempts.c.placed_at, dialect).label("key")).where(*own)
     )
+    texts = await _counts(conn, _opt_out_senders(company, chosen.id))
+    carrier_refused = await conn.scalar(
+        select(func.count()).where(*own, attempts.c.carrier_status == OPTED_OUT)
+    )
+    opt_outs = {
+        "ivr_keypress": keyed,
+        "sms_keyword": texts.get("sms_keyword", 0) + carrier_refused,
+        "sms_presumed": texts.get("sms_presumed", 0),
+    }
     return CampaignReport(
         campaign=chosen.name,
         lead_list=chosen.spec.leads,
@@ -368,6 +403,37 @@ async def campaign_report(
         skips_not_attempted_after=refusals,
         dnc_added=dnc_added,
         attempts_per_hour=per_hour,
+        opt_outs=opt_outs,
+    )
+
+
+def _opt_out_senders(company: Company, campaign_id: int) -> Select:
+    """Each (way, sender) of the company's opt-out texts attributed to the campaign, once:
+    its sender's latest attempt placed at or before the text was received is the
+    campaign's (a correlated subquery down the attempts index on company, number,
+    placed_at)."""
+    last_touch = (
+        select(attempts.c.campaign_id)
+        .where(
+            attempts.c.company_id == inbound_messages.c.company_id,
+            attempts.c.number == inbound_messages.c.from_number,
+            attempts.c.placed_at <= inbound_messages.c.received_at,
+            attempts.c.state != AttemptPhase.NOT_PLACED.value,
+        )
+        .order_by(attempts.c.placed_at.desc(), attempts.c.id.desc())
+        .limit(1)
+        .correlate(inbound_messages)
+        .scalar_subquery()
+    )
+    way = case(_OPT_OUT_TEXTS, value=inbound_messages.c.classification)
+    return (
+        select(way.label("key"), inbound_messages.c.from_number)
+        .distinct()
+        .where(
+            inbound_messages.c.company_id == company.id,
+            inbound_messages.c.classification.in_(_OPT_OUT_TEXTS),
+            last_touch == campaign_id,
+        )
     )
 
 

@@ -63,6 +63,7 @@ INTERACTION_KEYS = [
     "ended_at",
 ]
 EDT = timezone(timedelta(hours=-4))
+NO_OPT_OUTS = {"ivr_keypress": 0, "sms_keyword": 0, "sms_presumed": 0}
 
 
 def at(hour: int, minute: int = 0) -> datetime:
@@ -486,6 +487,8 @@ async def test_campaign_report_aggregates_one_campaign(engine, company, seeded):
             "2026-03-10T16:00Z": 2,
             "2026-03-10T17:00Z": 1,
         },
+        # a2's keys 9 gave DNC_REQUESTED, whose rules added two entries: one attempt.
+        "opt_outs": {"ivr_keypress": 1, "sms_keyword": 0, "sms_presumed": 0},
     }
 
 
@@ -511,6 +514,7 @@ async def test_campaign_report_of_another_campaign_and_company(engine, company, 
         "skips_not_attempted_after": {"MAX_ATTEMPTS": 1},
         "dnc_added": {"ANSWERED": 1},
         "attempts_per_hour": {"2026-03-10T15:00Z": 1},
+        "opt_outs": NO_OPT_OUTS,
     }
     assert theirs.as_dict() == {
         "campaign": "spring-followup",
@@ -526,6 +530,7 @@ async def test_campaign_report_of_another_campaign_and_company(engine, company, 
         "skips_not_attempted_after": {"COMPANY_DNC": 1},
         "dnc_added": {"DNC_REQUESTED": 1},
         "attempts_per_hour": {"2026-03-10T15:00Z": 1},
+        "opt_outs": NO_OPT_OUTS,
     }
 
 
@@ -549,6 +554,7 @@ async def test_an_untouched_campaign_reports_zeros(engine, company):
         "skips_not_attempted_after": {},
         "dnc_added": {},
         "attempts_per_hour": {},
+        "opt_outs": NO_OPT_OUTS,
     }
 
 
@@ -774,6 +780,8 @@ def test_report_command_json_and_table(dialer, seeded):
             "2026-03-10T16:00Z": 2,
             "2026-03-10T17:00Z": 1,
         },
+        # a2's keys 9 gave DNC_REQUESTED, whose rules added two entries: one attempt.
+        "opt_outs": {"ivr_keypress": 1, "sms_keyword": 0, "sms_presumed": 0},
     }
     assert (theirs["leads_in_queue"], theirs["attempts_by_status"]) == (1, {"DNC_REQUESTED": 1})
     assert table.exit_code == 0

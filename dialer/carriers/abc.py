@@ -128,7 +128,12 @@ def advances(kind: Kind, current: str | None, new: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class CarrierEvent:
-    """One status report for a call or a message, from a callback or a status fetch."""
+    """One status report for a call or a message, from a callback or a status fetch.
+
+    `error_code` is the carrier's error for a failed call or text, when it names one;
+    `opted_out` says a text failed because its recipient opted out at the carrier (replied
+    STOP to the sender), reported after the carrier had accepted it.
+    """
 
     sid: str
     kind: Kind
@@ -139,6 +144,8 @@ class CarrierEvent:
     sequence: int | None = None
     final: bool = False
     raw: dict[str, Any] = field(default_factory=dict)
+    error_code: int | None = None
+    opted_out: bool = False
 
     @classmethod
     def of(
@@ -151,6 +158,8 @@ class CarrierEvent:
         answered_by: str | None = None,
         sequence: int | None = None,
         raw: Mapping[str, Any] | None = None,
+        error_code: int | None = None,
+        opted_out: bool = False,
     ) -> CarrierEvent:
         """The event for a carrier status, with our result; BadCallback for an unknown status."""
         rank = STATUS_RANK[kind].get(status)
@@ -161,7 +170,19 @@ class CarrierEvent:
         if result == "answered" and is_machine(answered_by):
             result = "machine"
         final = rank == FINAL_RANK[kind]
-        return cls(sid, kind, status, result, digits, answered_by, sequence, final, dict(raw or {}))
+        return cls(
+            sid,
+            kind,
+            status,
+            result,
+            digits,
+            answered_by,
+            sequence,
+            final,
+            dict(raw or {}),
+            error_code,
+            opted_out,
+        )
 
 
 class Carrier(ABC):

@@ -51,11 +51,16 @@ RESULTS: dict[Kind, tuple[str, ...]] = {
     "call": ("answered", "no-answer", "busy", "failed", "machine"),
     "sms": ("delivered", "undelivered"),
 }
-# A text to a number that opted out at the carrier (replied STOP to the sender) is refused
-# when it is created, with Twilio's error 21610. Whether a number opted out is a fact about
-# that number, so only an [[outcome]] scripts it; `default` never draws it.
+# A text to a number that opted out at the carrier (replied STOP to the sender) fails with
+# Twilio's error 21610: refused when it is created, or (as a Messaging Service sends it)
+# accepted, then reported failed. Whether a number opted out is a fact about that number, so
+# only an [[outcome]] scripts it; `default` never draws it.
 OPTED_OUT = "opted-out"
 UNSUBSCRIBED = (21610, "Attempt to send to unsubscribed recipient")
+# When the carrier refuses a text to an opted-out number (an outcome's `refused`).
+ON_CREATE = "on-create"  # the create request gets HTTP 400
+AFTER_ACCEPT = "after-accept"  # 201, then status failed with the error
+REFUSED = (ON_CREATE, AFTER_ACCEPT)
 # Every result an [[outcome]] may give each kind.
 OUTCOME_RESULTS: dict[Kind, tuple[str, ...]] = {
     "call": RESULTS["call"],
@@ -70,6 +75,13 @@ PROGRESS: dict[str, tuple[str, ...]] = {
     "failed": ("initiated", "failed"),
     "delivered": ("queued", "sent", "delivered"),
     "undelivered": ("queued", "sent", "undelivered"),
+    OPTED_OUT: ("queued", "failed"),  # refused after accept: never sent
+}
+# The error of a text that ends undelivered or failed: its callback's ErrorCode, its
+# resource's error_code and error_message.
+FAILURES: dict[str, tuple[int, str]] = {
+    "undelivered": (30003, "Unreachable destination handset"),
+    OPTED_OUT: UNSUBSCRIBED,
 }
 # The outcomes where someone or something picks up, and Twilio runs the call's TwiML.
 PICKED_UP = ("answered", "machine")
@@ -102,11 +114,13 @@ class InvalidScenario(ValueError):
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """How calls or texts to `match` (an E.164 number, or '*NN' for numbers ending in NN) end;
-    `digits` are the keys the callee presses when the call's first <Gather> asks."""
+    `digits` are the keys the callee presses when the call's first <Gather> asks; `refused`
+    when a text to an opted-out number is refused (ON_CREATE or AFTER_ACCEPT)."""
 
     match: str
     result: str
     digits: str | None = None
+    refused: str = ON_CREATE
 
     def matches(self, number: str) -> bool:
         return _matches(self.match, number)
@@ -216,11 +230,12 @@ def _parse_default(table: Any) -> dict[str, float]:
 def _parse_outcome(where: str, item: Any) -> Outcome:
     if not isinstance(item, dict):
         raise ValueError(f"{where}: expected a table with match and result")
-    _no_unknown_keys(where, item, {"match", "result", "digits"})
+    _no_unknown_keys(where, item, {"match", "result", "digits", "refused"})
     missing = [key for key in ("match", "result") if key not in item]
     if missing:
         raise ValueError(f"{where}: missing {' and '.join(missing)}")
     match, result, digits = item.get("match"), item.get("result"), item.get("digits")
+    refused = item.get("refused", ON_CREATE)
     _check_match(where, match)
     results = (*OUTCOME_RESULTS["call"], *OUTCOME_RESULTS["sms"])
     if result not in results:
@@ -230,7 +245,12 @@ def _parse_outcome(where: str, item: Any) -> Outcome:
             raise ValueError(f"{where}.digits: {digits!r} is not a string of keypad keys")
         if result != "answered":
             raise ValueError(f"{where}.digits: only an answered call presses keys, not {result}")
-    return Outcome(match, result, digits)
+    if "refused" in item:
+        if refused not in REFUSED:
+            raise ValueError(f"{where}.refused: {refused!r} is not one of {', '.join(REFUSED)}")
+        if result != OPTED_OUT:
+            raise ValueError(f"{where}.refused: only an opted-out text is refused, not {result}")
+    return Outcome(match, result, digits, refused)
 
 
 def _parse_reply(where: str, item: Any) -> Reply:
@@ -583,9 +603,9 @@ class Simulator:
         )
 
     def _refused_as_opted_out(self, to: str, from_: str, body: str, outcome: Outcome) -> bool:
-        """Whether the recipient opted out at the carrier: then Twilio creates no message
-        (there is no sid), and the refusal is recorded."""
-        if outcome.result != OPTED_OUT:
+        """Whether the recipient opted out at the carrier and the create is refused: then
+        Twilio creates no message (there is no sid), and the refusal is recorded."""
+        if outcome.result != OPTED_OUT or outcome.refused != ON_CREATE:
             return False
         self.refused_messages.append({"to": to, "from": from_, "body": body, "at": _now()})
         return True
@@ -605,6 +625,8 @@ class Simulator:
             "direction": direction,
             "date_created": _rfc2822(at),
             "date_sent": None,  # set once sent, as Twilio does
+            "error_code": None,
+            "error_message": None,
         }
         return self._accept(sid, resource, steps, callback)
 
@@ -735,6 +757,7 @@ class Simulator:
     def _sms_steps(self, sid: str, to: str, from_: str, outcome: Outcome) -> list[Step]:
         steps: list[Step] = []
         for status in PROGRESS[outcome.result]:
+            update: dict[str, Any] = {"status": status}
             params = {
                 "AccountSid": self.account_sid,
                 "ApiVersion": API_VERSION,
@@ -745,9 +768,11 @@ class Simulator:
                 "SmsStatus": status,
                 "To": to,
             }
-            if status == "undelivered":
-                params["ErrorCode"] = "30003"  # Twilio's "unreachable destination handset"
-            steps.append(({"status": status}, params))
+            if status in ("undelivered", "failed") and outcome.result in FAILURES:
+                code, message = FAILURES[outcome.result]
+                params["ErrorCode"] = str(code)
+                update |= {"error_code": code, "error_message": message}
+            steps.append((update, params))
         return steps
 
     async def _progress(

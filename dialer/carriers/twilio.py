@@ -45,8 +45,12 @@ TOTAL_TIMEOUT = 30.0
 NOT_SENT = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError, aiohttp.InvalidURL)
 # Twilio's error code for a resource it does not have.
 TWILIO_NOT_FOUND = 20404
-# Twilio's error code for a text to a recipient who opted out of the sender (replied STOP).
+# Twilio's error code for a text to a recipient who opted out of the sender (replied STOP):
+# the answer to the create request, or (through a Messaging Service, which accepts the text
+# first) the error of its failed status.
 TWILIO_UNSUBSCRIBED = 21610
+# The statuses of a text that the carrier did not deliver, as its error says why.
+SMS_FAILURES = ("failed", "undelivered")
 # Each kind's list: the key of its items, and the filter bounding when one went out (a call
 # is timed from when it is dialed, a text from when it is sent).
 LISTED_AS: dict[Kind, tuple[str, str]] = {
@@ -202,6 +206,7 @@ class TwilioCarrier(Carrier):
         sequence = params.get("SequenceNumber")
         if sequence is not None and not sequence.isdigit():
             raise BadCallback(f"{sid}: SequenceNumber {sequence!r} is not a whole number")
+        code = _error_code(params.get("ErrorCode"))
         return CarrierEvent.of(
             sid,
             kind,
@@ -210,6 +215,8 @@ class TwilioCarrier(Carrier):
             answered_by=params.get("AnsweredBy") or None,
             sequence=None if sequence is None else int(sequence),
             raw=dict(params),
+            error_code=code,
+            opted_out=_opted_out(kind, status, code),
         )
 
     async def aclose(self) -> None:
@@ -286,12 +293,34 @@ def _placement_of(status: int, code: int | None) -> Placement:
 
 def _event(kind: Kind, data: dict[str, Any], sid: str | None = None) -> CarrierEvent:
     """The event a call or message resource reports."""
+    code = _error_code(data.get("error_code"))
     try:
         return CarrierEvent.of(
-            sid or data["sid"], kind, data["status"], answered_by=data.get("answered_by"), raw=data
+            sid or data["sid"],
+            kind,
+            data["status"],
+            answered_by=data.get("answered_by"),
+            raw=data,
+            error_code=code,
+            opted_out=_opted_out(kind, data["status"], code),
         )
     except (KeyError, TypeError, BadCallback) as error:
         raise _unexpected(f"unexpected {kind} resource: {error}") from error
+
+
+def _error_code(value: object) -> int | None:
+    """Twilio's error code: a number in a resource, its digits in a callback. Anything else
+    (null, empty, malformed) names no error."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        return int(value)
+    return None
+
+
+def _opted_out(kind: Kind, status: object, code: int | None) -> bool:
+    """Whether a text failed because its recipient opted out at the carrier."""
+    return kind == "sms" and status in SMS_FAILURES and code == TWILIO_UNSUBSCRIBED
 
 
 def _unexpected(message: str) -> CarrierError:

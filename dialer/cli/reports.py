@@ -235,6 +235,12 @@ _SECTIONS = (
     ),
     ("dnc_added", "DNC additions by status rules", "status"),
     ("attempts_per_hour", "Attempts per hour (UTC)", "hour"),
+    (
+        "opt_outs",
+        "Opt-outs, by how they came (a key pressed on a call; a STOP text, or a text the "
+        "carrier refused as opted out; a text presumed to revoke consent)",
+        "way",
+    ),
 )
 
 
@@ -269,7 +275,7 @@ def print_report(view: dict[str, Any]) -> None:
 @company_option
 def report(name: str, output_format: str, company: str | None) -> None:
     """A campaign's figures: its leads (in the queue, attempted, contacted, and why not),
-    call statuses, skips (waits apart), DNC additions, pace."""
+    call statuses, skips (waits apart), DNC additions, pace, opt-outs."""
 
     async def body(app: App) -> reports.CampaignReport:
         async with app.snapshot() as conn:

@@ -21,6 +21,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from campaigns import Campaign, attempts, callbacks, outcomes
+from compliance import registry
 from dialer.app import App, patiently
 from dialer.carriers import BadCallback, CarrierEvent
 from dialer.clock import Clock
@@ -165,10 +166,12 @@ class CallbackInbox:
         self, conn: AsyncConnection, batch: Sequence[_Callback]
     ) -> dict[int, Exception]:
         """Store a batch of callbacks and end the attempts their final statuses report, in
-        one transaction; returns the refusal of each callback that names no attempt of ours
-        or another call than its attempt's."""
+        one transaction (a text that failed because its recipient opted out at the carrier
+        as one refused on create: `outcomes.opted_out`); returns the refusal of each
+        callback that names no attempt of ours or another call than its attempt's."""
         now = self.clock.now()
         known = await attempts.find(conn, [c.attempt_id for c in batch])
+        await self._lock_for_opt_outs(conn, batch, known)
         refused: dict[int, Exception] = {}
         for c in sorted(batch, key=lambda c: c.attempt_id):  # bind_sid locks in id order
             try:
@@ -180,17 +183,48 @@ class CallbackInbox:
             for c in batch
             if c.attempt_id not in refused
         }
-        endings: dict[int, list[outcomes.Ending]] = {}
+        final: dict[int, list[_Callback]] = {}
         for fresh in await callbacks.store_once(conn, list(received), now):
             c = received[fresh]
             if c.event.final:
-                ending = outcomes.Ending(
-                    c.attempt_id, c.event.result or "failed", c.event.digits, c.event.status
-                )
-                endings.setdefault(known[c.attempt_id].campaign_id, []).append(ending)
-        for campaign_id, ended in endings.items():
+                final.setdefault(known[c.attempt_id].campaign_id, []).append(c)
+        for campaign_id, ended in final.items():
             company_id = known[ended[0].attempt_id].company_id
             company, campaign = await self.cache.campaign(conn, company_id, campaign_id)
             book = await self.cache.book(conn, company)
-            await outcomes.end_attempts(conn, company, campaign, book, ended, now)
+            refusals = [
+                outcomes.OptedOut(c.attempt_id, known[c.attempt_id].number, c.event.error_code)
+                for c in ended
+                if c.event.opted_out
+            ]
+            endings = [
+                outcomes.Ending(
+                    c.attempt_id, c.event.result or "failed", c.event.digits, c.event.status
+                )
+                for c in ended
+                if not c.event.opted_out
+            ]
+            await outcomes.opted_out(conn, company, campaign, book, refusals, now)
+            await outcomes.end_attempts(conn, company, campaign, book, endings, now)
         return refused
+
+    async def _lock_for_opt_outs(
+        self,
+        conn: AsyncConnection,
+        batch: Sequence[_Callback],
+        known: Mapping[int, attempts.AttemptRow],
+    ) -> None:
+        """Take the screening lock of each company whose text a final callback reports
+        opted out (in company order): its list change must take it before any row is
+        locked here, as placing does."""
+        opting_out = {
+            attempt.company_id: attempt.campaign_id
+            for c in batch
+            if c.event.final
+            and c.event.opted_out
+            and (attempt := known.get(c.attempt_id)) is not None
+            and attempt.campaign_id is not None
+        }
+        for company_id in sorted(opting_out):
+            company, _ = await self.cache.campaign(conn, company_id, opting_out[company_id])
+            await registry.lock_for_change(conn, company)

@@ -142,7 +142,7 @@ class Placer:
         refused = [a for a in answers if _is(a, Placement.NOT_PLACED, Placement.ACCOUNT)]
         rejected = [a.intent.attempt_id for a in answers if _is(a, Placement.REJECTED)]
         opted_out = [
-            outcomes.OptedOut(a.intent.attempt_id, a.intent.lead.phone, _opt_out_reason(a.error))
+            outcomes.OptedOut(a.intent.attempt_id, a.intent.lead.phone, a.error.code)
             for a in answers
             if a.error is not None and a.error.placement is Placement.OPTED_OUT
         ]
@@ -185,7 +185,3 @@ class Placer:
 
 def _is(answer: _Answer, *placements: Placement) -> bool:
     return answer.error is not None and answer.error.placement in placements
-
-
-def _opt_out_reason(error: CarrierError) -> str:
-    return f"carrier error {error.code}: the recipient opted out at the carrier (replied STOP)"

@@ -156,15 +156,20 @@ class Recovery:
             log.warning("recovery.not_placed", attempt_id=attempt.id)
 
     async def _end(self, attempt: attempts.AttemptRow, event: CarrierEvent) -> int:
-        ending = outcomes.Ending(attempt.id, event.result or "failed", None, event.status)
+        """End the attempt as the carrier's final status says (a text that failed because its
+        recipient opted out at the carrier as one refused on create: `outcomes.opted_out`)."""
+        now = self.clock.now()
         async with self.app.transaction() as conn:
             company, campaign = await self.cache.campaign(
                 conn, attempt.company_id, attempt.campaign_id
             )
             book = await self.cache.book(conn, company)
-            ended = await outcomes.end_attempts(
-                conn, company, campaign, book, [ending], self.clock.now()
-            )
+            if event.opted_out:
+                refusal = outcomes.OptedOut(attempt.id, attempt.number, event.error_code)
+                ended = await outcomes.opted_out(conn, company, campaign, book, [refusal], now)
+            else:
+                ending = outcomes.Ending(attempt.id, event.result or "failed", None, event.status)
+                ended = await outcomes.end_attempts(conn, company, campaign, book, [ending], now)
         self.open.ended([attempt.id])
         return len(ended)
 
