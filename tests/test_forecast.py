@@ -221,3 +221,37 @@ async def test_the_copy_holds_only_the_dnc_entries_of_the_campaigns_leads(
     assert listed == [(company.id, to_key("+13055550111"))]
     assert copied == [("L11",)]
     assert names == [("acme",)]
+
+
+TEXTS = """\
+name = "texts"
+channel = "sms"
+leads = "spring"
+caller_id = "+13055550000"
+max_attempts = 1
+max_concurrent = 10
+attempts_per_second = 10
+window = { start = "09:00", end = "20:00", days = ["mon", "tue", "wed", "thu", "fri"] }
+sms_body = "Spring offer. Reply STOP to opt out."
+"""
+
+
+def test_a_forecast_counts_the_opt_outs_its_scripted_replies_bring(dialer, database_url, tmp_path):
+    (tmp_path / "texts.toml").write_text(TEXTS, encoding="utf-8")
+    assert dialer("campaign", "create", "--from", str(tmp_path / "texts.toml")).exit_code == 0
+    scenario = tmp_path / "replies.toml"
+    scenario.write_text('[[reply]]\nmatch = "*13"\nbody = "STOP"\ndelay = 0\n', encoding="utf-8")
+    before = every_row(database_url)
+
+    predicted = as_json(
+        dialer("campaign", "forecast", "texts", "--from", START, "--scenario", str(scenario),
+               "--json")
+    )  # fmt: skip
+
+    assert every_row(database_url) == before
+    report = predicted["report"]
+    assert report["opt_outs"] == {"ivr_keypress": 0, "sms_keyword": 1, "sms_presumed": 0}
+    ran = dialer("campaign", "run", "texts", "--until-done", "--sim-clock", START,
+                 "--scenario", str(scenario))  # fmt: skip
+    assert ran.exit_code == 0, ran.output
+    assert as_json(dialer("report", "texts", "--format", "json")) == report
