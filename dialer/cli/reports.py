@@ -12,9 +12,9 @@ from typing import Any
 
 import click
 
-from campaigns import outcomes, reports
-from compliance import Code, Permission, accounts
-from dialer.app import App, utcnow
+from campaigns import reports
+from compliance import Code
+from dialer.app import App
 from dialer.cli.output import (
     CsvWriter,
     hint_if_more,
@@ -23,13 +23,14 @@ from dialer.cli.output import (
     write_json_array,
 )
 from dialer.cli.support import (
-    company_of,
+    caller_of,
     company_option,
     emit_json,
     parse_optional_instant,
     print_table,
     run,
 )
+from dialer.services import reports as service
 
 _FORMAT_USES = {
     "table": "table for people",
@@ -131,11 +132,15 @@ def skips(
     """
 
     async def body(app: App) -> bool:
-        async with app.snapshot() as conn:
-            owner = await company_of(app, conn, company)
-            page = await reports.skip_log(
-                conn, owner, campaign=campaign, reason=reason, since=since, until=until, limit=limit
-            )
+        async with service.skip_log(
+            app,
+            caller_of(company),
+            campaign=campaign,
+            reason=reason,
+            since=since,
+            until=until,
+            limit=limit,
+        ) as page:
             views = (row.as_dict() async for row in page.rows)
             await _write_listing(views, output_format, SKIP_COLUMNS, "No skipped attempts.")
         return page.more
@@ -187,9 +192,9 @@ def interactions(
         return
 
     async def body(app: App) -> bool:
-        async with app.snapshot() as conn:
-            owner = await company_of(app, conn, company)
-            page = await reports.interactions(conn, owner, campaign=campaign, limit=limit)
+        async with service.interactions(
+            app, caller_of(company), campaign=campaign, limit=limit
+        ) as page:
             views = (row.as_dict() async for row in page.rows)
             await _write_listing(views, output_format, INTERACTION_COLUMNS, "No attempts.")
         return page.more
@@ -276,13 +281,7 @@ def print_report(view: dict[str, Any]) -> None:
 def report(name: str, output_format: str, company: str | None) -> None:
     """A campaign's figures: its leads (in the queue, attempted, contacted, and why not),
     call statuses, skips (waits apart), DNC additions, pace, opt-outs."""
-
-    async def body(app: App) -> reports.CampaignReport:
-        async with app.snapshot() as conn:
-            owner = await company_of(app, conn, company)
-            return await reports.campaign_report(conn, owner, name)
-
-    view = run(body).as_dict()
+    view = run(lambda app: service.campaign_report(app, caller_of(company), name)).as_dict()
     if output_format == "json":
         emit_json(view)
         return
@@ -299,14 +298,8 @@ def disposition(attempt_id: int, status: str, by: str, company: str | None) -> N
 
     As always, only the status's configured actions count, not its name.
     """
-
-    async def body(app: App) -> str:
-        async with app.transaction() as conn:
-            owner = await company_of(app, conn, company)
-            actor = await accounts.find_actor(conn, owner, by, Permission.CHANGE)
-            applied = await outcomes.set_disposition(
-                conn, owner, attempt_id, status, actor.name, utcnow()
-            )
-            return ", ".join(str(action) for action in applied.actions) or "no action"
-
-    click.echo(f"Attempt {attempt_id} is {status} ({run(body)}).")
+    applied = run(
+        lambda app: service.set_disposition(app, caller_of(company, by), attempt_id, status)
+    )
+    actions = ", ".join(str(action) for action in applied.actions) or "no action"
+    click.echo(f"Attempt {attempt_id} is {status} ({actions}).")
