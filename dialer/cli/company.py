@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict
 from typing import Any
 
 import click
 
 from compliance import accounts
 from compliance.tables import DEFAULT_COUNTRIES
-from dialer.app import App
-from dialer.cli.support import company_of, company_option, emit_json, json_option, run
+from dialer.cli.support import caller_of, company_option, emit_json, json_option, run
+from dialer.services import company as service
 
 
 def parse_countries(
@@ -70,30 +69,16 @@ def company_group() -> None:
 @json_option
 def company_show(company: str | None, as_json: bool) -> None:
     """Show the company's settings."""
-
-    async def body(app: App) -> dict[str, Any]:
-        async with app.transaction() as conn:
-            owner = await company_of(app, conn, company)
-            countries = await accounts.company_countries(conn, owner)
-            replies = await accounts.reply_texts(conn, owner)
-        return {
-            "name": owner.name,
-            "default_region": owner.default_region,
-            "countries": sorted(countries),
-            "replies": asdict(replies),
-        }
-
-    shown = run(body)
+    shown = run(lambda app: service.read_settings(app, caller_of(company)))
     if as_json:
-        emit_json(shown)
+        emit_json(shown.as_dict())
         return
     click.echo(
-        f"Company {shown['name']!r}: numbers without a country code are read as "
-        f"{shown['default_region']}; numbers in {', '.join(shown['countries'])} may be "
-        "contacted."
+        f"Company {shown.name!r}: numbers without a country code are read as "
+        f"{shown.default_region}; numbers in {', '.join(shown.countries)} may be contacted."
     )
-    for reply, text in shown["replies"].items():
-        click.echo(f"Reply to {ANSWERS[accounts.Reply(reply)]}: {text}")
+    for reply in accounts.Reply:
+        click.echo(f"Reply to {ANSWERS[reply]}: {getattr(shown.replies, reply.value)}")
 
 
 @company_group.command("set")
@@ -126,22 +111,18 @@ def company_set(
         raise click.UsageError(
             "give a setting to change: --countries, --opt-out-reply, --help-reply or --opt-in-reply"
         )
-
-    async def body(app: App) -> str:
-        async with app.transaction() as conn:
-            owner = await company_of(app, conn, company)
-            if countries is not None:
-                await accounts.set_countries(conn, owner, countries)
-            await accounts.set_replies(conn, owner, texts)
-        return owner.name
-
-    name = run(body)
+    changed = run(
+        lambda app: service.change_settings(
+            app, caller_of(company), countries=countries, replies=texts
+        )
+    )
+    name = changed.name
     for reply, text in texts.items():
         click.echo(f"Company {name!r} now replies to {ANSWERS[reply]} with: {text}")
     if countries is None:
         return
-    click.echo(f"Company {name!r} may contact numbers in {', '.join(sorted(countries))}.")
-    unknown = sorted(countries - set(DEFAULT_COUNTRIES))
+    click.echo(f"Company {name!r} may contact numbers in {', '.join(changed.countries)}.")
+    unknown = sorted(set(changed.countries) - set(DEFAULT_COUNTRIES))
     if unknown:
         click.echo(
             f"Note: the gate knows no rules of {', '.join(unknown)}; US federal calling hours "

@@ -7,14 +7,12 @@ from typing import Any
 
 import click
 
-from campaigns import inbound
 from campaigns.inbound import InboundMessage
-from compliance import MessageClass, Permission
-from dialer.app import App, utcnow
+from compliance import MessageClass
+from dialer.app import App
 from dialer.cli.output import hint_if_more, limit_options, print_listing
 from dialer.cli.support import (
-    actor_of,
-    company_of,
+    caller_of,
     company_option,
     emit_json,
     iso,
@@ -22,6 +20,8 @@ from dialer.cli.support import (
     parse_optional_instant,
     run,
 )
+from dialer.services import inbound as service
+from dialer.services.inbound import message_view
 
 
 @click.group("inbound")
@@ -68,17 +68,15 @@ def inbound_list(
     """
 
     async def body(app: App) -> bool:
-        async with app.snapshot() as conn:
-            owner = await company_of(app, conn, company)
-            page = await inbound.messages(
-                conn,
-                owner,
-                classification=None if classification is None else MessageClass(classification),
-                since=since,
-                limit=limit,
-            )
+        async with service.messages(
+            app,
+            caller_of(company),
+            classification=None if classification is None else MessageClass(classification),
+            since=since,
+            limit=limit,
+        ) as page:
             await print_listing(
-                page.rows, as_json, _view, TABLE_COLUMNS, _row, "No inbound messages."
+                page.rows, as_json, message_view, TABLE_COLUMNS, _row, "No inbound messages."
             )
         return page.more
 
@@ -97,11 +95,14 @@ def inbound_review(company: str | None, as_json: bool) -> None:
     """
 
     async def body(app: App) -> None:
-        async with app.snapshot() as conn:
-            owner = await company_of(app, conn, company)
-            page = await inbound.review_queue(conn, owner)
+        async with service.review_queue(app, caller_of(company)) as page:
             await print_listing(
-                page.rows, as_json, _view, TABLE_COLUMNS, _row, "No message waits for review."
+                page.rows,
+                as_json,
+                message_view,
+                TABLE_COLUMNS,
+                _row,
+                "No message waits for review.",
             )
 
     run(body)
@@ -144,21 +145,15 @@ def inbound_resolve(
     """
     if keep == release:
         raise click.UsageError("give exactly one of --keep or --release")
-
-    async def body(app: App) -> inbound.Resolved:
-        async with app.transaction() as conn:
-            owner = await company_of(app, conn, company)
-            needs = Permission.REMOVE if release else Permission.CHANGE
-            reviewer = await actor_of(conn, owner, by, needs)
-            return await inbound.resolve_review(
-                conn, owner, message_id, release=release, by=reviewer, reason=reason, now=utcnow()
-            )
-
-    resolved = run(body)
-    removed = [list_name.value for list_name in resolved.removed_from]
+    resolved = run(
+        lambda app: service.resolve(
+            app, caller_of(company, by), message_id, release=release, reason=reason
+        )
+    )
     if as_json:
-        emit_json({"message": _view(resolved.message), "removed_from": removed})
+        emit_json(service.resolved_view(resolved))
         return
+    removed = [list_name.value for list_name in resolved.removed_from]
     message = resolved.message
     if keep:
         click.echo(f"Kept message {message.id} from {message.sender}: its list entries stay.")
@@ -172,26 +167,6 @@ def inbound_resolve(
             f"added for {message.sender} (it added none, or the entry was removed or "
             "replaced since)."
         )
-
-
-def _view(message: InboundMessage) -> dict[str, Any]:
-    return {
-        "id": message.id,
-        "message_sid": message.sid,
-        "received_at": iso(message.received_at),
-        "from": message.sender,
-        "to": message.to,
-        "body": message.body,
-        "classification": message.classification.value,
-        "keyword": message.keyword,
-        "spam": message.spam,
-        "action": message.action,
-        "reply": message.reply,
-        "review": message.review,
-        "reviewed_by": message.reviewed_by,
-        "reviewed_at": None if message.reviewed_at is None else iso(message.reviewed_at),
-        "review_reason": message.review_reason,
-    }
 
 
 def _row(message: InboundMessage) -> tuple[Any, ...]:

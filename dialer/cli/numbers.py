@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 import click
 
-from compliance import Permission, numbers
-from dialer.app import App, utcnow
 from dialer.cli.support import (
-    actor_of,
     by_option,
-    company_of,
+    caller_of,
     company_option,
     emit_json,
     iso,
@@ -20,7 +15,7 @@ from dialer.cli.support import (
     print_table,
     run,
 )
-from dialer.services import e164_all
+from dialer.services import numbers as service
 
 
 @click.group("numbers")
@@ -38,21 +33,8 @@ def numbers_group() -> None:
 @company_option
 def numbers_add(values: tuple[str, ...], by: str | None, company: str | None) -> None:
     """Register sending numbers (any way of writing them: +1 305 555 0100, (305) 555-0100)."""
-
-    async def body(app: App) -> tuple[int, int]:
-        async with app.transaction() as conn:
-            owner = await company_of(app, conn, company)
-            actor = await actor_of(conn, owner, by, Permission.CHANGE)
-            given = set(e164_all(values, owner.default_region))
-            try:
-                added = await numbers.add_sending_numbers(
-                    conn, owner, sorted(given), utcnow(), actor
-                )
-            except numbers.NumberOwnedElsewhere as error:
-                raise click.ClickException(str(error)) from None
-        return len(added), len(given) - len(added)
-
-    added, known = run(body)
+    result = run(lambda app: service.add_numbers(app, caller_of(company, by), values))
+    added, known = len(result.added), len(result.already_registered)
     already = f"{plural(known, 'number')} {'was' if known == 1 else 'were'} registered already"
     if not added:
         click.echo(f"{already}; nothing was added.")
@@ -67,14 +49,9 @@ def numbers_add(values: tuple[str, ...], by: str | None, company: str | None) ->
 @json_option
 def numbers_list(company: str | None, as_json: bool) -> None:
     """The company's sending numbers."""
-
-    async def body(app: App) -> list[numbers.SendingNumber]:
-        async with app.snapshot() as conn:
-            return await numbers.sending_numbers(conn, await company_of(app, conn, company))
-
-    found = run(body)
+    found = run(lambda app: service.list_numbers(app, caller_of(company)))
     if as_json:
-        emit_json([{**asdict(number), "added_at": iso(number.added_at)} for number in found])
+        emit_json([service.number_view(number) for number in found])
         return
     print_table(
         ("number", "added at", "added by"),

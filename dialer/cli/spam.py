@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
-from compliance import Permission, normalize, spam
 from compliance.spam import SpamEntry, SpamEvent
-from dialer.app import App, utcnow
+from dialer.app import App
 from dialer.cli.output import hint_if_more, limit_options, print_listing
 from dialer.cli.support import (
-    actor_of,
     by_option,
-    company_of,
+    caller_of,
     company_option,
     emit_json,
     iso,
@@ -21,7 +17,8 @@ from dialer.cli.support import (
     plural,
     run,
 )
-from dialer.services import e164_all
+from dialer.services import spam as service
+from dialer.services.spam import entry_view, event_view
 
 
 @click.group("spam")
@@ -45,25 +42,16 @@ def spam_add(
     numbers: tuple[str, ...], reason: str, by: str | None, company: str | None, as_json: bool
 ) -> None:
     """Add NUMBERS (any format) to the Spam list. Invalid input changes nothing."""
-
-    async def body(app: App) -> None:
-        async with app.transaction() as conn:
-            owner = await company_of(app, conn, company)
-            actor = await actor_of(conn, owner, by, Permission.CHANGE)
-            wanted = e164_all(numbers, owner.default_region)
-            added = await spam.add_numbers(
-                conn, owner, wanted, reason=reason, actor=actor, now=utcnow()
-            )
-        already = sorted(set(wanted) - set(added))
-        if as_json:
-            emit_json({"added": added, "already_listed": already})
-            return
-        click.echo(
-            f"Added {plural(len(added), 'number')} to the Spam list; "
-            f"{plural(len(already), 'number')} already on it."
-        )
-
-    run(body)
+    result = run(
+        lambda app: service.add_numbers(app, caller_of(company, by), numbers, reason=reason)
+    )
+    if as_json:
+        emit_json(result.as_dict())
+        return
+    click.echo(
+        f"Added {plural(len(result.added), 'number')} to the Spam list; "
+        f"{plural(len(result.already_listed), 'number')} already on it."
+    )
 
 
 @spam_group.command("remove")
@@ -80,25 +68,16 @@ def spam_remove(
     Taking a number off lifts no protection (the list blocks nothing outbound), so a
     manager may, without the can_remove_dnc permission that DNC removals need.
     """
-
-    async def body(app: App) -> None:
-        async with app.transaction() as conn:
-            owner = await company_of(app, conn, company)
-            actor = await actor_of(conn, owner, by, Permission.CHANGE)
-            wanted = e164_all(numbers, owner.default_region)
-            removed = await spam.remove_numbers(
-                conn, owner, wanted, reason=reason, actor=actor, now=utcnow()
-            )
-        missing = sorted(set(wanted) - set(removed))
-        if as_json:
-            emit_json({"removed": removed, "not_listed": missing})
-            return
-        click.echo(
-            f"Removed {plural(len(removed), 'number')} from the Spam list; "
-            f"{plural(len(missing), 'number')} not on it."
-        )
-
-    run(body)
+    result = run(
+        lambda app: service.remove_numbers(app, caller_of(company, by), numbers, reason=reason)
+    )
+    if as_json:
+        emit_json(result.as_dict())
+        return
+    click.echo(
+        f"Removed {plural(len(result.removed), 'number')} from the Spam list; "
+        f"{plural(len(result.not_listed), 'number')} not on it."
+    )
 
 
 LIST_COLUMNS = ("number", "reason", "added_by", "added_at")
@@ -116,19 +95,13 @@ def spam_list(limit: int | None, company: str | None, as_json: bool) -> None:
     """
 
     async def body(app: App) -> bool:
-        async with app.snapshot() as conn:
-            owner = await company_of(app, conn, company)
-            page = await spam.entries(conn, owner, limit=limit)
+        async with service.entries(app, caller_of(company), limit=limit) as page:
             await print_listing(
-                page.rows, as_json, _entry_view, LIST_COLUMNS, _entry_row, "The Spam list is empty."
+                page.rows, as_json, entry_view, LIST_COLUMNS, _entry_row, "The Spam list is empty."
             )
         return page.more
 
     hint_if_more(run(body), limit, "number")
-
-
-def _entry_view(entry: SpamEntry) -> dict[str, Any]:
-    return dict(zip(LIST_COLUMNS, _entry_row(entry), strict=True))
 
 
 def _entry_row(entry: SpamEntry) -> tuple[str, ...]:
@@ -151,20 +124,13 @@ def spam_log(number: str | None, limit: int | None, company: str | None, as_json
     """
 
     async def body(app: App) -> bool:
-        async with app.snapshot() as conn:
-            owner = await company_of(app, conn, company)
-            wanted = normalize(number, owner.default_region).e164 if number else None
-            page = await spam.events(conn, owner, number=wanted, limit=limit)
+        async with service.audit_log(app, caller_of(company), number=number, limit=limit) as page:
             await print_listing(
-                page.rows, as_json, _event_view, LOG_COLUMNS, _event_row, "No events."
+                page.rows, as_json, event_view, LOG_COLUMNS, _event_row, "No events."
             )
         return page.more
 
     hint_if_more(run(body), limit, "event")
-
-
-def _event_view(event: SpamEvent) -> dict[str, Any]:
-    return {"id": event.id, **dict(zip(LOG_COLUMNS, _event_row(event), strict=True))}
 
 
 def _event_row(event: SpamEvent) -> tuple[str, ...]:

@@ -32,6 +32,7 @@ from compliance import (
     leads,
 )
 from compliance.hours import check_instant
+from compliance.numbers import NumberOwnedElsewhere
 from dialer.app import App, open_app, utcnow
 from dialer.carriers.simulator import InvalidScenario
 from dialer.database import DatabaseNotInitialized, DatabaseUnavailable
@@ -59,6 +60,7 @@ REFUSALS = (
     InvalidUser,
     NoStatuses,
     NotPermitted,
+    NumberOwnedElsewhere,
     RemovalRefused,
     ReviewRefused,
     SettingsConflict,

@@ -1,0 +1,33 @@
+"""dialer.services.numbers on both backends: any user of the company lists its sending
+numbers, a manager registers them, a viewer or another company's user is refused, and a
+refusal changes nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+from compliance import NotPermitted
+from dialer.services import numbers as service
+from tests.service_callers import MANAGER, OUTSIDER, VIEWER, add_staff, every_row
+
+
+async def test_a_viewer_lists_the_numbers_and_may_not_register_one(app, engine, company):
+    await add_staff(engine, company)
+    registered = await service.add_numbers(app, MANAGER, ["(305) 555-0100", "+13055550100"])
+    assert registered.as_dict() == {"added": ["+13055550100"], "already_registered": []}
+    before = await every_row(engine)
+    with pytest.raises(NotPermitted, match=r"vic \(viewer\) may not change"):
+        await service.add_numbers(app, VIEWER, ["305-555-0101"])
+    assert await every_row(engine) == before
+    listed = await service.list_numbers(app, VIEWER)
+    assert [(number.number, number.added_by) for number in listed] == [("+13055550100", "max")]
+
+
+async def test_a_user_of_another_company_is_refused(app, engine, company):
+    await add_staff(engine, company)
+    before = await every_row(engine)
+    with pytest.raises(NotPermitted, match="no user named 'gus'"):
+        await service.add_numbers(app, OUTSIDER, ["305-555-0101"])
+    with pytest.raises(NotPermitted, match="no user named 'gus'"):
+        await service.list_numbers(app, OUTSIDER)
+    assert await every_row(engine) == before
