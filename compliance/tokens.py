@@ -193,7 +193,9 @@ async def touch(conn: AsyncConnection, token_id: int, now: datetime) -> None:
         update(api_tokens)
         .where(
             api_tokens.c.id == token_id,
-            or_(api_tokens.c.last_used_at.is_(None), api_tokens.c.last_used_at <= now - TOUCH_EVERY),
+            or_(
+                api_tokens.c.last_used_at.is_(None), api_tokens.c.last_used_at <= now - TOUCH_EVERY
+            ),
         )
         .values(last_used_at=now)
     )
