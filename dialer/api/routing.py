@@ -55,13 +55,14 @@ class Endpoint:
                 raise Problem(404, "not_found", f"no such resource: {request.path}") from error
         if self.query is not None:
             arguments["query"] = _validated(self.query, dict(request.query), 400, "query")
-        if self.body is None:
-            return await self.handler(request, **arguments)
-        body = _validated(self.body, await read_json(request), 422, "body")
-        arguments["body"] = body
-        if not self.idempotent:
-            return await self.handler(request, **arguments)
-        return await once(request, body.model_dump(mode="json"), self.handler, arguments)
+        body = None
+        if self.body is not None:
+            body = _validated(self.body, await read_json(request), 422, "body")
+            arguments["body"] = body
+        if self.idempotent:
+            shown = body.model_dump(mode="json") if body is not None else None
+            return await once(request, shown, self.handler, arguments)
+        return await self.handler(request, **arguments)
 
 
 def _validated(model: type[BaseModel], value: Any, status: int, where: str) -> Any:
