@@ -152,3 +152,18 @@ inbound_messages = Table(
     Index(None, "company_id", "received_at"),
     Index(None, "company_id", "from_number"),
 )
+
+# What the REST API answered a POST carrying an Idempotency-Key (dialer.api.idempotency),
+# per company and key: a retry gets the same answer and changes nothing more. `status` is
+# NULL while the first request is under way.
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("company_id", ForeignKey("companies.id"), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),  # hex SHA-256 of the request
+    Column("status", Integer),
+    Column("body", Text),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index(None, "created_at"),
+)

@@ -189,6 +189,26 @@ users = Table(
     CheckConstraint(_in("role", ROLES), name="role"),
 )
 
+# A bearer token of the REST API acts as one user of its company. Only the SHA-256 of its
+# secret is kept (compliance.tokens); a user's tokens go with the user.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("company_id", ForeignKey("companies.id"), nullable=False),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("label", String(200), nullable=False, server_default=""),
+    Column("secret_hash", String(64), nullable=False),  # hex
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("expires_at", UtcDateTime),
+    Column("revoked_at", UtcDateTime),
+    Column("revoked_by", String(200)),
+    Column("last_used_at", UtcDateTime),
+    Index(None, "company_id"),
+    Index(None, "user_id"),
+)
+
 # dnc_entries and dnc_events take million-row uploads; they carry no foreign key to
 # companies, whose per-row check would double an upload's time on PostgreSQL. Companies
 # are never deleted, and every query names its company.

@@ -14,6 +14,8 @@ import structlog
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from dialer.api import PREFIX as API_PREFIX
+from dialer.api import api_app
 from dialer.app import App
 from dialer.carriers import Carrier, TwilioCarrier
 from dialer.carriers.simulator import Scenario, Simulator
@@ -51,10 +53,18 @@ async def simulated_carrier(scenario: Scenario) -> AsyncIterator[tuple[TwilioCar
 
 @asynccontextmanager
 async def listening(
-    dispatcher: Dispatcher, host: str, port: int, public_url: str = ""
+    dispatcher: Dispatcher,
+    host: str,
+    port: int,
+    public_url: str = "",
+    api: web.Application | None = None,
 ) -> AsyncIterator[str]:
-    """Serve the dispatcher's webhooks; yields the base URL carriers call back."""
-    runner = web.AppRunner(webhook_app(dispatcher), access_log=None)
+    """Serve the dispatcher's webhooks, and `api` at /api/v1 if given; yields the base URL
+    carriers call back."""
+    served = webhook_app(dispatcher)
+    if api is not None:
+        served.add_subapp(API_PREFIX, api)
+    runner = web.AppRunner(served, access_log=None)
     await runner.setup()
     try:
         try:
@@ -148,12 +158,16 @@ async def configured_dispatcher(
 
 @asynccontextmanager
 async def on_duty(dispatcher: Dispatcher) -> AsyncIterator[str]:
-    """A node dialing real calls: its webhooks served where the settings say, and the node
-    in the nodes table while it runs (its heartbeat kept by `heartbeat`). Yields the base
-    URL carriers call back."""
+    """A node dialing real calls: its webhooks and the REST API served where the settings
+    say, and the node in the nodes table while it runs (its heartbeat kept by `heartbeat`).
+    Yields the base URL carriers call back."""
     app, settings = dispatcher.app, dispatcher.app.settings
     async with listening(
-        dispatcher, settings.webhook_host, settings.webhook_port, settings.public_url
+        dispatcher,
+        settings.webhook_host,
+        settings.webhook_port,
+        settings.public_url,
+        api_app(app),
     ) as url:
         async with app.transaction() as conn:
             await nodes.register(conn, dispatcher.node, dispatcher.clock.now())

@@ -22,6 +22,7 @@ from dialer.cli import (
     reports,
     spam,
     statuses,
+    tokens,
 )
 
 
@@ -41,6 +42,7 @@ def main() -> None:
 for command in (
     admin.init,
     admin.users,
+    tokens.tokens_group,
     admin.serve,
     company.company_group,
     numbers.numbers_group,

@@ -1,0 +1,134 @@
+"""The API's routes, declared once: method, path, the models of the path, query and body,
+the response, and whether the route needs a token. The router and the OpenAPI document are
+both built from that list, and a request is validated by the models it shows."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from dialer.api.errors import Problem
+from dialer.api.idempotency import once
+from dialer.api.state import PUBLIC
+
+# A JSON body is small; uploads (multipart, streamed) will have their own limit.
+MAX_JSON_BODY = 64 * 1024
+JSON = "application/json"
+
+Handler = Callable[..., Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    status: int = 200
+    # A model of the answer, a raw JSON schema, or None for no content.
+    response: type[BaseModel] | Mapping[str, Any] | None = None
+    path_model: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    body: type[BaseModel] | None = None
+    public: bool = False
+    # The Idempotency-Key mechanism (dialer.api.idempotency) guards it.
+    idempotent: bool = False
+    # Problem statuses it may answer beyond those its declaration implies (a 403, a 503).
+    errors: tuple[int, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return self.handler.__name__
+
+    async def serve(self, request: web.Request) -> web.StreamResponse:
+        """Validate what the route declares, then call its handler with the models."""
+        arguments: dict[str, Any] = {}
+        if self.path_model is not None:
+            try:
+                arguments["path"] = self.path_model.model_validate(dict(request.match_info))
+            except ValidationError as error:  # a path that names nothing of ours
+                raise Problem(404, "not_found", f"no such resource: {request.path}") from error
+        if self.query is not None:
+            arguments["query"] = _validated(self.query, dict(request.query), 400, "query")
+        body = None
+        if self.body is not None:
+            body = _validated(self.body, await read_json(request), 422, "body")
+            arguments["body"] = body
+        if self.idempotent:
+            shown = body.model_dump(mode="json") if body is not None else None
+            return await once(request, shown, self.handler, arguments)
+        return await self.handler(request, **arguments)
+
+
+def _validated(model: type[BaseModel], value: Any, status: int, where: str) -> Any:
+    try:
+        return model.model_validate(value)
+    except ValidationError as error:
+        raise Problem(
+            status,
+            "validation_failed",
+            f"the {where} is not valid: {error.error_count()} error(s), each in `errors`",
+            errors=[_field_error(item) for item in error.errors()],
+        ) from error
+
+
+def _field_error(item: Mapping[str, Any]) -> dict[str, str]:
+    where = ".".join(str(part) for part in item["loc"]) or "body"
+    return {"field": where, "message": item["msg"], "type": item["type"]}
+
+
+async def read_json(request: web.Request) -> Any:
+    """The request's JSON body, of at most MAX_JSON_BODY bytes: 413, 415 or 400 else."""
+    if request.content_type != JSON:
+        raise Problem(415, "unsupported_media_type", f"send the body as {JSON}")
+    if (request.content_length or 0) > MAX_JSON_BODY:
+        raise _too_large()
+    try:
+        raw = await request.clone(client_max_size=MAX_JSON_BODY).read()
+    except web.HTTPRequestEntityTooLarge as error:
+        raise _too_large() from error
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, ValueError) as error:
+        raise Problem(400, "malformed_json", f"the body is not JSON: {error}") from error
+
+
+def _too_large() -> Problem:
+    return Problem(413, "payload_too_large", f"a JSON body has at most {MAX_JSON_BODY:,} bytes")
+
+
+def respond(
+    model: type[BaseModel],
+    value: Mapping[str, Any],
+    status: int = 200,
+    headers: Mapping[str, str] | None = None,
+) -> web.Response:
+    """`value` (a service's view) as the JSON answer, checked against its model."""
+    return web.json_response(
+        model.model_validate(value).model_dump(mode="json"), status=status, headers=headers
+    )
+
+
+@dataclass(slots=True)
+class Routes:
+    endpoints: list[Endpoint] = field(default_factory=list)
+
+    def route(self, method: str, path: str, summary: str, **options: Any) -> Callable:
+        def register(handler: Handler) -> Handler:
+            self.endpoints.append(Endpoint(method, path, handler, summary, **options))
+            return handler
+
+        return register
+
+    def __iter__(self) -> Iterator[Endpoint]:
+        return iter(self.endpoints)
+
+    def add_to(self, api: web.Application) -> None:
+        for endpoint in self.endpoints:
+            api.router.add_route(endpoint.method, endpoint.path, endpoint.serve, name=endpoint.name)
+        api[PUBLIC] = frozenset(endpoint.name for endpoint in self.endpoints if endpoint.public)
