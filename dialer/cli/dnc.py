@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from compliance import AuditEvent, Channel, DncList
-from dialer.app import App, utcnow
+from dialer.app import App
 from dialer.cli.output import (
     CsvWriter,
     hint_if_more,
@@ -25,7 +25,7 @@ from dialer.cli.support import (
     iso,
     json_option,
     list_option,
-    parse_optional_instant,
+    parse_future_instant,
     plural,
     print_table,
     progress,
@@ -34,19 +34,10 @@ from dialer.cli.support import (
 from dialer.services import dnc as service
 from dialer.services.dnc import EXPORT_COLUMNS, event_view
 
-
-def parse_expiry(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
-    """An instant still to come, or None (the entry never expires)."""
-    moment = parse_optional_instant(ctx, param, value)
-    if moment is not None and moment <= utcnow():
-        raise click.BadParameter(f"{value} has passed: give an instant still to come")
-    return moment
-
-
 expires_option = click.option(
     "--expires",
     "expires_at",
-    callback=parse_expiry,
+    callback=parse_future_instant,
     metavar="ISO-8601",
     help="When the entries stop blocking, with its UTC offset (default: never).",
 )

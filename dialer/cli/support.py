@@ -33,6 +33,7 @@ from compliance import (
 )
 from compliance.hours import check_instant
 from compliance.numbers import NumberOwnedElsewhere
+from compliance.tokens import TokenRefused, UnknownToken
 from dialer.app import App, open_app, utcnow
 from dialer.carriers.simulator import InvalidScenario
 from dialer.database import DatabaseNotInitialized, DatabaseUnavailable
@@ -64,8 +65,10 @@ REFUSALS = (
     RemovalRefused,
     ReviewRefused,
     SettingsConflict,
+    TokenRefused,
     UnknownCampaign,
     UnknownCompany,
+    UnknownToken,
     UnreadableFile,
     UnreadableText,
 )
@@ -173,6 +176,16 @@ def parse_optional_instant(
         check_instant(moment)
     except ValueError as error:
         raise click.BadParameter(str(error)) from error
+    return moment
+
+
+def parse_future_instant(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> datetime | None:
+    """An instant still to come, or None when not given (an expiry: never)."""
+    moment = parse_optional_instant(ctx, param, value)
+    if moment is not None and moment <= utcnow():
+        raise click.BadParameter(f"{value} has passed: give an instant still to come")
     return moment
 
 

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TypeVar
 
 import click
 
 from compliance.tokens import MAX_TOKEN_ID
-from dialer.app import App
-from dialer.cli.dnc import parse_expiry
-from dialer.cli.support import caller_of, company_option, emit_json, json_option, print_table, run
+from dialer.cli.support import (
+    caller_of,
+    company_option,
+    emit_json,
+    json_option,
+    parse_future_instant,
+    print_table,
+    run,
+)
 from dialer.services import tokens as service
 
 T = TypeVar("T")
@@ -27,14 +32,6 @@ LIST_COLUMNS = (
 )
 
 
-def _run(body: Callable[[App], Awaitable[T]]) -> T:
-    """`run`, with the token refusals also answered by their message and exit 1."""
-    try:
-        return run(body)
-    except (service.TokenRefused, service.UnknownToken) as error:
-        raise click.ClickException(str(error)) from error
-
-
 @click.group("tokens")
 def tokens_group() -> None:
     """API tokens: a request carrying `Authorization: Bearer TOKEN` acts as its user."""
@@ -46,7 +43,7 @@ def tokens_group() -> None:
 @click.option(
     "--expires",
     "expires_at",
-    callback=parse_expiry,
+    callback=parse_future_instant,
     metavar="ISO-8601",
     help="When the token stops working, with its UTC offset (default: never).",
 )
@@ -57,7 +54,7 @@ def tokens_create(
 ) -> None:
     """Issue a token acting as a user, and print it: it is shown this once only (only a
     hash of its secret is kept). Needs an admin, or the local operator."""
-    created = _run(lambda app: service.create(app, caller_of(company), user, label, expires_at))
+    created = run(lambda app: service.create(app, caller_of(company), user, label, expires_at))
     if as_json:
         emit_json(created.as_dict())
         return
@@ -75,7 +72,7 @@ def tokens_list(company: str | None, as_json: bool) -> None:
     """List the company's tokens (never their secrets), revoked and expired ones too."""
     views = [
         service.token_view(token)
-        for token in _run(lambda app: service.list_tokens(app, caller_of(company)))
+        for token in run(lambda app: service.list_tokens(app, caller_of(company)))
     ]
     if as_json:
         emit_json(views)
@@ -90,5 +87,5 @@ def tokens_list(company: str | None, as_json: bool) -> None:
 @company_option
 def tokens_revoke(token_id: int, company: str | None) -> None:
     """Revoke the token ID (see `tokens list`): from now on it opens nothing."""
-    token = _run(lambda app: service.revoke(app, caller_of(company), token_id))
+    token = run(lambda app: service.revoke(app, caller_of(company), token_id))
     click.echo(f"Token {token.id} ({token.user}) revoked at {token.revoked_at.isoformat()}.")
