@@ -218,10 +218,10 @@ def read_secret_key(path: Path) -> str:
     except (FileNotFoundError, NotADirectoryError):
         return ""
     except (OSError, UnicodeDecodeError) as error:
-        raise ValueError(f"cannot read the secret key file {path}: {error}") from None
+        raise ValueError(f"secret_key: cannot read the file {path}: {error}") from None
     if not _FERNET_KEY.fullmatch(key):
         raise ValueError(
-            f"the secret key file {path} holds no Fernet key ({_FERNET_KEY_FORM}): "
+            f"secret_key: the file {path} holds no Fernet key ({_FERNET_KEY_FORM}): "
             "restore it from another node, or remove it and run `dialer init` for a new one"
         )
     return key
@@ -234,9 +234,15 @@ def create_secret_key(home: Path) -> Path:
     path = home / SECRET_KEY_FILE
     if path.exists():
         return path
-    home.mkdir(parents=True, exist_ok=True)
     key = base64.urlsafe_b64encode(secrets.token_bytes(32))  # as Fernet.generate_key()
-    descriptor, partial = tempfile.mkstemp(dir=home, prefix=f".{SECRET_KEY_FILE}.")  # 0600
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        descriptor, partial = tempfile.mkstemp(dir=home, prefix=f".{SECRET_KEY_FILE}.")  # 0600
+    except OSError as error:
+        raise InvalidSettings(
+            f"cannot write the secret key to {path}: {error.strerror}; "
+            "make the data folder writable, or set DIALER_SECRET_KEY"
+        ) from None
     try:
         with open(descriptor, "wb") as stream:
             stream.write(key + b"\n")

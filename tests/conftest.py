@@ -138,12 +138,12 @@ async def company(engine: AsyncEngine) -> Company:
 @pytest.fixture
 def dialer(database_url: str) -> Callable[..., Result]:
     """Run `dialer ARGS...` in this process against the test database, initialized;
-    returns click's Result."""
+    returns click's Result. `input` is the command's standard input."""
     runner = CliRunner()
     env = {"DIALER_DATABASE_URL": database_url, "DIALER_LOG_LEVEL": "WARNING"}
 
-    def invoke(*args: str) -> Result:
-        return runner.invoke(main, list(args), env=env, catch_exceptions=False)
+    def invoke(*args: str, input: str | None = None) -> Result:
+        return runner.invoke(main, list(args), input=input, env=env, catch_exceptions=False)
 
     assert invoke("init").exit_code == 0
     return invoke

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 from sqlalchemy import text
 
@@ -92,10 +94,9 @@ def users() -> None:
 def read_password() -> str:
     """The password from standard input: typed unseen (twice) at a terminal, else its first
     line without the line break. Never echoed, never logged."""
-    stdin = click.get_text_stream("stdin")
-    if stdin.isatty():
+    if sys.stdin.isatty():
         return click.prompt("Password", hide_input=True, confirmation_prompt=True, err=True)
-    password = stdin.readline().removesuffix("\n").removesuffix("\r")
+    password = sys.stdin.readline().removesuffix("\n").removesuffix("\r")
     if not password:
         raise click.ClickException(
             "no password on standard input: give it as one line, e.g. from a file with < FILE"
