@@ -241,6 +241,15 @@ async def test_failures_spread_wider_than_the_window_lock_nothing(app, company):
     assert await _locked(app, company, "dorothea", ADDRESS, NOW + timedelta(minutes=16)) is None
 
 
+async def test_failures_that_count_for_nothing_any_more_are_forgotten(app, company):
+    for hour in range(3):
+        await _fail(app, company, "dorothea", ADDRESS, NOW + timedelta(hours=hour))
+
+    async with app.snapshot() as conn:
+        kept = (await conn.execute(select(sign_in_failures.c.at))).scalars().all()
+    assert kept == [NOW + timedelta(hours=2)]
+
+
 async def test_twenty_failures_from_one_address_lock_the_address(app, company):
     for index in range(20):  # one guess at twenty names: password spraying
         await _fail(app, company, f"user-{index}", ADDRESS, NOW + timedelta(seconds=index))
