@@ -5,7 +5,7 @@ Public names live here; `registry`, `leads`, `accounts` and `sheets` are the sto
 file-reading modules, used as namespaces (`registry.blocked(...)`).
 """
 
-from compliance import accounts, attempts, blackouts, leads, registry, sheets
+from compliance import accounts, attempts, blackouts, leads, passwords, registry, sheets
 from compliance.accounts import (
     LOCAL_OPERATOR,
     Company,
@@ -14,6 +14,7 @@ from compliance.accounts import (
     Permission,
     Role,
     UnknownCompany,
+    UnknownUser,
     User,
 )
 from compliance.blackouts import Blackout, InvalidBlackout
@@ -41,6 +42,7 @@ from compliance.keywords import (
     load_keywords,
 )
 from compliance.leads import InvalidLead, Lead, LeadDnc, LeadImportSummary
+from compliance.passwords import InvalidPassword
 from compliance.phone import InvalidNumber, PhoneNumber, from_key, normalize, to_key
 from compliance.reasons import Code, Reason
 from compliance.screening import (
@@ -77,6 +79,7 @@ __all__ = [
     "InvalidBlackout",
     "InvalidLead",
     "InvalidNumber",
+    "InvalidPassword",
     "InvalidRow",
     "InvalidUser",
     "KeywordBook",
@@ -94,6 +97,7 @@ __all__ = [
     "RuleBook",
     "Source",
     "UnknownCompany",
+    "UnknownUser",
     "UnreadableFile",
     "User",
     "accounts",
@@ -113,6 +117,7 @@ __all__ = [
     "metadata",
     "normalize",
     "parse_lead_channels",
+    "passwords",
     "registry",
     "screen",
     "sheets",

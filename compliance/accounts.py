@@ -9,10 +9,10 @@ from enum import StrEnum
 
 import phonenumbers
 import structlog
-from sqlalchemy import insert, select, update
+from sqlalchemy import Row, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from compliance.tables import companies, users
+from compliance.tables import Page, companies, stream_last, users
 
 log = structlog.get_logger("compliance.accounts")
 
@@ -96,6 +96,10 @@ def authorize(user: User | None, name: str, permission: Permission) -> User:
 
 class InvalidUser(ValueError):
     """A user that cannot be created as given; nothing was changed."""
+
+
+class UnknownUser(LookupError):
+    """No user of that name in the company; nothing was changed."""
 
 
 def check_user(name: str, role: Role, can_remove_dnc: bool) -> None:
@@ -286,10 +290,12 @@ async def add_user(
     can_remove_dnc: bool,
     now: datetime,
     by: str = LOCAL_OPERATOR,
+    password_hash: str | None = None,
 ) -> User:
-    """Create a user of `company` (checked by `check_user`); a duplicate name raises
-    sqlalchemy's IntegrityError."""
+    """Create a user of `company` (checked by `check_user`), with a password if given its
+    hash (`passwords.hash_password`); a duplicate name raises sqlalchemy's IntegrityError."""
     check_user(name, role, can_remove_dnc)
+    with_password = password_hash is not None
     await conn.execute(
         insert(users).values(
             company_id=company.id,
@@ -297,6 +303,9 @@ async def add_user(
             role=role.value,
             can_remove_dnc=can_remove_dnc,
             created_at=now,
+            password_hash=password_hash,
+            password_changed_at=now if with_password else None,
+            password_changed_by=by if with_password else None,
         )
     )
     log.info(
@@ -305,9 +314,48 @@ async def add_user(
         user=name,
         role=role.value,
         can_remove_dnc=can_remove_dnc,
+        has_password=with_password,
         by=by,
     )
     return User(name, role, can_remove_dnc)
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """A user as the company's admins see them: whether they have a password, never its
+    hash."""
+
+    user: User
+    created_at: datetime
+    has_password: bool
+    password_changed_at: datetime | None
+    password_changed_by: str | None
+
+
+async def list_users(conn: AsyncConnection, company: Company) -> Page[Account]:
+    """Every user of `company`, by name, streamed."""
+    query = select(
+        users.c.id,
+        users.c.name,
+        users.c.role,
+        users.c.can_remove_dnc,
+        users.c.created_at,
+        users.c.password_hash.is_not(None).label("has_password"),
+        users.c.password_changed_at,
+        users.c.password_changed_by,
+    ).where(users.c.company_id == company.id)
+    page = await stream_last(conn, query, (users.c.name, users.c.id), None)
+    return Page(rows=(_account(row) async for row in page.rows), more=page.more)
+
+
+def _account(row: Row) -> Account:
+    return Account(
+        User(row.name, Role(row.role), row.can_remove_dnc),
+        row.created_at,
+        bool(row.has_password),
+        row.password_changed_at,
+        row.password_changed_by,
+    )
 
 
 async def find_user(conn: AsyncConnection, company: Company, name: str) -> User | None:

@@ -185,6 +185,10 @@ users = Table(
     Column("role", String(20), nullable=False),
     Column("can_remove_dnc", Boolean, nullable=False, server_default="0"),
     Column("created_at", UtcDateTime, nullable=False),
+    # An argon2id hash (compliance.passwords); NULL: no password, no sign-in (tokens work).
+    Column("password_hash", Text),
+    Column("password_changed_at", UtcDateTime),
+    Column("password_changed_by", String(200)),
     UniqueConstraint("company_id", "name"),
     CheckConstraint(_in("role", ROLES), name="role"),
 )
@@ -207,6 +211,20 @@ api_tokens = Table(
     Column("last_used_at", UtcDateTime),
     Index(None, "company_id"),
     Index(None, "user_id"),
+)
+
+# Failed sign-ins, the lockout's memory (compliance.passwords): by the name typed, known
+# user or not, and by the address it came from. A success clears its user's rows.
+sign_in_failures = Table(
+    "sign_in_failures",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("company_id", ForeignKey("companies.id"), nullable=False),
+    Column("user_name", String(200), nullable=False),
+    Column("address", String(100), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Index(None, "company_id", "user_name", "at"),
+    Index(None, "company_id", "address", "at"),
 )
 
 # dnc_entries and dnc_events take million-row uploads; they carry no foreign key to

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import base64
 import os
+import re
+import secrets
+import tempfile
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlparse
 
 import phonenumbers
 import platformdirs
-from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -29,7 +40,12 @@ DRIVERS = {
     "postgresql+asyncpg": "postgresql+asyncpg://USER:PASSWORD@HOST:PORT/NAME",
 }
 # Settings whose values are never repeated in a message: they may hold a password.
-SECRETS = frozenset({"database_url", "carrier_auth_token"})
+SECRETS = frozenset({"database_url", "carrier_auth_token", "secret_key"})
+# Where `dialer init` writes the secret key in the data folder when none is set.
+SECRET_KEY_FILE = "secret_key"
+# A Fernet key: 32 random bytes, url-safe base64 (44 characters, the last one "=").
+_FERNET_KEY = re.compile(r"[A-Za-z0-9_-]{43}=")
+_FERNET_KEY_FORM = "32 bytes in url-safe base64, 44 characters ending in '='"
 
 
 def config_path() -> Path:
@@ -76,6 +92,10 @@ class Settings(BaseSettings):
     public_url: str = ""
     # Bounded: the scheduler's interval must stay a representable duration.
     tick_seconds: float = Field(default=1.0, gt=0, le=3600, allow_inf_nan=False)
+    # The key of the browser sessions' encrypted cookies, a Fernet key. Empty: the file
+    # secret_key in `home`, which `dialer init` writes. Every node must have the same one.
+    secret_key: str = ""
+    _secret_key_file: Path | None = PrivateAttr(default=None)
 
     def __init__(self, **values: Any) -> None:
         try:
@@ -139,6 +159,28 @@ class Settings(BaseSettings):
             raise ValueError(f"{value} is not an http:// or https:// address")
         return value.rstrip("/")
 
+    @field_validator("secret_key")
+    @classmethod
+    def _secret_key_is_fernet(cls, value: str) -> str:
+        value = value.strip()
+        if value and not _FERNET_KEY.fullmatch(value):
+            raise ValueError(f"not a Fernet key ({_FERNET_KEY_FORM}); `dialer init` makes one")
+        return value
+
+    @model_validator(mode="after")
+    def _secret_key_in_home(self) -> Settings:
+        if not self.secret_key:
+            path = self.home / SECRET_KEY_FILE
+            self.secret_key = read_secret_key(path)
+            self._secret_key_file = path if self.secret_key else None
+        return self
+
+    @property
+    def secret_key_file(self) -> Path | None:
+        """The file the secret key was read from; None when a setting gives it, or when
+        there is none yet."""
+        return self._secret_key_file
+
     @model_validator(mode="after")
     def _database_in_home(self) -> Settings:
         if not self.database_url:
@@ -167,6 +209,51 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # Precedence: explicit arguments, then the environment, then the TOML file.
         return init_settings, env_settings, InitSettingsSource(settings_cls, config_values())
+
+
+def read_secret_key(path: Path) -> str:
+    """The Fernet key in the file `path`; "" when there is no such file."""
+    try:
+        key = path.read_text(encoding="ascii").strip()
+    except (FileNotFoundError, NotADirectoryError):
+        return ""
+    except (OSError, UnicodeDecodeError) as error:
+        raise ValueError(f"secret_key: cannot read the file {path}: {error}") from None
+    if not _FERNET_KEY.fullmatch(key):
+        raise ValueError(
+            f"secret_key: the file {path} holds no Fernet key ({_FERNET_KEY_FORM}): "
+            "restore it from another node, or remove it and run `dialer init` for a new one"
+        )
+    return key
+
+
+def create_secret_key(home: Path) -> Path:
+    """Write a new Fernet key to the file secret_key in `home`, readable by its owner only
+    (mode 0600), unless the file exists; returns its path. The file appears whole or not
+    at all, and an existing one is never replaced: every node must keep the same key."""
+    path = home / SECRET_KEY_FILE
+    if path.exists():
+        return path
+    key = base64.urlsafe_b64encode(secrets.token_bytes(32))  # as Fernet.generate_key()
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        descriptor, partial = tempfile.mkstemp(dir=home, prefix=f".{SECRET_KEY_FILE}.")  # 0600
+    except OSError as error:
+        raise InvalidSettings(
+            f"cannot write the secret key to {path}: {error.strerror}; "
+            "make the data folder writable, or set DIALER_SECRET_KEY"
+        ) from None
+    try:
+        with open(descriptor, "wb") as stream:
+            stream.write(key + b"\n")
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.link(partial, path)
+    except FileExistsError:
+        pass  # another `dialer init` wrote it first: theirs is the key
+    finally:
+        os.unlink(partial)
+    return path
 
 
 def config_values() -> dict[str, Any]:

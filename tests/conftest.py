@@ -14,13 +14,14 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher, profiles
 from click.testing import CliRunner, Result
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from campaigns import metadata, repository
-from compliance import Company, accounts
+from compliance import Company, accounts, passwords
 from dialer.app import App, open_app
 from dialer.cli import main
 from dialer.database import create_engine, upgrade_schema
@@ -39,6 +40,15 @@ def _data_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         patch.setenv("DIALER_HOME", str(tmp_path_factory.mktemp("home")))
         patch.delenv("DIALER_DATABASE_URL", raising=False)
         patch.delenv("DIALER_CONFIG", raising=False)
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cheap_passwords() -> Iterator[None]:
+    """Passwords hashed with argon2's CHEAPEST parameters: the production hasher's 64 MiB
+    and three passes would cost a third of a second a hash. Only tests swap it."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(passwords, "hasher", PasswordHasher.from_parameters(profiles.CHEAPEST))
         yield
 
 
@@ -128,12 +138,12 @@ async def company(engine: AsyncEngine) -> Company:
 @pytest.fixture
 def dialer(database_url: str) -> Callable[..., Result]:
     """Run `dialer ARGS...` in this process against the test database, initialized;
-    returns click's Result."""
+    returns click's Result. `input` is the command's standard input."""
     runner = CliRunner()
     env = {"DIALER_DATABASE_URL": database_url, "DIALER_LOG_LEVEL": "WARNING"}
 
-    def invoke(*args: str) -> Result:
-        return runner.invoke(main, list(args), env=env, catch_exceptions=False)
+    def invoke(*args: str, input: str | None = None) -> Result:
+        return runner.invoke(main, list(args), input=input, env=env, catch_exceptions=False)
 
     assert invoke("init").exit_code == 0
     return invoke
