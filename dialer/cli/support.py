@@ -37,6 +37,7 @@ from dialer.carriers.simulator import InvalidScenario
 from dialer.database import DatabaseNotInitialized, DatabaseUnavailable
 from dialer.files import UnreadableText
 from dialer.services import Caller, InvalidNumbers
+from dialer.services.leads import UnknownLead
 from dialer.settings import InvalidSettings, SettingsConflict
 
 T = TypeVar("T")
@@ -64,6 +65,7 @@ REFUSALS = (
     SettingsConflict,
     UnknownCampaign,
     UnknownCompany,
+    UnknownLead,
     UnreadableFile,
     UnreadableText,
 )
