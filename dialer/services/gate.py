@@ -30,7 +30,9 @@ async def check_attempt(
     engine screens it. `lead` (id or external id) brings its state, zone, own DNC and
     history, which `state` and `timezone` override; `campaign` its window, attempt limit
     and channel, which replaces `channel`. UnknownLead or UnknownCampaign if not found."""
-    async with app.snapshot() as conn:
+    # A transaction, not a snapshot: the gate reads the company's countries under a share
+    # lock, as the engine's screening does.
+    async with app.transaction() as conn:
         who = await acting(app, conn, caller)
         found = await find_lead(conn, who.company, lead) if lead else None
         chosen = await repository.find_campaign(conn, who.company, campaign) if campaign else None
