@@ -10,12 +10,12 @@ from compliance import NotPermitted, accounts
 from compliance.accounts import Reply
 from compliance.tables import DEFAULT_COUNTRIES
 from dialer.services import company as service
-from tests.service_callers import MANAGER, OUTSIDER, VIEWER, add_staff, every_row
+from tests.service_callers import MANAGER, OUTSIDER, VIEWER, add_staff, as_user, contents
 
 
 async def test_a_viewer_reads_the_settings_and_may_not_change_them(app, engine, company):
-    await add_staff(engine, company)
-    shown = await service.read_settings(app, VIEWER)
+    await add_staff(app, company)
+    shown = await service.read_settings(app, as_user(company, VIEWER))
     assert shown.as_dict() == {
         "name": "acme",
         "default_region": "US",
@@ -26,40 +26,47 @@ async def test_a_viewer_reads_the_settings_and_may_not_change_them(app, engine, 
             "opt_in": accounts.default_reply(Reply.OPT_IN, "acme"),
         },
     }
-    before = await every_row(engine)
+    before = await contents(app)
     with pytest.raises(NotPermitted, match=r"vic \(viewer\) may not change"):
         await service.change_settings(
-            app, VIEWER, countries=["CA"], replies={Reply.HELP: "Call us."}
+            app, as_user(company, VIEWER), countries=["CA"], replies={Reply.HELP: "Call us."}
         )
-    assert await every_row(engine) == before
+    assert await contents(app) == before
 
 
 async def test_a_manager_changes_the_settings(app, engine, company):
-    await add_staff(engine, company)
+    await add_staff(app, company)
     changed = await service.change_settings(
-        app, MANAGER, countries=["us", " ca"], replies={Reply.HELP: "Call 305-555-0100."}
+        app,
+        as_user(company, MANAGER),
+        countries=["us", " ca"],
+        replies={Reply.HELP: "Call 305-555-0100."},
     )
     assert changed.countries == ("CA", "US")
     assert changed.replies.help == "Call 305-555-0100."
-    assert (await service.read_settings(app, VIEWER)).as_dict() == changed.as_dict()
+    assert (
+        await service.read_settings(app, as_user(company, VIEWER))
+    ).as_dict() == changed.as_dict()
 
 
 async def test_a_user_of_another_company_is_refused(app, engine, company):
-    await add_staff(engine, company)
-    before = await every_row(engine)
-    with pytest.raises(NotPermitted, match="no user named 'gus'"):
-        await service.read_settings(app, OUTSIDER)
-    with pytest.raises(NotPermitted, match="no user named 'gus'"):
-        await service.change_settings(app, OUTSIDER, countries=["CA"])
-    assert await every_row(engine) == before
+    await add_staff(app, company)
+    before = await contents(app)
+    with pytest.raises(NotPermitted, match="no user named 'olga'"):
+        await service.read_settings(app, as_user(company, OUTSIDER))
+    with pytest.raises(NotPermitted, match="no user named 'olga'"):
+        await service.change_settings(app, as_user(company, OUTSIDER), countries=["CA"])
+    assert await contents(app) == before
 
 
 async def test_a_bad_setting_changes_none(app, engine, company):
-    await add_staff(engine, company)
-    before = await every_row(engine)
+    await add_staff(app, company)
+    before = await contents(app)
     with pytest.raises(accounts.InvalidCountries, match="not a country code: XX"):
-        await service.change_settings(app, MANAGER, countries=["CA", "XX"])
+        await service.change_settings(app, as_user(company, MANAGER), countries=["CA", "XX"])
     # The countries are valid and set first: the bad reply rolls them back.
     with pytest.raises(accounts.InvalidReply):
-        await service.change_settings(app, MANAGER, countries=["CA"], replies={Reply.HELP: " "})
-    assert await every_row(engine) == before
+        await service.change_settings(
+            app, as_user(company, MANAGER), countries=["CA"], replies={Reply.HELP: " "}
+        )
+    assert await contents(app) == before

@@ -8,26 +8,28 @@ import pytest
 
 from compliance import NotPermitted
 from dialer.services import numbers as service
-from tests.service_callers import MANAGER, OUTSIDER, VIEWER, add_staff, every_row
+from tests.service_callers import MANAGER, OUTSIDER, VIEWER, add_staff, as_user, contents
 
 
 async def test_a_viewer_lists_the_numbers_and_may_not_register_one(app, engine, company):
-    await add_staff(engine, company)
-    registered = await service.add_numbers(app, MANAGER, ["(305) 555-0100", "+13055550100"])
+    await add_staff(app, company)
+    registered = await service.add_numbers(
+        app, as_user(company, MANAGER), ["(305) 555-0100", "+13055550100"]
+    )
     assert registered.as_dict() == {"added": ["+13055550100"], "already_registered": []}
-    before = await every_row(engine)
+    before = await contents(app)
     with pytest.raises(NotPermitted, match=r"vic \(viewer\) may not change"):
-        await service.add_numbers(app, VIEWER, ["305-555-0101"])
-    assert await every_row(engine) == before
-    listed = await service.list_numbers(app, VIEWER)
+        await service.add_numbers(app, as_user(company, VIEWER), ["305-555-0101"])
+    assert await contents(app) == before
+    listed = await service.list_numbers(app, as_user(company, VIEWER))
     assert [(number.number, number.added_by) for number in listed] == [("+13055550100", "max")]
 
 
 async def test_a_user_of_another_company_is_refused(app, engine, company):
-    await add_staff(engine, company)
-    before = await every_row(engine)
-    with pytest.raises(NotPermitted, match="no user named 'gus'"):
-        await service.add_numbers(app, OUTSIDER, ["305-555-0101"])
-    with pytest.raises(NotPermitted, match="no user named 'gus'"):
-        await service.list_numbers(app, OUTSIDER)
-    assert await every_row(engine) == before
+    await add_staff(app, company)
+    before = await contents(app)
+    with pytest.raises(NotPermitted, match="no user named 'olga'"):
+        await service.add_numbers(app, as_user(company, OUTSIDER), ["305-555-0101"])
+    with pytest.raises(NotPermitted, match="no user named 'olga'"):
+        await service.list_numbers(app, as_user(company, OUTSIDER))
+    assert await contents(app) == before

@@ -8,7 +8,7 @@ import pytest
 
 from compliance import NotPermitted
 from dialer.services import spam as service
-from tests.service_callers import MANAGER, OUTSIDER, VIEWER, add_staff, every_row
+from tests.service_callers import MANAGER, OUTSIDER, VIEWER, add_staff, as_user, contents
 
 A = "+13055550134"
 
@@ -24,29 +24,31 @@ async def logged(app, caller) -> list[tuple[str, str, str]]:
 
 
 async def test_a_viewer_reads_the_list_and_may_not_change_it(app, engine, company):
-    await add_staff(engine, company)
-    added = await service.add_numbers(app, MANAGER, ["305-555-0134"], reason="robot")
+    await add_staff(app, company)
+    added = await service.add_numbers(
+        app, as_user(company, MANAGER), ["305-555-0134"], reason="robot"
+    )
     assert added.as_dict() == {"added": [A], "already_listed": []}
-    before = await every_row(engine)
+    before = await contents(app)
     with pytest.raises(NotPermitted, match=r"vic \(viewer\) may not change"):
-        await service.add_numbers(app, VIEWER, ["305-555-0135"])
+        await service.add_numbers(app, as_user(company, VIEWER), ["305-555-0135"])
     with pytest.raises(NotPermitted, match=r"vic \(viewer\) may not change"):
-        await service.remove_numbers(app, VIEWER, [A], reason="a customer")
-    assert await every_row(engine) == before
-    assert await listed(app, VIEWER) == [A]
-    assert await logged(app, VIEWER) == [("add", A, "max")]
+        await service.remove_numbers(app, as_user(company, VIEWER), [A], reason="a customer")
+    assert await contents(app) == before
+    assert await listed(app, as_user(company, VIEWER)) == [A]
+    assert await logged(app, as_user(company, VIEWER)) == [("add", A, "max")]
 
 
 async def test_a_user_of_another_company_is_refused(app, engine, company):
-    await add_staff(engine, company)
-    await service.add_numbers(app, MANAGER, [A], reason="robot")
-    before = await every_row(engine)
-    with pytest.raises(NotPermitted, match="no user named 'gus'"):
-        await service.add_numbers(app, OUTSIDER, ["305-555-0135"])
-    with pytest.raises(NotPermitted, match="no user named 'gus'"):
-        await service.remove_numbers(app, OUTSIDER, [A], reason="a customer")
-    with pytest.raises(NotPermitted, match="no user named 'gus'"):
-        await listed(app, OUTSIDER)
-    with pytest.raises(NotPermitted, match="no user named 'gus'"):
-        await logged(app, OUTSIDER)
-    assert await every_row(engine) == before
+    await add_staff(app, company)
+    await service.add_numbers(app, as_user(company, MANAGER), [A], reason="robot")
+    before = await contents(app)
+    with pytest.raises(NotPermitted, match="no user named 'olga'"):
+        await service.add_numbers(app, as_user(company, OUTSIDER), ["305-555-0135"])
+    with pytest.raises(NotPermitted, match="no user named 'olga'"):
+        await service.remove_numbers(app, as_user(company, OUTSIDER), [A], reason="a customer")
+    with pytest.raises(NotPermitted, match="no user named 'olga'"):
+        await listed(app, as_user(company, OUTSIDER))
+    with pytest.raises(NotPermitted, match="no user named 'olga'"):
+        await logged(app, as_user(company, OUTSIDER))
+    assert await contents(app) == before

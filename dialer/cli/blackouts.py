@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from datetime import datetime
 
 import click
 
-from compliance import (
-    Blackout,
-    Permission,
-    accounts,
-    blackouts,
-)
-from dialer.app import App, utcnow
+from compliance import Blackout
 from dialer.cli.support import (
-    actor_of,
     by_option,
-    company_of,
+    caller_of,
     company_option,
     emit_json,
     iso,
@@ -27,6 +19,7 @@ from dialer.cli.support import (
     print_table,
     run,
 )
+from dialer.services import blackouts as service
 
 
 @click.group("blackouts")
@@ -60,24 +53,17 @@ def blackouts_add(
     company: str | None,
 ) -> None:
     """Add a blackout from --from until --until (exclusive)."""
-
-    async def body(app: App) -> Blackout:
-        async with app.transaction() as conn:
-            owner = await company_of(app, conn, company)
-            actor = await actor_of(conn, owner, by, Permission.CHANGE)
-            return await blackouts.add_blackout(
-                conn,
-                owner,
-                state,
-                starts_at,
-                ends_at,
-                reason=reason,
-                source=source,
-                by=actor,
-                now=utcnow(),
-            )
-
-    added = run(body)
+    added = run(
+        lambda app: service.add_blackout(
+            app,
+            caller_of(company, by),
+            state,
+            starts_at,
+            ends_at,
+            source=source,
+            reason=reason,
+        )
+    )
     click.echo(
         f"No calls or texts to {added.state} from {iso(added.starts_at)} "
         f"until {iso(added.ends_at)}."
@@ -90,15 +76,9 @@ def blackouts_add(
 @json_option
 def blackouts_list(everything: bool, company: str | None, as_json: bool) -> None:
     """The blackouts not over yet (with --all, every one)."""
-
-    async def body(app: App) -> tuple[Blackout, ...]:
-        async with app.transaction() as conn:
-            owner = await company_of(app, conn, company)
-            return await blackouts.blackouts_after(conn, owner, None if everything else utcnow())
-
-    found = run(body)
+    found = run(lambda app: service.list_blackouts(app, caller_of(company), everything=everything))
     if as_json:
-        emit_json([asdict(blackout) for blackout in found])
+        emit_json([service.blackout_view(blackout) for blackout in found])
         return
     print_table(
         ("id", "state", "from", "until", "reason", "source", "ended early"),
@@ -127,20 +107,9 @@ def blackouts_end(
 ) -> None:
     """End blackout ID (see `blackouts list`) early, from --at on: needs a permitted user
     and a reason, like taking a number off a list. The declared end is kept beside it."""
-
-    async def body(app: App) -> Blackout:
-        async with app.transaction() as conn:
-            owner = await company_of(app, conn, company)
-            return await blackouts.end_blackout(
-                conn,
-                owner,
-                blackout_id,
-                at,
-                user=await accounts.find_user(conn, owner, by),
-                by=by,
-                reason=reason,
-                now=utcnow(),
-            )
-
-    ended = run(body)
+    ended = run(
+        lambda app: service.end_blackout(
+            app, caller_of(company, by), blackout_id, at, reason=reason
+        )
+    )
     click.echo(f"Blackout {ended.id} of {ended.state} ends at {iso(ended.until)}.")

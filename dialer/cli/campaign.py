@@ -4,21 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import click
 
-from campaigns import (
-    Campaign,
-    CampaignAction,
-    InvalidDefinition,
-    repository,
-)
-from dialer.app import App, utcnow
+from campaigns import CampaignAction
 from dialer.cli.reports import print_report
 from dialer.cli.support import (
     FORMATS_GUIDE,
-    company_of,
+    caller_of,
     company_option,
     emit_json,
     iso,
@@ -28,13 +21,8 @@ from dialer.cli.support import (
     print_table,
     run,
 )
-from dialer.clock import SimClock
-from dialer.files import read_text
-from dialer.forecast import Forecast, forecast
-from dialer.runner import chosen_scenario, configured_dispatcher
-
-# A forecast's horizon: durations are at most a year.
-MAX_FORECAST_DAYS = 365
+from dialer.services import campaigns as service
+from dialer.services.campaigns import MAX_FORECAST_DAYS, campaign_view
 
 
 @click.group("campaign")
@@ -58,37 +46,11 @@ def campaign_create(source: Path, company: str | None, as_json: bool) -> None:
     Every field, its type, default and meaning, with example files, is described in
     config/examples/README.md.
     """
-
-    async def body(app: App) -> Campaign:
-        definition = read_text(source)
-        async with app.transaction() as conn:
-            owner = await company_of(app, conn, company)
-            try:
-                return await repository.create_campaign(conn, owner, definition, utcnow())
-            except InvalidDefinition as error:
-                raise InvalidDefinition(f"{source.name}: {error}") from None
-
-    created = run(body)
+    created = run(lambda app: service.create_campaign(app, caller_of(company), source))
     if as_json:
-        emit_json(_campaign_view(created))
+        emit_json(campaign_view(created))
         return
     click.echo(f"Campaign {created.name!r} created as a draft ({created.spec.channel} campaign).")
-
-
-def _campaign_view(campaign: Campaign) -> dict[str, Any]:
-    spec = campaign.spec
-    return {
-        "name": campaign.name,
-        "state": campaign.state.value,
-        "channel": spec.channel.value,
-        "leads": spec.leads,
-        "caller_id": spec.caller_id,
-        "max_attempts": spec.max_attempts,
-        "max_concurrent": spec.max_concurrent,
-        "attempts_per_second": spec.attempts_per_second,
-        "created_at": iso(campaign.created_at),
-        "updated_at": iso(campaign.updated_at),
-    }
 
 
 @campaign_group.command("list")
@@ -96,12 +58,8 @@ def _campaign_view(campaign: Campaign) -> dict[str, Any]:
 @json_option
 def campaign_list(company: str | None, as_json: bool) -> None:
     """List the company's campaigns."""
-
-    async def body(app: App) -> list[Campaign]:
-        async with app.transaction() as conn:
-            return await repository.list_campaigns(conn, await company_of(app, conn, company))
-
-    views = [_campaign_view(campaign) for campaign in run(body)]
+    found = run(lambda app: service.list_campaigns(app, caller_of(company)))
+    views = [campaign_view(campaign) for campaign in found]
     if as_json:
         emit_json(views)
         return
@@ -117,13 +75,8 @@ def campaign_list(company: str | None, as_json: bool) -> None:
 @json_option
 def campaign_show(name: str, company: str | None, as_json: bool) -> None:
     """Show a campaign and its definition."""
-
-    async def body(app: App) -> Campaign:
-        async with app.transaction() as conn:
-            return await repository.find_campaign(conn, await company_of(app, conn, company), name)
-
-    found = run(body)
-    view = {**_campaign_view(found), "definition": found.definition}
+    found = run(lambda app: service.find_campaign(app, caller_of(company), name))
+    view = service.campaign_detail(found)
     if as_json:
         emit_json(view)
         return
@@ -166,18 +119,13 @@ def campaign_run(
     carrier = "twilio" the calls are real, on the wall clock, and --sim-clock is refused.
     To see what a campaign would do without changing anything, use `campaign forecast`.
     """
-    clock = SimClock(sim_clock) if sim_clock else None
-
-    async def body(app: App) -> Campaign:
-        outcomes = chosen_scenario(app.settings, scenario)
-        async with app.transaction() as conn:
-            owner = await company_of(app, conn, company)
-        async with configured_dispatcher(app, outcomes, clock) as dispatcher:
-            return await dispatcher.run_until_done(owner, name)
-
-    finished = run(body)
+    finished = run(
+        lambda app: service.run_campaign(
+            app, caller_of(company), name, sim_clock=sim_clock, scenario=scenario
+        )
+    )
     if as_json:
-        emit_json(_campaign_view(finished))
+        emit_json(campaign_view(finished))
         return
     click.echo(f"Campaign {finished.name!r} is {finished.state.value}.")
 
@@ -223,14 +171,11 @@ def campaign_forecast(
     A draft is started and a paused campaign resumed, in the copy only. Prints the report
     that the copy ends with (as `dialer report` does).
     """
-
-    async def body(app: App) -> Forecast:
-        outcomes = chosen_scenario(app.settings, scenario)
-        async with app.transaction() as conn:
-            owner = await company_of(app, conn, company)
-        return await forecast(app, owner, name, start, days, outcomes)
-
-    result = run(body)
+    result = run(
+        lambda app: service.forecast_campaign(
+            app, caller_of(company), name, start=start, days=days, scenario=scenario
+        )
+    )
     if as_json:
         emit_json(result.as_dict())
         return
@@ -247,12 +192,7 @@ def _lifecycle_command(action: CampaignAction, summary: str) -> None:
     @click.argument("name")
     @company_option
     def command(name: str, company: str | None) -> None:
-        async def body(app: App) -> Campaign:
-            async with app.transaction() as conn:
-                owner = await company_of(app, conn, company)
-                return await repository.change_state(conn, owner, name, action, utcnow())
-
-        changed = run(body)
+        changed = run(lambda app: service.change_state(app, caller_of(company), name, action))
         click.echo(f"Campaign {changed.name!r} is {changed.state.value}.")
 
 

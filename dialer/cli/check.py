@@ -7,28 +7,16 @@ from datetime import datetime
 
 import click
 
-from campaigns import (
-    repository,
-)
-from compliance import (
-    Attempt,
-    Channel,
-    Decision,
-    explain,
-    load_rules,
-    screen,
-    zones,
-)
-from dialer.app import App
+from compliance import Channel, explain, zones
 from dialer.cli.support import (
-    company_of,
+    caller_of,
     company_option,
     emit_json,
     json_option,
-    lead_or_fail,
     parse_instant,
     run,
 )
+from dialer.services import gate
 
 
 def _known(check: Callable[[str], str]) -> Callable[..., str | None]:
@@ -92,23 +80,19 @@ def check(
     calling hours in every candidate time zone (federal and state rules), rolling caps.
     Exits 0 when allowed and 1 when blocked, with or without --json.
     """
-
-    async def body(app: App) -> Decision:
-        async with app.transaction() as conn:
-            owner = await company_of(app, conn, company)
-            found = await lead_or_fail(conn, owner, lead) if lead else None
-            chosen = await repository.find_campaign(conn, owner, campaign) if campaign else None
-            attempt = Attempt(
-                address=number,
-                channel=chosen.spec.channel if chosen else Channel(channel),
-                lead_id=found.id if found else None,
-                lead_timezone=timezone or (found.timezone if found else None),
-                lead_state=state or (found.state if found else None),
-                campaign=chosen.limits if chosen else None,
-            )
-            return (await screen(conn, owner, [attempt], at, load_rules()))[0]
-
-    decision = run(body)
+    decision = run(
+        lambda app: gate.check_attempt(
+            app,
+            caller_of(company),
+            number,
+            channel=Channel(channel),
+            at=at,
+            state=state,
+            timezone=timezone,
+            lead=lead,
+            campaign=campaign,
+        )
+    )
     if as_json:
         emit_json(decision.as_dict())
     else:

@@ -18,20 +18,17 @@ from campaigns import InvalidDefinition, InvalidTransition, NoStatuses, UnknownC
 from campaigns.inbound import ReviewRefused
 from campaigns.outcomes import UnknownAttempt
 from compliance import (
-    Company,
     DncList,
     InvalidBlackout,
     InvalidNumber,
     InvalidPassword,
     InvalidUser,
     NotPermitted,
-    Permission,
     RemovalRefused,
     UnknownCompany,
     UnknownUser,
     UnreadableFile,
     accounts,
-    leads,
 )
 from compliance.hours import check_instant
 from compliance.numbers import NumberOwnedElsewhere
@@ -41,6 +38,7 @@ from dialer.carriers.simulator import InvalidScenario
 from dialer.database import DatabaseNotInitialized, DatabaseUnavailable
 from dialer.files import UnreadableText
 from dialer.services import Caller, InvalidNumbers
+from dialer.services.leads import UnknownLead
 from dialer.settings import InvalidSettings, SettingsConflict
 
 T = TypeVar("T")
@@ -73,6 +71,7 @@ REFUSALS = (
     UnknownCompany,
     UnknownToken,
     UnknownUser,
+    UnknownLead,
     UnreadableFile,
     UnreadableText,
 )
@@ -126,18 +125,6 @@ def caller_of(company: str | None, by: str | None = None) -> Caller:
     """Who a command acts as: --company (default: the default_company setting) and --by
     (default: the local operator)."""
     return Caller(company, by)
-
-
-async def company_of(app: App, conn: Any, name: str | None) -> Company:
-    return await accounts.find_company(conn, name or app.settings.default_company)
-
-
-async def actor_of(conn: Any, company: Company, by: str | None, permission: Permission) -> str:
-    """Who a change is recorded as made by: the user named by --by, if their role allows
-    the change (NotPermitted otherwise), or the local operator without --by."""
-    if by is None:
-        return accounts.LOCAL_OPERATOR
-    return (await accounts.find_actor(conn, company, by, permission)).name
 
 
 def by_option(
@@ -205,10 +192,3 @@ list_option = click.option(
 
 def iso(moment: datetime | None) -> str:
     return moment.isoformat() if moment else ""
-
-
-async def lead_or_fail(conn: Any, company: Company, ref: str) -> leads.Lead:
-    found = await leads.find_lead(conn, company, ref)
-    if found is None:
-        raise click.ClickException(f"no lead with id or external id {ref!r}")
-    return found
