@@ -66,17 +66,15 @@ def storage(settings: Settings) -> EncryptedCookieStorage:
             "no secret_key: run `dialer init` (it writes one into the data folder) or set "
             "DIALER_SECRET_KEY; every node needs the same key"
         )
-    try:
-        return EncryptedCookieStorage(
-            settings.secret_key,
-            cookie_name=COOKIE,
-            max_age=int(LIFETIME.total_seconds()),
-            httponly=True,
-            samesite="Lax",
-            secure=settings.public_url.startswith("https://"),
-        )
-    except ValueError:
-        raise InvalidSettings("secret_key: not a Fernet key; `dialer init` makes one") from None
+    # A malformed key never gets here: Settings refuses it.
+    return EncryptedCookieStorage(
+        settings.secret_key,
+        cookie_name=COOKIE,
+        max_age=int(LIFETIME.total_seconds()),
+        httponly=True,
+        samesite="Lax",
+        secure=settings.public_url.startswith("https://"),
+    )
 
 
 @web.middleware

@@ -55,6 +55,8 @@ async def sign_in(
         async with app.snapshot() as conn:
             owner = await accounts.find_company(conn, company or app.settings.default_company)
             until = await passwords.locked(conn, owner, name, address, utcnow())
+            # Read before the check: a password changed meanwhile ends the session at once.
+            stamp = _stamp(await passwords.password_set_at(conn, owner, name))
     except UnknownCompany:
         await passwords.matches(await passwords.dummy_hash(), password)  # as long as a check
         raise InvalidCredentials() from None
@@ -63,8 +65,6 @@ async def sign_in(
     user = await verify_password(app, owner.name, name, password, address=address)
     if user is None:
         raise InvalidCredentials()
-    async with app.snapshot() as conn:
-        stamp = _stamp(await passwords.password_set_at(conn, owner, user.name))
     log.info("session.signed_in", company=owner.name, user=user.name, address=address)
     return SignedIn(owner.name, user.name, stamp)
 
