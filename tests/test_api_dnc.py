@@ -348,6 +348,8 @@ async def test_only_a_user_who_may_remove_removes(app, company, api):
         422,
         "invalid_number",
     )
+    nul = await api.delete(f"/api/v1/dnc/{NUMBER}?reason=a%00b", headers=remover)
+    await problem(nul, 400, "validation_failed")
     assert await rows(app) == before
 
     assert (await api.delete(f"/api/v1/dnc/{NUMBER}?reason=asked", headers=remover)).status == 204
@@ -400,6 +402,7 @@ async def test_one_invalid_number_refuses_the_whole_addition(app, company, api):
         ("/api/v1/dnc", {"numbers": [NUMBER], "list": "spam"}, "list"),
         ("/api/v1/dnc", {"numbers": [NUMBER], "list_name": "dnc"}, "list_name"),
         ("/api/v1/dnc", {"numbers": [NUMBER], "reason": 7}, "reason"),
+        ("/api/v1/dnc", {"numbers": [NUMBER], "reason": "a\x00b"}, "reason"),
         ("/api/v1/dnc", {"numbers": [NUMBER], "expires_at": "2020-01-01T00:00:00Z"}, "expires_at"),
         ("/api/v1/dnc", {"numbers": [NUMBER], "expires_at": "2099-01-01T00:00:00"}, "expires_at"),
         ("/api/v1/dnc", {"numbers": [NUMBER] * 1001}, "numbers"),
@@ -528,8 +531,9 @@ async def test_a_request_that_is_no_proper_upload_is_refused(app, company, api, 
         await api.post(imports, data=bad_list, headers=headers), 422, "validation_failed"
     )
     assert {error["field"] for error in body["errors"]} == {"list", "extra"}
-    past = upload_form(b"3055550134\n", expires_at="2020-01-01T00:00:00Z")
-    await problem(await api.post(imports, data=past, headers=headers), 422, "validation_failed")
+    for fields in ({"expires_at": "2020-01-01T00:00:00Z"}, {"reason": "a\x00b"}):
+        form = upload_form(b"3055550134\n", **fields)
+        await problem(await api.post(imports, data=form, headers=headers), 422, "validation_failed")
     garbage = await api.post(
         imports,
         data=b"--b\r\nno headers here",

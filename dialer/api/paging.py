@@ -6,7 +6,6 @@ one that no page gave is a 400 problem."""
 from __future__ import annotations
 
 import base64
-import binascii
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -28,7 +27,7 @@ def position(query: PageQuery, form: re.Pattern[str]) -> re.Match[str] | None:
     padded = query.cursor + "=" * (-len(query.cursor) % 4)
     try:
         text = base64.b64decode(padded, b"-_", validate=True).decode("ascii")
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # not base64 (binascii.Error), not ASCII, before or after decoding
         text = ""
     match = form.fullmatch(text.removeprefix(_PREFIX)) if text.startswith(_PREFIX) else None
     if match is None:

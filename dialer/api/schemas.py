@@ -36,6 +36,16 @@ def _iso(value: Any) -> Any:
 Instant = Annotated[str, BeforeValidator(_iso), Field(json_schema_extra={"format": "date-time"})]
 
 
+def _without_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("has a NUL character")
+    return value
+
+
+# Text of a request that is stored or looked up as given: PostgreSQL refuses NUL.
+Text = Annotated[str, AfterValidator(_without_nul)]
+
+
 class Request(BaseModel):
     """A request body: unknown fields are refused, not ignored."""
 
@@ -83,8 +93,8 @@ class PageQuery(BaseModel):
 
 
 class TokenCreate(Request):
-    user: str = Field(min_length=1, max_length=MAX_USER_NAME, description="Whom it acts as.")
-    label: str = Field("", max_length=MAX_LABEL, description="What it is for.")
+    user: Text = Field(min_length=1, max_length=MAX_USER_NAME, description="Whom it acts as.")
+    label: Text = Field("", max_length=MAX_LABEL, description="What it is for.")
     expires_at: AwareDatetime | None = Field(
         None, description="When it stops working (default: never); an instant still to come."
     )
@@ -151,12 +161,15 @@ def _still_to_come(value: datetime) -> datetime:
 
 # An entry's expiry: an instant still to come, with its UTC offset.
 Expiry = Annotated[AwareDatetime, AfterValidator(_still_to_come)]
-Reason = Annotated[str, Field(max_length=MAX_REASON)]
+Reason = Annotated[Text, Field(max_length=MAX_REASON)]
 
 
 class DncAdd(Request):
     numbers: list[str] = Field(
-        min_length=1, max_length=MAX_NUMBERS, description="In any format; all or none."
+        min_length=1,
+        max_length=MAX_NUMBERS,
+        description="In any format; all or none.",
+        examples=[["(305) 555-0134", "+1 212 555 0123"]],
     )
     list_name: ListName = Field("dnc", alias="list", description="dnt blocks texts only.")
     reason: Reason = Field("", description="Why they are blocked.")
@@ -171,7 +184,12 @@ class DncAdded(BaseModel):
 
 
 class DncCheck(Request):
-    numbers: list[str] = Field(min_length=1, max_length=MAX_NUMBERS, description="Any format.")
+    numbers: list[str] = Field(
+        min_length=1,
+        max_length=MAX_NUMBERS,
+        description="Any format.",
+        examples=[["(305) 555-0134", "2125550123"]],
+    )
     channel: Literal["voice", "sms"] = "voice"
 
 
@@ -245,7 +263,9 @@ class DncPage(BaseModel):
 
 class NumberPath(BaseModel):
     # A number has a digit: /dnc/export and the other fixed paths never match.
-    number: str = Field(min_length=1, max_length=MAX_NUMBER_TEXT, pattern="[0-9]")
+    number: str = Field(
+        min_length=1, max_length=MAX_NUMBER_TEXT, pattern="[0-9]", examples=["+13055550134"]
+    )
 
 
 class DncRemoveQuery(BaseModel):
