@@ -111,7 +111,8 @@ async def check_numbers(request: web.Request, body: DncCheck) -> web.Response:
     checks = await service.check_numbers(
         request.app[APP], request[CALLER], body.numbers, Channel(body.channel)
     )
-    return respond(NumberChecks, {"data": [check.as_dict() for check in checks]})
+    views = {"data": [check.as_dict() for check in checks]}
+    return respond(NumberChecks, views, check=False)
 
 
 @ROUTES.route(

@@ -164,16 +164,19 @@ class NumberCheck:
         return max(ends) if ends and len(ends) == len(self.entries) else None
 
     def as_dict(self) -> dict[str, Any]:
-        until = self.expires_at
-        return {
+        view = {
             "input": self.input,
             "number": self.number,
             "valid": self.number is not None,
             "blocked": bool(self.entries),
             "lists": [entry.list_name.value for entry in self.entries],
-            **({"expires_at": until.isoformat()} if until else {}),
-            **({"error": self.error} if self.error else {}),
         }
+        # Built key by key: the API answers a thousand of these a request.
+        if self.entries and (until := self.expires_at):
+            view["expires_at"] = until.isoformat()
+        if self.error:
+            view["error"] = self.error
+        return view
 
 
 async def check_numbers(
