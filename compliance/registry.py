@@ -24,6 +24,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    tuple_,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -338,6 +339,41 @@ async def entries(
         yield _entry(row)
 
 
+async def entries_page(
+    conn: AsyncConnection,
+    company: Company,
+    now: datetime,
+    *,
+    list_name: DncList | None = None,
+    number: str | None = None,
+    source: Source | None = None,
+    added_after: datetime | None = None,
+    after: tuple[str, DncList] | None = None,
+    limit: int,
+) -> list[DncEntry]:
+    """A page of a company's live entries in (number, list) order, the primary key's own:
+    one index range scan from the entry `after` (E.164 number, list), whatever the page."""
+    query = select(dnc_entries).where(dnc_entries.c.company_id == company.id, _active(now))
+    if list_name is not None:
+        query = query.where(dnc_entries.c.list_name == list_name.value)
+    if number is not None:
+        query = query.where(dnc_entries.c.number == to_key(number))
+    if source is not None:
+        query = query.where(dnc_entries.c.source == source.value)
+    if added_after is not None:
+        query = query.where(dnc_entries.c.added_at > added_after)
+    if after is not None:
+        last_number, last_list = after
+        query = query.where(
+            tuple_(dnc_entries.c.number, dnc_entries.c.list_name)
+            > tuple_(to_key(last_number), last_list.value)
+        )
+    rows = await conn.execute(
+        query.order_by(dnc_entries.c.number, dnc_entries.c.list_name).limit(limit)
+    )
+    return [_entry(row) for row in rows]
+
+
 async def audit_events(
     conn: AsyncConnection,
     company: Company,
@@ -355,6 +391,25 @@ async def audit_events(
         query = query.where(dnc_events.c.lead_id == lead_id)
     page = await stream_last(conn, query, (dnc_events.c.id,), limit)
     return Page(rows=(_event(row) async for row in page.rows), more=page.more)
+
+
+async def audit_page(
+    conn: AsyncConnection,
+    company: Company,
+    *,
+    number: str | None = None,
+    after: int | None = None,
+    limit: int,
+) -> list[AuditEvent]:
+    """A page of the company's DNC audit trail, oldest first, from the event after `after`
+    (its id), optionally for one E.164 number."""
+    query = select(dnc_events).where(dnc_events.c.company_id == company.id)
+    if number is not None:
+        query = query.where(dnc_events.c.number == to_key(number))
+    if after is not None:
+        query = query.where(dnc_events.c.id > after)
+    rows = await conn.execute(query.order_by(dnc_events.c.id).limit(limit))
+    return [_event(row) for row in rows]
 
 
 def _event(row: Row) -> AuditEvent:

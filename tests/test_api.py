@@ -311,6 +311,7 @@ async def test_a_bad_payload_names_its_fields_and_changes_nothing(app, company, 
         {"user": "ann", "expires_at": "2030-01-01T00:00:00"},
         {"user": "ann", "expires_at": "2200-01-01T00:00:00Z"},
         {"user": "nobody"},
+        {"user": "ann\x00"},
         [],
     ):
         response = await api.post("/api/v1/tokens", json=payload, headers=headers)
@@ -351,7 +352,7 @@ async def test_tokens_are_listed_in_cursor_pages(app, company, api):
     assert pages == 3
     assert page["next_cursor"] is None
 
-    for query in ("cursor=nonsense", "cursor=YWZ0ZXI6eA", "cursor=%00"):
+    for query in ("cursor=nonsense", "cursor=YWZ0ZXI6eA", "cursor=%00", "cursor=%C3%9A"):
         response = await api.get(f"/api/v1/tokens?{query}", headers=headers)
         await problem(response, 400, "invalid_cursor")
     for query in ("limit=0", "limit=1001", "limit=ten"):

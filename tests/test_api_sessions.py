@@ -449,3 +449,13 @@ async def test_nodes_sharing_the_secret_key_accept_each_others_sessions(app, com
         )
         assert signed_out.status == 204
         assert (await client.get(f"{first}/api/v1/me", headers=cookie)).status == 401
+
+
+@pytest.mark.parametrize("field", ["user", "company"])
+async def test_a_sign_in_with_a_nul_in_a_name_is_refused_not_failed(app, company, api, field):
+    # PostgreSQL refuses NUL in text: found by the schemathesis run as a 500.
+    await add_user(app, "ann")
+    response = await api.post("/api/v1/session", json={**credentials(), field: "an\x00n"})
+
+    assert response.status == 422
+    assert (await response.json())["code"] == "validation_failed"

@@ -15,6 +15,7 @@ from dialer.api.idempotency import KEY_HEADER, MAX_KEY
 from dialer.api.routing import JSON, Endpoint
 from dialer.api.schemas import Problem
 from dialer.api.sessions import COOKIE, CSRF_HEADER, UNSAFE
+from dialer.api.uploads import FILE_FIELD, MULTIPART
 
 REF = "#/components/schemas/{model}"
 BASE = "/api/v1"
@@ -91,8 +92,14 @@ def _operation(endpoint: Endpoint, refs: dict[Any, Any]) -> dict[str, Any]:
     if endpoint.body is not None:
         schema = refs[endpoint.body, "validation"]
         operation["requestBody"] = {"required": True, "content": {JSON: {"schema": schema}}}
+    if endpoint.upload is not None:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {MULTIPART: {"schema": _form(endpoint.upload)}},
+        }
+    success = _success(endpoint, refs)
     operation["responses"] = {
-        str(endpoint.status): _success(endpoint, refs),
+        **{str(status): success for status in sorted({endpoint.status, *endpoint.also})},
         **{
             str(status): _problem(status, refs[Problem, "serialization"])
             for status in sorted(_problem_statuses(endpoint))
@@ -106,7 +113,8 @@ def _parameters(model: type[BaseModel] | None, where: str) -> list[dict[str, Any
         return []
     properties = model.model_json_schema(ref_template=REF)["properties"]
     parameters = []
-    for name, field in model.model_fields.items():
+    for attribute, field in model.model_fields.items():
+        name = field.alias or attribute
         schema = {k: v for k, v in properties[name].items() if k not in ("title", "description")}
         parameter = {
             "name": name,
@@ -120,12 +128,27 @@ def _parameters(model: type[BaseModel] | None, where: str) -> list[dict[str, Any
     return parameters
 
 
+def _form(model: type[BaseModel]) -> dict[str, Any]:
+    """An upload's form: its `file` and the model's text fields (no nested models)."""
+    schema = model.model_json_schema()
+    return {
+        "type": "object",
+        "properties": {
+            FILE_FIELD: {"type": "string", "format": "binary", "description": "CSV or XLSX."},
+            **schema["properties"],
+        },
+        "required": [FILE_FIELD, *schema.get("required", ())],
+        "additionalProperties": False,
+    }
+
+
 def _success(endpoint: Endpoint, refs: dict[Any, Any]) -> dict[str, Any]:
     answer: dict[str, Any] = {"description": HTTPStatus(endpoint.status).phrase}
     if isinstance(endpoint.response, type):
-        answer["content"] = {JSON: {"schema": refs[endpoint.response, "serialization"]}}
+        schema = refs[endpoint.response, "serialization"]
+        answer["content"] = {endpoint.media_type: {"schema": schema}}
     elif endpoint.response is not None:
-        answer["content"] = {JSON: {"schema": dict(endpoint.response)}}
+        answer["content"] = {endpoint.media_type: {"schema": dict(endpoint.response)}}
     return answer
 
 
@@ -139,7 +162,7 @@ def _problem_statuses(endpoint: Endpoint) -> set[int]:
         statuses.add(404)
     if endpoint.query is not None:
         statuses.add(400)
-    if endpoint.body is not None:
+    if endpoint.body is not None or endpoint.upload is not None:
         statuses |= {400, 413, 415, 422}
     if endpoint.idempotent:
         statuses |= {400, 409, 422}

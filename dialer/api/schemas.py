@@ -7,16 +7,44 @@ instants as ISO-8601 text.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+)
 
+from compliance import Source
 from compliance.accounts import MAX_USER_NAME
 from compliance.hours import check_instant
 from compliance.passwords import MAX_PASSWORD
 from compliance.tokens import MAX_LABEL, MAX_TOKEN_ID
+from dialer.app import utcnow
 
-Instant = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+# An instant in an answer: ISO-8601 text with its offset (a view's datetime is written so).
+Instant = Annotated[str, BeforeValidator(_iso), Field(json_schema_extra={"format": "date-time"})]
+
+
+def _without_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("has a NUL character")
+    return value
+
+
+# Text of a request that is stored or looked up as given: PostgreSQL refuses NUL.
+Text = Annotated[str, AfterValidator(_without_nul)]
 
 
 class Request(BaseModel):
@@ -66,8 +94,8 @@ class PageQuery(BaseModel):
 
 
 class TokenCreate(Request):
-    user: str = Field(min_length=1, max_length=MAX_USER_NAME, description="Whom it acts as.")
-    label: str = Field("", max_length=MAX_LABEL, description="What it is for.")
+    user: Text = Field(min_length=1, max_length=MAX_USER_NAME, description="Whom it acts as.")
+    label: Text = Field("", max_length=MAX_LABEL, description="What it is for.")
     expires_at: AwareDatetime | None = Field(
         None, description="When it stops working (default: never); an instant still to come."
     )
@@ -118,8 +146,8 @@ class TokenPage(BaseModel):
 class SessionCreate(Request):
     """A sign-in: the user's name and password (of `company`, by default the server's)."""
 
-    company: str | None = Field(None, min_length=1, max_length=200)
-    user: str = Field(min_length=1, max_length=MAX_USER_NAME)
+    company: Text | None = Field(None, min_length=1, max_length=200)
+    user: Text = Field(min_length=1, max_length=MAX_USER_NAME)
     # Longer than any valid password (MAX_PASSWORD), short enough to bound the hashing.
     password: str = Field(min_length=1, max_length=4 * MAX_PASSWORD)
 
@@ -131,3 +159,181 @@ class Session(BaseModel):
     user: Me
     csrf_token: str
     expires_at: Instant = Field(description="When the session ends, at the latest.")
+
+
+# --- the DNC and DNT lists --------------------------------------------------------------
+
+ListName = Literal["dnc", "dnt"]
+SourceName = Literal[tuple(source.value for source in Source)]  # type: ignore[valid-type]
+# Numbers one request may add or check: `dialer dnc import` takes any more.
+MAX_NUMBERS = 1000
+MAX_REASON = 500
+MAX_NUMBER_TEXT = 100
+
+
+def _still_to_come(value: datetime) -> datetime:
+    check_instant(value)
+    if value <= utcnow():
+        raise ValueError("has passed: give an instant still to come")
+    return value
+
+
+# An entry's expiry: an instant still to come, with its UTC offset.
+Expiry = Annotated[AwareDatetime, AfterValidator(_still_to_come)]
+Reason = Annotated[Text, Field(max_length=MAX_REASON)]
+
+
+class DncAdd(Request):
+    numbers: list[str] = Field(
+        min_length=1,
+        max_length=MAX_NUMBERS,
+        description="In any format; all or none.",
+        examples=[["(305) 555-0134", "+1 212 555 0123"]],
+    )
+    list_name: ListName = Field("dnc", alias="list", description="dnt blocks texts only.")
+    reason: Reason = Field("", description="Why they are blocked.")
+    expires_at: Expiry | None = Field(None, description="When they stop blocking (default: never).")
+
+
+class DncAdded(BaseModel):
+    """What an addition did: each number (E.164) added or found already listed."""
+
+    added: list[str]
+    already_listed: list[str]
+
+
+class DncCheck(Request):
+    numbers: list[str] = Field(
+        min_length=1,
+        max_length=MAX_NUMBERS,
+        description="Any format.",
+        examples=[["(305) 555-0134", "2125550123"]],
+    )
+    channel: Literal["voice", "sms"] = "voice"
+
+
+class NumberCheck(BaseModel):
+    """One input's answer, as `dialer dnc check --json` prints it: `expires_at` when every
+    entry blocking it expires, `error` when it is no valid number."""
+
+    input: str
+    number: str | None
+    valid: bool
+    blocked: bool
+    lists: list[ListName]
+    expires_at: Instant | None = None
+    error: str | None = None
+
+
+class NumberChecks(BaseModel):
+    data: list[NumberCheck]
+
+
+class DncEntry(BaseModel):
+    """A live entry, in the export's columns."""
+
+    number: str
+    list_name: ListName = Field(alias="list")
+    source: SourceName
+    reason: str
+    added_by: str
+    added_at: Instant
+    expires_at: Instant | None
+
+
+class DncEvent(BaseModel):
+    """One audit event, as `dialer dnc log --json` shows it: an add or removal of a number,
+    or a change of a lead's own channels."""
+
+    id: int
+    at: Instant
+    action: str
+    list_name: ListName | None
+    number: str | None
+    lead_id: int | None
+    channels: str | None
+    source: str
+    reason: str
+    actor: str
+
+
+class DncRecord(BaseModel):
+    """A number on each list, and the newest of its audit events (oldest first):
+    `more_history` says older ones are in GET /dnc/events?number=."""
+
+    number: str
+    entries: list[DncEntry]
+    history: list[DncEvent]
+    more_history: bool
+
+
+class DncQuery(PageQuery):
+    list_name: ListName | None = Field(None, alias="list", description="One list (default both).")
+    number: str | None = Field(None, max_length=MAX_NUMBER_TEXT, description="Any format.")
+    source: SourceName | None = None
+    added_after: AwareDatetime | None = Field(None, description="Added after this instant.")
+
+
+class DncPage(BaseModel):
+    data: list[DncEntry]
+    next_cursor: str | None
+    next_url: str | None
+
+
+class NumberPath(BaseModel):
+    # A number has a digit: /dnc/export and the other fixed paths never match.
+    number: str = Field(
+        min_length=1, max_length=MAX_NUMBER_TEXT, pattern="[0-9]", examples=["+13055550134"]
+    )
+
+
+class DncRemoveQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    list_name: ListName = Field("dnc", alias="list")
+    reason: Reason = Field("", description="Why it may be contacted again (required).")
+
+
+class ExportQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    list_name: ListName | None = Field(None, alias="list", description="One list (default both).")
+
+
+class EventQuery(PageQuery):
+    number: str | None = Field(None, max_length=MAX_NUMBER_TEXT, description="Any format.")
+
+
+class EventPage(BaseModel):
+    data: list[DncEvent]
+    next_cursor: str | None
+    next_url: str | None
+
+
+class ImportForm(Request):
+    """An upload's fields beside its file."""
+
+    list_name: ListName = Field("dnc", alias="list")
+    reason: Reason = Field("", description="Recorded on every entry (default: upload of FILE).")
+    # A form field is text or absent, never null.
+    expires_at: Annotated[
+        Expiry | None, WithJsonSchema({"type": "string", "format": "date-time"})
+    ] = Field(None, description="When the entries stop blocking (default: never).")
+
+
+class InvalidRow(BaseModel):
+    row: int
+    value: str
+    error: str
+
+
+class ImportSummary(BaseModel):
+    """What an upload did, as `dialer dnc import --json` prints it (the first invalid rows
+    in detail, all of them counted)."""
+
+    read: int
+    invalid: list[InvalidRow]
+    invalid_count: int
+    added: int
+    already_listed: int
+    duplicates_in_file: int

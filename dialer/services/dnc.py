@@ -30,15 +30,19 @@ from dialer.services import Caller, acting, e164_all
 __all__ = [
     "Added",
     "NumberCheck",
+    "NumberRecord",
     "Removed",
     "add_numbers",
     "audit_log",
     "check_numbers",
+    "entries_page",
     "entry_view",
     "event_view",
+    "events_page",
     "export_entries",
     "import_file",
     "import_view",
+    "number_record",
     "remove_numbers",
 ]
 
@@ -160,16 +164,19 @@ class NumberCheck:
         return max(ends) if ends and len(ends) == len(self.entries) else None
 
     def as_dict(self) -> dict[str, Any]:
-        until = self.expires_at
-        return {
+        view = {
             "input": self.input,
             "number": self.number,
             "valid": self.number is not None,
             "blocked": bool(self.entries),
             "lists": [entry.list_name.value for entry in self.entries],
-            **({"expires_at": until.isoformat()} if until else {}),
-            **({"error": self.error} if self.error else {}),
         }
+        # Built key by key: the API answers a thousand of these a request.
+        if self.entries and (until := self.expires_at):
+            view["expires_at"] = until.isoformat()
+        if self.error:
+            view["error"] = self.error
+        return view
 
 
 async def check_numbers(
@@ -205,11 +212,44 @@ async def export_entries(
         yield registry.entries(conn, who.company, list_name, utcnow())
 
 
+async def entries_page(
+    app: App,
+    caller: Caller,
+    *,
+    list_name: DncList | None = None,
+    number: str | None = None,
+    source: Source | None = None,
+    added_after: datetime | None = None,
+    after: tuple[str, DncList] | None = None,
+    limit: int,
+) -> list[DncEntry]:
+    """A page of the live entries, in (number, list) order from the entry `after` (E.164
+    number, list); `number` in any format (InvalidNumber else)."""
+    async with app.snapshot() as conn:
+        who = await acting(app, conn, caller)
+        return await registry.entries_page(
+            conn,
+            who.company,
+            utcnow(),
+            list_name=list_name,
+            number=_e164(number, who.company.default_region),
+            source=source,
+            added_after=added_after,
+            after=after,
+            limit=limit,
+        )
+
+
+def _e164(number: str | None, region: str) -> str | None:
+    return normalize(number, region).e164 if number else None
+
+
 EXPORT_COLUMNS = ("number", "list", "source", "reason", "added_by", "added_at", "expires_at")
 
 
 def entry_view(entry: DncEntry) -> dict[str, Any]:
-    """An entry in the export's columns; instants as ISO-8601 text, "" when none."""
+    """An entry in the export's columns; instants as ISO-8601 text, expires_at None when
+    it never expires."""
     values = (
         entry.number,
         entry.list_name.value,
@@ -217,7 +257,7 @@ def entry_view(entry: DncEntry) -> dict[str, Any]:
         entry.reason,
         entry.added_by,
         entry.added_at.isoformat(),
-        entry.expires_at.isoformat() if entry.expires_at else "",
+        entry.expires_at.isoformat() if entry.expires_at else None,
     )
     return dict(zip(EXPORT_COLUMNS, values, strict=True))
 
@@ -234,8 +274,59 @@ async def audit_log(
     optionally of one number (any format); with `limit`, the newest `limit` events."""
     async with app.snapshot() as conn:
         who = await acting(app, conn, caller)
-        wanted = normalize(number, who.company.default_region).e164 if number else None
+        wanted = _e164(number, who.company.default_region)
         yield await registry.audit_events(conn, who.company, number=wanted, limit=limit)
+
+
+async def events_page(
+    app: App, caller: Caller, *, number: str | None = None, after: int | None = None, limit: int
+) -> list[AuditEvent]:
+    """A page of the audit trail, oldest first, from the event after id `after`;
+    optionally of one number (any format)."""
+    async with app.snapshot() as conn:
+        who = await acting(app, conn, caller)
+        wanted = _e164(number, who.company.default_region)
+        return await registry.audit_page(conn, who.company, number=wanted, after=after, limit=limit)
+
+
+# Events a number's record shows; the whole trail is a listing of its own.
+HISTORY_SHOWN = 100
+
+
+@dataclass(frozen=True, slots=True)
+class NumberRecord:
+    """One number: its live entries, list by list, and the newest of its audit events
+    (oldest first; `more_history`: older ones were left out)."""
+
+    number: str
+    entries: list[DncEntry]
+    history: list[AuditEvent]
+    more_history: bool
+
+    @property
+    def known(self) -> bool:
+        """On a list now, or ever: every add leaves an event."""
+        return bool(self.entries or self.history)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "entries": [entry_view(entry) for entry in self.entries],
+            "history": [event_view(event) for event in self.history],
+            "more_history": self.more_history,
+        }
+
+
+async def number_record(app: App, caller: Caller, number: str) -> NumberRecord:
+    """`number` (any format; InvalidNumber else) on each list, with its audit history,
+    read in one snapshot."""
+    async with app.snapshot() as conn:
+        who = await acting(app, conn, caller)
+        e164 = normalize(number, who.company.default_region).e164
+        found = await registry.listings(conn, who.company, [e164], utcnow())
+        page = await registry.audit_events(conn, who.company, number=e164, limit=HISTORY_SHOWN)
+        history = [event async for event in page.rows]
+    return NumberRecord(e164, found.get(e164, []), history, page.more)
 
 
 EVENT_FIELDS = [field.name for field in fields(AuditEvent)]
