@@ -14,7 +14,14 @@ from compliance.tables import Page
 from dialer.app import App, utcnow
 from dialer.services import Caller, acting
 
-__all__ = ["campaign_report", "interactions", "set_disposition", "skip_log"]
+__all__ = [
+    "campaign_report",
+    "interaction_page",
+    "interactions",
+    "set_disposition",
+    "skip_log",
+    "skip_page",
+]
 
 
 @asynccontextmanager
@@ -43,6 +50,33 @@ async def skip_log(
         )
 
 
+async def skip_page(
+    app: App,
+    caller: Caller,
+    *,
+    campaign: str | None = None,
+    reason: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    after: int | None = None,
+    limit: int,
+) -> list[tuple[int, SkipRow]]:
+    """A page of the skip log in the order skips were logged, each with its id: at most
+    `limit` after the skip id `after`; filters as `skip_log`."""
+    async with app.snapshot() as conn:
+        who = await acting(app, conn, caller)
+        return await reports.skip_page(
+            conn,
+            who.company,
+            campaign=campaign,
+            reason=reason,
+            since=since,
+            until=until,
+            after=after,
+            limit=limit,
+        )
+
+
 @asynccontextmanager
 async def interactions(
     app: App, caller: Caller, *, campaign: str | None = None, limit: int | None = None
@@ -51,6 +85,22 @@ async def interactions(
     async with app.snapshot() as conn:
         who = await acting(app, conn, caller)
         yield await reports.interactions(conn, who.company, campaign=campaign, limit=limit)
+
+
+async def interaction_page(
+    app: App,
+    caller: Caller,
+    *,
+    campaign: str | None = None,
+    after: int | None = None,
+    limit: int,
+) -> list[InteractionRow]:
+    """A page of the attempts placed, in id order: at most `limit` after the id `after`."""
+    async with app.snapshot() as conn:
+        who = await acting(app, conn, caller)
+        return await reports.interaction_page(
+            conn, who.company, campaign=campaign, after=after, limit=limit
+        )
 
 
 async def campaign_report(app: App, caller: Caller, name: str) -> CampaignReport:
