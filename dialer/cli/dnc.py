@@ -10,13 +10,7 @@ import click
 
 from compliance import AuditEvent, Channel, DncList
 from dialer.app import App
-from dialer.cli.output import (
-    CsvWriter,
-    hint_if_more,
-    limit_options,
-    output_file,
-    print_listing,
-)
+from dialer.cli.output import hint_if_more, limit_options, output_file, print_listing
 from dialer.cli.support import (
     by_option,
     caller_of,
@@ -31,6 +25,7 @@ from dialer.cli.support import (
     progress,
     run,
 )
+from dialer.csvfiles import CsvWriter
 from dialer.services import dnc as service
 from dialer.services.dnc import EXPORT_COLUMNS, event_view
 

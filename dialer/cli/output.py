@@ -1,16 +1,14 @@
-"""How commands write what may be long or land in a spreadsheet: CSV with formulas
-neutralized, files replaced only whole, listings streamed and paged."""
+"""How commands write what may be long: files replaced only whole, listings streamed and
+paged (CSV cells are made spreadsheet-safe by dialer.csvfiles)."""
 
 from __future__ import annotations
 
-import csv
 import functools
 import json
 import os
-import re
 import sys
 import tempfile
-from collections.abc import AsyncIterable, Callable, Collection, Iterator, Sequence
+from collections.abc import AsyncIterable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, TypeVar
@@ -19,45 +17,11 @@ import click
 
 from dialer.cli.support import print_table
 
-# A spreadsheet runs a cell that starts with one of these as a formula (OWASP CSV injection).
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-_E164 = re.compile(r"\+[1-9][0-9]{1,14}")
-
 # Newest rows a listing shows unless --limit N or --all says otherwise.
 DEFAULT_LIMIT = 100
 # Rows per table printed: a listing of any length is printed as tables of this many rows.
 T = TypeVar("T")
 TABLE_PAGE = 1_000
-
-
-def spreadsheet_safe(value: Any, *, number: bool = False) -> str:
-    """A CSV cell that a spreadsheet shows as text: a leading ' before a formula start,
-    except an E.164 number in a number column."""
-    text = "" if value is None else str(value)
-    if number and _E164.fullmatch(text):
-        return text
-    return f"'{text}" if text.startswith(FORMULA_STARTS) else text
-
-
-class CsvWriter:
-    """Writes rows as they come, every cell spreadsheet-safe; counts the rows written."""
-
-    def __init__(
-        self, stream: IO[str], columns: Sequence[str], number_columns: Collection[str] = ()
-    ) -> None:
-        self._writer = csv.writer(stream)
-        self._numbers = [column in number_columns for column in columns]
-        self._writer.writerow([spreadsheet_safe(column) for column in columns])
-        self.rows = 0
-
-    def write(self, row: Sequence[Any]) -> None:
-        self._writer.writerow(
-            [
-                spreadsheet_safe(value, number=is_number)
-                for value, is_number in zip(row, self._numbers, strict=True)
-            ]
-        )
-        self.rows += 1
 
 
 @contextmanager

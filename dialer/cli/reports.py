@@ -16,7 +16,6 @@ from campaigns import reports
 from compliance import Code
 from dialer.app import App
 from dialer.cli.output import (
-    CsvWriter,
     hint_if_more,
     limit_options,
     print_table_pages,
@@ -30,6 +29,7 @@ from dialer.cli.support import (
     print_table,
     run,
 )
+from dialer.csvfiles import CsvWriter
 from dialer.services import reports as service
 
 _FORMAT_USES = {
