@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -201,16 +202,22 @@ _EDITABLE = (CampaignState.DRAFT, CampaignState.PAUSED)
 
 
 async def update_campaign(
-    conn: AsyncConnection, company: Company, name: str, definition: str, now: datetime
+    conn: AsyncConnection,
+    company: Company,
+    name: str,
+    edit: Callable[[str], str],
+    now: datetime,
 ) -> Campaign:
     """Replace the definition of a draft or paused campaign (InvalidTransition for any
-    other), checked as a creation checks it, and a paused one also as a start does."""
+    other) with `edit` of it, checked as a creation checks it, and a paused one's also as
+    a start does."""
     await _lock_campaigns(conn, campaigns.c.company_id == company.id, campaigns.c.name == name)
     campaign = await find_campaign(conn, company, name)
     if campaign.state not in _EDITABLE:
         raise InvalidTransition(
             f"cannot change a {campaign.state} campaign; only a draft or paused one changes"
         )
+    definition = edit(campaign.definition)
     spec = parse_campaign_text(definition)
     if spec.name != campaign.name:
         raise InvalidDefinition(f"name: a campaign keeps its name ({campaign.name!r})")

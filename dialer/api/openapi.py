@@ -90,7 +90,10 @@ def _operation(endpoint: Endpoint, refs: dict[Any, Any]) -> dict[str, Any]:
         operation["parameters"] = parameters
     if endpoint.body is not None:
         schema = refs[endpoint.body, "validation"]
-        operation["requestBody"] = {"required": True, "content": {JSON: {"schema": schema}}}
+        content = {JSON: {"schema": schema}}
+        if endpoint.text_body is not None:
+            content[endpoint.text_body] = {"schema": {"type": "string"}}
+        operation["requestBody"] = {"required": True, "content": content}
     operation["responses"] = {
         str(endpoint.status): _success(endpoint, refs),
         **{
@@ -106,7 +109,8 @@ def _parameters(model: type[BaseModel] | None, where: str) -> list[dict[str, Any
         return []
     properties = model.model_json_schema(ref_template=REF)["properties"]
     parameters = []
-    for name, field in model.model_fields.items():
+    for attribute, field in model.model_fields.items():
+        name = field.alias or attribute
         schema = {k: v for k, v in properties[name].items() if k not in ("title", "description")}
         parameter = {
             "name": name,

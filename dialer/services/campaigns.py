@@ -3,7 +3,9 @@ forecasting it, whoever asks (CLI, API, pages)."""
 
 from __future__ import annotations
 
+import tomllib
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -11,6 +13,7 @@ from typing import Any
 
 from campaigns import Campaign, CampaignAction, InvalidDefinition, queue, repository
 from compliance import Decision, Permission, decide, gather_facts, load_rules
+from dialer import tomltext
 from dialer.app import App, utcnow
 from dialer.clock import SimClock
 from dialer.files import read_text
@@ -56,12 +59,27 @@ async def create_from_text(app: App, caller: Caller, definition: str) -> Campaig
         return await repository.create_campaign(conn, who.company, definition, utcnow())
 
 
-async def update_campaign(app: App, caller: Caller, name: str, definition: str) -> Campaign:
-    """Replace the TOML definition of the draft or paused campaign `name`
-    (InvalidTransition for any other state), checked as a creation checks it."""
+async def update_campaign(
+    app: App,
+    caller: Caller,
+    name: str,
+    *,
+    changes: Mapping[str, Any] | None = None,
+    definition: str | None = None,
+) -> Campaign:
+    """Change the draft or paused campaign `name` (InvalidTransition for any other state):
+    replace its TOML `definition`, or merge `changes` into it (a field set to None is
+    removed, as in a JSON merge patch); checked as a creation checks it."""
+
+    def edit(current: str) -> str:
+        if definition is not None:
+            return definition
+        fields = {**tomllib.loads(current), **(changes or {})}
+        return tomltext.dumps(fields)
+
     async with app.transaction() as conn:
         who = await acting(app, conn, caller, Permission.CHANGE)
-        return await repository.update_campaign(conn, who.company, name, definition, utcnow())
+        return await repository.update_campaign(conn, who.company, name, edit, utcnow())
 
 
 async def list_campaigns(app: App, caller: Caller) -> list[Campaign]:

@@ -3,9 +3,12 @@ figures; and a call status set by a person after the fact."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import json
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import fields
 from datetime import datetime
+from typing import Any
 
 from campaigns import CallStatus, outcomes, reports
 from campaigns.reports import CampaignReport, InteractionRow, SkipRow
@@ -15,13 +18,28 @@ from dialer.app import App, utcnow
 from dialer.services import Caller, acting
 
 __all__ = [
+    "SKIP_CSV",
     "campaign_report",
     "interaction_page",
     "interactions",
     "set_disposition",
+    "skip_csv_cells",
     "skip_log",
     "skip_page",
 ]
+
+# The skip log as CSV (`dialer skips --format csv`, GET /skips as text/csv): each column
+# and how its cell comes from a skip's view (a key of it, or a function of it).
+SKIP_CSV: dict[str, str | Callable[[dict[str, Any]], Any]] = {
+    **{column.name: column.name for column in fields(SkipRow)},
+    "reasons": lambda view: "|".join(view["reasons"]),
+    "detail": lambda view: json.dumps(view["detail"]),
+}
+
+
+def skip_csv_cells(view: dict[str, Any]) -> list[Any]:
+    """A skip's view as its CSV row (SKIP_CSV's columns)."""
+    return [view[c] if isinstance(c, str) else c(view) for c in SKIP_CSV.values()]
 
 
 @asynccontextmanager
