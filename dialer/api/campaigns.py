@@ -13,7 +13,7 @@ from campaigns import CampaignAction
 from compliance import InvalidNumber, normalize
 from dialer import tomltext
 from dialer.api import paging
-from dialer.api.reports import keyed_page
+from dialer.api.reports import InstantParameter, keyed_page
 from dialer.api.routing import Routes, respond
 from dialer.api.schemas import Instant, PageQuery, Request
 from dialer.api.state import APP, CALLER
@@ -288,15 +288,24 @@ async def campaign_report(request: web.Request, path: CampaignPath) -> web.Respo
     return respond(Report, found.as_dict())
 
 
+class EligibilityQuery(BaseModel):
+    at: InstantParameter | None = Field(
+        None, description="Screen as at this instant (default: now): the leads due then."
+    )
+
+
 @ROUTES.route(
     "GET",
     "/campaigns/{name}/eligibility",
     "Why is it dialling, or not: its queue screened by the gate now, changing nothing",
     response=Eligibility,
     path_model=CampaignPath,
+    query=EligibilityQuery,
 )
-async def eligibility(request: web.Request, path: CampaignPath) -> web.Response:
-    found = await service.eligibility(request.app[APP], request[CALLER], path.name)
+async def eligibility(
+    request: web.Request, path: CampaignPath, query: EligibilityQuery
+) -> web.Response:
+    found = await service.eligibility(request.app[APP], request[CALLER], path.name, at=query.at)
     return respond(Eligibility, found.as_dict())
 
 
