@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from compliance import DncList
+from dialer import tomltext
 from dialer.app import utcnow
 from dialer.services import Caller, dnc
 from tests.api_support import as_, cli_json, staffed
@@ -351,3 +352,12 @@ async def test_another_company_s_campaigns_are_not_found(app, company, api):
     listed = await api.get("/api/v1/campaigns", headers=as_(api, OUTSIDER))
     assert (await listed.json())["data"] == []
     assert await contents(app) == before
+
+
+@pytest.mark.parametrize(
+    "text", ['quote " and \\ backslash', "tab\tnew\nline", "\x00\x1f\x7f", "é 😀 \u2028", "'"]
+)
+def test_json_fields_become_toml_that_reads_back_the_same(text):
+    fields = {"name": text, "n": -3, "x": 0.5, "on": True, "a": [1, "b"], text: {"k": text}}
+
+    assert tomllib.loads(tomltext.dumps(fields)) == fields
