@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import asyncio
 
+import aiohttp
+import openpyxl
 import pytest
 
+from dialer.api import uploads
 from tests.api_support import as_, cli_json, staffed
 from tests.service_callers import ADMIN, MANAGER, OUTSIDER, VIEWER, contents
 from tests.test_api import problem
@@ -265,4 +268,75 @@ async def test_another_company_s_leads_are_not_found(app, company, api):
         await problem(response, 404, "not_found")
     listed = await api.get("/api/v1/leads?external_id=L1", headers=as_(api, OUTSIDER))
     assert (await listed.json())["data"] == []
+    assert await contents(app) == before
+
+
+# --- uploads -------------------------------------------------------------------------------
+
+LEAD_FILE = "Phone,First Name,State\n(305) 555-0117,Ann,FL\n212.555.0123,Bo,NY\nnope,Cy,\n"
+
+
+def form(content: bytes | str, name: str = "leads.csv", **fields: str) -> aiohttp.FormData:
+    data = aiohttp.FormData()
+    for key, value in fields.items():
+        data.add_field(key, value)
+    data.add_field("file", content, filename=name, content_type="text/csv")
+    return data
+
+
+async def test_an_uploaded_file_imports_as_leads_import_does(app, company, api, dialer, tmp_path):
+    response = await api.post(
+        "/api/v1/leads/imports", data=form(LEAD_FILE, list="spring"), headers=as_(api, MANAGER)
+    )
+
+    assert response.status == 200, await response.text()
+    uploaded = await response.json()
+    path = tmp_path / "leads.csv"
+    path.write_text(LEAD_FILE)
+    command = ("leads", "import", str(path), "--list", "autumn", "--json")
+    assert uploaded == await asyncio.to_thread(cli_json, dialer, *command)
+    assert (uploaded["added"], uploaded["invalid_count"]) == (2, 1)
+    listed = await (await api.get("/api/v1/leads?list=spring", headers=as_(api, VIEWER))).json()
+    assert [lead["first_name"] for lead in listed["data"]] == ["Ann", "Bo"]
+
+
+async def test_a_workbook_uploads_too(app, company, api, tmp_path):
+    book = openpyxl.Workbook()
+    book.active.append(["phone", "first_name"])
+    book.active.append(["305 555 0117", "Ann"])
+    book.save(tmp_path / "leads.xlsx")
+
+    response = await api.post(
+        "/api/v1/leads/imports",
+        data=form((tmp_path / "leads.xlsx").read_bytes(), "leads.xlsx"),
+        headers=as_(api, MANAGER),
+    )
+
+    assert response.status == 200, await response.text()
+    assert (await response.json())["added"] == 1
+    listed = await (await api.get("/api/v1/leads?list=default", headers=as_(api, VIEWER))).json()
+    assert [lead["first_name"] for lead in listed["data"]] == ["Ann"]
+
+
+async def test_a_bad_upload_is_refused_and_changes_nothing(app, company, api, monkeypatch):
+    before = await contents(app)
+    path = "/api/v1/leads/imports"
+
+    viewer = await api.post(path, data=form(LEAD_FILE), headers=as_(api, VIEWER))
+    await problem(viewer, 403, "not_permitted")
+    as_json = await api.post(path, json={"file": LEAD_FILE}, headers=as_(api, MANAGER))
+    await problem(as_json, 415, "unsupported_media_type")
+    no_file = aiohttp.FormData({"list": "spring"}, default_to_multipart=True)
+    await problem(
+        await api.post(path, data=no_file, headers=as_(api, MANAGER)), 422, "validation_failed"
+    )
+    extra = await api.post(path, data=form(LEAD_FILE, colour="red"), headers=as_(api, MANAGER))
+    await problem(extra, 422, "validation_failed")
+    garbage = await api.post(
+        path, data=form(b"PK\x03\x04 not a workbook", "leads.xlsx"), headers=as_(api, MANAGER)
+    )
+    assert "leads.xlsx" in (await problem(garbage, 422, "unreadable_file"))["detail"]
+    monkeypatch.setattr(uploads, "MAX_UPLOAD", 20)
+    big = await api.post(path, data=form(LEAD_FILE), headers=as_(api, MANAGER))
+    await problem(big, 413, "payload_too_large")
     assert await contents(app) == before

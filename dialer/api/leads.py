@@ -12,9 +12,10 @@ from pydantic import BaseModel, Field, model_validator
 from compliance import LeadChannel
 from dialer.api import paging
 from dialer.api.reports import Interaction, InteractionPage, Skip, SkipPage, keyed_page
-from dialer.api.routing import Routes, respond
+from dialer.api.routing import Routes, _validated, respond
 from dialer.api.schemas import Instant, PageQuery, Request
 from dialer.api.state import APP, CALLER
+from dialer.api.uploads import FILE_FIELD, MULTIPART, received
 from dialer.services import leads as service
 
 ROUTES = Routes()
@@ -211,6 +212,32 @@ async def import_leads(request: web.Request, body: LeadBatch) -> web.Response:
     imported = await service.import_records(
         request.app[APP], request[CALLER], records, body.lead_list
     )
+    return respond(LeadsImported, imported.as_dict())
+
+
+class LeadUploadForm(Request):
+    """The text fields beside the upload's `file` (a CSV or XLSX with a header row)."""
+
+    lead_list: ListName = Field("default", alias="list")
+
+
+@ROUTES.route(
+    "POST",
+    "/leads/imports",
+    f"Upload a lead file (a CSV or XLSX with a header row, as {MULTIPART} with the file in "
+    f"`{FILE_FIELD}` and the `list`): imported as `dialer leads import` imports it",
+    response=LeadsImported,
+    errors=(400, 403, 413, 415, 422),
+)
+async def upload_leads(request: web.Request) -> web.Response:
+    """Streamed to a temporary file under the upload size cap; a file that cannot be read
+    changes nothing (422 unreadable_file)."""
+    # The form is read here, not declared: routing's `upload=` comes with the DNC uploads.
+    async with received(request) as upload:
+        form = _validated(LeadUploadForm, upload.fields, 422, "form")
+        imported = await service.import_file(
+            request.app[APP], request[CALLER], upload.path, form.lead_list
+        )
     return respond(LeadsImported, imported.as_dict())
 
 
