@@ -175,7 +175,7 @@ class LeadChannels:
 async def set_channels(
     app: App,
     caller: Caller,
-    lead: str,
+    lead: str | int,
     channels: frozenset[LeadChannel],
     *,
     reason: str = "",
@@ -210,7 +210,7 @@ class LeadPage:
         }
 
 
-async def lead_page(app: App, caller: Caller, lead: str) -> LeadPage:
+async def lead_page(app: App, caller: Caller, lead: str | int) -> LeadPage:
     """The page of `lead` (id or external id; external id wins when both match), read in
     one snapshot."""
     async with app.snapshot() as conn:
