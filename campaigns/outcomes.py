@@ -303,6 +303,10 @@ class UnknownAttempt(LookupError):
     """No attempt with that id in the company."""
 
 
+class UnknownStatus(UnknownAttempt):
+    """No call status of that code in the company's book; nothing was changed."""
+
+
 async def set_disposition(
     conn: AsyncConnection, company: Company, attempt_id: int, code: str, by: str, now: datetime
 ) -> CallStatus:
@@ -318,7 +322,7 @@ async def set_disposition(
     book = await campaign_store.status_book(conn, company)
     if code not in book.statuses:
         known = ", ".join(sorted(book.statuses))
-        raise UnknownAttempt(f"no call status {code!r}; the company's statuses: {known}")
+        raise UnknownStatus(f"no call status {code!r}; the company's statuses: {known}")
     status = book.statuses[code]
     await attempt_store.set_status(conn, attempt_id, code)
     await apply_actions(

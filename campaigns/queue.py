@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, bindparam, func, insert, select, text, update
+from sqlalchemy import Row, and_, bindparam, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from campaigns.tables import campaign_leads
@@ -125,21 +125,59 @@ async def _queued_leads(
         .where(in_batch(leads.c.id, lead_ids, conn.dialect.name))
         .order_by(leads.c.id)
     )
-    return [
-        QueuedLead(
-            lead_id=row.id,
-            external_id=row.external_id,
-            phone=from_key(row.phone),
-            email=row.email,
-            first_name=row.first_name,
-            last_name=row.last_name,
-            state=row.state,
-            postal_code=row.postal_code,
-            timezone=row.timezone,
-            attempts=row.attempts,
+    return [_queued_lead(row) for row in rows]
+
+
+def _queued_lead(row: Row) -> QueuedLead:
+    return QueuedLead(
+        lead_id=row.id,
+        external_id=row.external_id,
+        phone=from_key(row.phone),
+        email=row.email,
+        first_name=row.first_name,
+        last_name=row.last_name,
+        state=row.state,
+        postal_code=row.postal_code,
+        timezone=row.timezone,
+        attempts=row.attempts,
+    )
+
+
+async def due_batch(
+    conn: AsyncConnection, campaign_id: int, now: datetime, after: int | None, limit: int
+) -> list[QueuedLead]:
+    """At most `limit` queued leads due at `now`, in lead id order after `after`, claiming
+    nothing: what a dry run screens. One query."""
+    query = (
+        select(leads, campaign_leads.c.attempts)
+        .join(campaign_leads, campaign_leads.c.lead_id == leads.c.id)
+        .where(
+            campaign_leads.c.campaign_id == campaign_id,
+            campaign_leads.c.state == QUEUED,
+            campaign_leads.c.due_at <= now,
         )
-        for row in rows
-    ]
+    )
+    if after is not None:
+        query = query.where(campaign_leads.c.lead_id > after)
+    rows = await conn.execute(query.order_by(campaign_leads.c.lead_id).limit(limit))
+    return [_queued_lead(row) for row in rows]
+
+
+async def not_due(
+    conn: AsyncConnection, campaign_id: int, now: datetime
+) -> tuple[int, datetime | None]:
+    """How many queued leads are due after `now` (retries waiting their delay), and when
+    the first of them is."""
+    count, first = (
+        await conn.execute(
+            select(func.count(), func.min(campaign_leads.c.due_at)).where(
+                campaign_leads.c.campaign_id == campaign_id,
+                campaign_leads.c.state == QUEUED,
+                campaign_leads.c.due_at > now,
+            )
+        )
+    ).one()
+    return count, first
 
 
 async def mark_in_flight(

@@ -16,6 +16,7 @@ from sqlalchemy import (
     BigInteger,
     ColumnElement,
     Integer,
+    Row,
     Select,
     String,
     case,
@@ -185,8 +186,44 @@ async def skip_log(
     `reason` keeps the skips whose first failing code it is (as `skipped` counts them);
     `since` is inclusive and `until` exclusive.
     """
+    query = await _skip_query(conn, company, campaign, reason, since, until, lead_id)
+    page = await stream_last(conn, query, (skips.c.decided_at, skips.c.id), limit)
+    return Page(rows=(_skip_row(row) async for row in page.rows), more=page.more)
+
+
+async def skip_page(
+    conn: AsyncConnection,
+    company: Company,
+    *,
+    campaign: str | None,
+    reason: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    lead_id: int | None = None,
+    after: int | None,
+    limit: int,
+) -> list[tuple[int, SkipRow]]:
+    """A page of the skip log in the order skips were logged: at most `limit` skips after
+    the skip id `after` (None: from the first), each with its id; filters as `skip_log`."""
+    query = await _skip_query(conn, company, campaign, reason, since, until, lead_id)
+    if after is not None:
+        query = query.where(skips.c.id > after)
+    rows = await conn.execute(query.order_by(skips.c.id).limit(limit))
+    return [(row.id, _skip_row(row)) for row in rows]
+
+
+async def _skip_query(
+    conn: AsyncConnection,
+    company: Company,
+    campaign: str | None,
+    reason: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    lead_id: int | None,
+) -> Select:
     query = (
         select(
+            skips.c.id,
             campaigns.c.name.label("campaign"),
             skips.c.lead_id,
             leads.c.external_id,
@@ -216,23 +253,22 @@ async def skip_log(
         query = query.where(skips.c.decided_at >= since)
     if until is not None:
         query = query.where(skips.c.decided_at < until)
-    page = await stream_last(conn, query, (skips.c.decided_at, skips.c.id), limit)
-    rows = (
-        SkipRow(
-            campaign=row.campaign,
-            lead_id=row.lead_id,
-            external_id=row.external_id,
-            number=row.number,
-            channel=row.channel,
-            reason=row.reason,
-            reasons=tuple(json.loads(row.reasons)),
-            rule=row.rule,
-            detail=json.loads(row.detail),
-            decided_at=row.decided_at,
-        )
-        async for row in page.rows
+    return query
+
+
+def _skip_row(row: Row) -> SkipRow:
+    return SkipRow(
+        campaign=row.campaign,
+        lead_id=row.lead_id,
+        external_id=row.external_id,
+        number=row.number,
+        channel=row.channel,
+        reason=row.reason,
+        reasons=tuple(json.loads(row.reasons)),
+        rule=row.rule,
+        detail=json.loads(row.detail),
+        decided_at=row.decided_at,
     )
-    return Page(rows=rows, more=page.more)
 
 
 async def interactions(
@@ -245,6 +281,32 @@ async def interactions(
 ) -> Page[InteractionRow]:
     """The company's attempts (optionally one campaign's, one lead's), streamed in the order
     they were placed (only the newest `limit` when given)."""
+    query = await _interaction_query(conn, company, campaign, lead_id)
+    page = await stream_last(conn, query, (attempts.c.placed_at, attempts.c.id), limit)
+    return Page(rows=(_interaction_row(row) async for row in page.rows), more=page.more)
+
+
+async def interaction_page(
+    conn: AsyncConnection,
+    company: Company,
+    *,
+    campaign: str | None,
+    lead_id: int | None = None,
+    after: int | None,
+    limit: int,
+) -> list[InteractionRow]:
+    """A page of the attempts in id order: at most `limit` after the attempt id `after`
+    (None: from the first); filters as `interactions`."""
+    query = await _interaction_query(conn, company, campaign, lead_id)
+    if after is not None:
+        query = query.where(attempts.c.id > after)
+    rows = await conn.execute(query.order_by(attempts.c.id).limit(limit))
+    return [_interaction_row(row) for row in rows]
+
+
+async def _interaction_query(
+    conn: AsyncConnection, company: Company, campaign: str | None, lead_id: int | None
+) -> Select:
     query = (
         select(
             attempts.c.id,
@@ -271,24 +333,23 @@ async def interactions(
         query = query.where(attempts.c.campaign_id == chosen.id)
     if lead_id is not None:
         query = query.where(attempts.c.lead_id == lead_id)
-    page = await stream_last(conn, query, (attempts.c.placed_at, attempts.c.id), limit)
-    rows = (
-        InteractionRow(
-            id=row.id,
-            campaign=row.campaign,
-            lead_id=row.lead_id,
-            external_id=row.external_id,
-            number=from_key(row.number),
-            channel=row.channel,
-            result=row.result,
-            digits=row.digits,
-            status=row.status,
-            placed_at=row.placed_at,
-            ended_at=row.ended_at,
-        )
-        async for row in page.rows
+    return query
+
+
+def _interaction_row(row: Row) -> InteractionRow:
+    return InteractionRow(
+        id=row.id,
+        campaign=row.campaign,
+        lead_id=row.lead_id,
+        external_id=row.external_id,
+        number=from_key(row.number),
+        channel=row.channel,
+        result=row.result,
+        digits=row.digits,
+        status=row.status,
+        placed_at=row.placed_at,
+        ended_at=row.ended_at,
     )
-    return Page(rows=rows, more=page.more)
 
 
 async def campaign_report(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -15,11 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from campaigns import queue
 from campaigns.definitions import CampaignSpec, check_optout_digit, check_retry_statuses
 from campaigns.definitions import parse_campaign as _parse_campaign
-from campaigns.lifecycle import CampaignAction, CampaignState, transition
+from campaigns.lifecycle import CampaignAction, CampaignState, InvalidTransition, transition
 from campaigns.statuses import DEFAULT_STATUSES_PATH, InvalidDefinition, StatusBook
 from campaigns.statuses import parse_statuses as _parse_statuses
 from campaigns.tables import campaign_leads, campaigns, status_books
-from compliance import CampaignLimits, Company, leads, numbers
+from compliance import Attempt, CampaignLimits, Company, leads, numbers
 from compliance.tables import companies
 
 _UNDER_WAY = (CampaignState.RUNNING, CampaignState.PAUSED)
@@ -48,6 +49,17 @@ class Campaign:
             name=self.name,
             max_attempts=self.spec.max_attempts,
             window=self.spec.window,
+        )
+
+    def attempt(self, lead: queue.QueuedLead) -> Attempt:
+        """The attempt this campaign makes to a lead of its queue, as the gate screens it."""
+        return Attempt(
+            address=lead.phone,
+            channel=self.spec.channel,
+            lead_id=lead.lead_id,
+            lead_timezone=lead.timezone or None,
+            lead_state=lead.state or None,
+            campaign=self.limits,
         )
 
 
@@ -82,11 +94,7 @@ async def create_campaign(
     caller_id another company owns is refused."""
     spec = parse_campaign_text(definition)
     check_retry_statuses(spec, await status_book(conn, company))
-    if not await leads.list_exists(conn, company, spec.leads):
-        raise InvalidDefinition(
-            f"leads: the company has no lead list {spec.leads!r}; "
-            f"import its leads first with `dialer leads import FILE --list {spec.leads}`"
-        )
+    await _require_list(conn, company, spec.leads)
     try:
         await numbers.add_sending_numbers(conn, company, [spec.caller_id], now)
     except numbers.NumberOwnedElsewhere as error:
@@ -174,6 +182,75 @@ async def list_campaigns(conn: AsyncConnection, company: Company) -> list[Campai
         select(campaigns).where(campaigns.c.company_id == company.id).order_by(campaigns.c.name)
     )
     return [_campaign(row) for row in rows]
+
+
+async def campaign_page(
+    conn: AsyncConnection, company: Company, *, after: int | None, limit: int
+) -> list[Campaign]:
+    """At most `limit` of the company's campaigns in id (creation) order, after the id
+    `after` (None: from the first)."""
+    query = select(campaigns).where(campaigns.c.company_id == company.id)
+    if after is not None:
+        query = query.where(campaigns.c.id > after)
+    rows = await conn.execute(query.order_by(campaigns.c.id).limit(limit))
+    return [_campaign(row) for row in rows]
+
+
+# What may be changed: a draft anything but its name; a paused campaign neither the list
+# nor the channel its queue was built from.
+_EDITABLE = (CampaignState.DRAFT, CampaignState.PAUSED)
+
+
+async def update_campaign(
+    conn: AsyncConnection,
+    company: Company,
+    name: str,
+    edit: Callable[[str], str],
+    now: datetime,
+) -> Campaign:
+    """Replace the definition of a draft or paused campaign (InvalidTransition for any
+    other) with `edit` of it, checked as a creation checks it, and a paused one's also as
+    a start does."""
+    await _lock_campaigns(conn, campaigns.c.company_id == company.id, campaigns.c.name == name)
+    campaign = await find_campaign(conn, company, name)
+    if campaign.state not in _EDITABLE:
+        raise InvalidTransition(
+            f"cannot change a {campaign.state} campaign; only a draft or paused one changes"
+        )
+    definition = edit(campaign.definition)
+    spec = parse_campaign_text(definition)
+    if spec.name != campaign.name:
+        raise InvalidDefinition(f"name: a campaign keeps its name ({campaign.name!r})")
+    if campaign.state is CampaignState.PAUSED:
+        for kept in ("leads", "channel"):
+            if getattr(spec, kept) != getattr(campaign.spec, kept):
+                raise InvalidDefinition(
+                    f"{kept}: a paused campaign keeps its {kept} (its queue holds them)"
+                )
+        await _lock_status_book(conn, company)
+        check_against_statuses(spec, await status_book(conn, company))
+    else:
+        check_retry_statuses(spec, await status_book(conn, company))
+        await _require_list(conn, company, spec.leads)
+    try:
+        await numbers.add_sending_numbers(conn, company, [spec.caller_id], now)
+    except numbers.NumberOwnedElsewhere as error:
+        raise InvalidDefinition(f"caller_id: {error}") from None
+    await conn.execute(
+        update(campaigns)
+        .where(campaigns.c.id == campaign.id)
+        .values(definition=definition, updated_at=now)
+    )
+    log.info("campaign.changed", company=company.name, campaign=name)
+    return await find_campaign(conn, company, name)
+
+
+async def _require_list(conn: AsyncConnection, company: Company, lead_list: str) -> None:
+    if not await leads.list_exists(conn, company, lead_list):
+        raise InvalidDefinition(
+            f"leads: the company has no lead list {lead_list!r}; "
+            f"import its leads first with `dialer leads import FILE --list {lead_list}`"
+        )
 
 
 def _company(row: Row) -> Company:

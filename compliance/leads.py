@@ -17,6 +17,7 @@ from zoneinfo import available_timezones
 import structlog
 from sqlalchemy import Row, Select, bindparam, insert, select, union, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from compliance import registry
@@ -116,31 +117,143 @@ def _known_timezone(name: str) -> bool:
 
 def lead_row(record: dict[str, str], region: str) -> dict[str, object]:
     """Validate one imported record into a `leads` row; InvalidLead says what is wrong."""
-    try:
-        number = normalize(record["phone"], region)
-    except InvalidNumber as error:
-        raise InvalidLead(f"phone: {error.reason}") from error
-    state = record["state"].strip().upper()
-    if state and not state_zones(state):
-        raise InvalidLead(f"state: {record['state']!r} is not a US state code")
-    zone = record["timezone"].strip()
-    if zone and not _known_timezone(zone):
-        raise InvalidLead(f"timezone: {zone!r} is not an IANA time zone")
-    email = record["email"].strip()
-    if email and "@" not in email:
-        raise InvalidLead(f"email: {email!r} is not an email address")
     return {
         "external_id": record["external_id"].strip() or None,
         "first_name": record["first_name"].strip(),
         "last_name": record["last_name"].strip(),
-        "phone_raw": record["phone"].strip()[:100],
+        **_phone_columns(record["phone"], region),
+        "email": _checked_email(record["email"]),
+        "state": _checked_state(record["state"]),
+        "postal_code": record["postal_code"].strip(),
+        "timezone": _checked_zone(record["timezone"]),
+    }
+
+
+def _phone_columns(raw: str, region: str) -> dict[str, object]:
+    try:
+        number = normalize(raw, region)
+    except InvalidNumber as error:
+        raise InvalidLead(f"phone: {error.reason}") from error
+    return {
+        "phone_raw": raw.strip()[:100],
         "phone": number.key,
         "phone_extension": number.extension,
-        "email": email,
-        "state": state,
-        "postal_code": record["postal_code"].strip(),
-        "timezone": zone,
     }
+
+
+def _checked_state(value: str) -> str:
+    state = value.strip().upper()
+    if state and not state_zones(state):
+        raise InvalidLead(f"state: {value!r} is not a US state code")
+    return state
+
+
+def _checked_zone(value: str) -> str:
+    zone = value.strip()
+    if zone and not _known_timezone(zone):
+        raise InvalidLead(f"timezone: {zone!r} is not an IANA time zone")
+    return zone
+
+
+def _checked_email(value: str) -> str:
+    email = value.strip()
+    if email and "@" not in email:
+        raise InvalidLead(f"email: {email!r} is not an email address")
+    return email
+
+
+def _checked_status(value: str) -> str:
+    status = value.strip()
+    if not status:
+        raise InvalidLead("status: a lead's status is not empty")
+    return status
+
+
+# The fields of a lead that an edit may change, each checked as an import checks it.
+EDITABLE = ("first_name", "last_name", "email", "state", "postal_code", "timezone", "status")
+_CHECKS: dict[str, Callable[[str], str]] = {
+    "first_name": str.strip,
+    "last_name": str.strip,
+    "email": _checked_email,
+    "state": _checked_state,
+    "postal_code": str.strip,
+    "timezone": _checked_zone,
+    "status": _checked_status,
+}
+
+
+class LeadNumberTaken(ValueError):
+    """Another lead of the list has the number a lead's edit gives it; nothing changed."""
+
+
+async def update_lead(
+    conn: AsyncConnection, company: Company, lead: Lead, changes: dict[str, str]
+) -> None:
+    """Change the lead's EDITABLE fields and its `phone` (any format) as `changes` says:
+    InvalidLead names a bad field, LeadNumberTaken refuses a number its list has already."""
+    unknown = sorted(set(changes) - {*EDITABLE, "phone"})
+    if unknown:
+        raise InvalidLead(f"{', '.join(unknown)}: not a field an edit changes")
+    values: dict[str, object] = {
+        name: _CHECKS[name](value) for name, value in changes.items() if name != "phone"
+    }
+    if "phone" in changes:
+        values.update(_phone_columns(changes["phone"], company.default_region))
+        await _refuse_taken_number(conn, company, lead, int(values["phone"]))
+    if not values:
+        return
+    try:
+        await conn.execute(update(leads).where(leads.c.id == lead.id).values(values))
+    except IntegrityError as error:  # another transaction gave a lead that number meanwhile
+        raise LeadNumberTaken(f"phone: list {lead.lead_list!r} has that number already") from error
+    log.info("lead.updated", company=company.name, lead_id=lead.id, fields=sorted(values))
+
+
+async def _refuse_taken_number(
+    conn: AsyncConnection, company: Company, lead: Lead, phone: int
+) -> None:
+    if lead.duplicate_of is not None:
+        return  # no member of its list: it holds no number there
+    holder = (
+        await conn.execute(
+            select(leads.c.id).where(
+                leads.c.company_id == company.id,
+                leads.c.lead_list == lead.lead_list,
+                leads.c.phone == phone,
+                leads.c.duplicate_of.is_(None),
+                leads.c.id != lead.id,
+            )
+        )
+    ).scalar()
+    if holder is not None:
+        raise LeadNumberTaken(
+            f"phone: lead {holder} of list {lead.lead_list!r} has that number already"
+        )
+
+
+async def list_leads(
+    conn: AsyncConnection,
+    company: Company,
+    *,
+    phone: str | None = None,
+    external_id: str | None = None,
+    lead_list: str | None = None,
+    after: int | None = None,
+    limit: int,
+) -> list[Lead]:
+    """The company's leads in id order, after the id `after`: those of the number `phone`
+    (E.164), the external id, the list, when given. One query."""
+    query = _lead_query(company)
+    if phone is not None:
+        query = query.where(leads.c.phone == to_key(phone))
+    if external_id is not None:
+        query = query.where(leads.c.external_id == external_id)
+    if lead_list is not None:
+        query = query.where(leads.c.lead_list == lead_list)
+    if after is not None:
+        query = query.where(leads.c.id > after)
+    rows = await conn.execute(query.order_by(leads.c.id).limit(limit))
+    return [_lead(row) for row in rows]
 
 
 def _take(records: Iterator[tuple[int, dict[str, str]]], count: int) -> list:

@@ -14,8 +14,6 @@ import structlog
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from dialer.api import PREFIX as API_PREFIX
-from dialer.api import api_app
 from dialer.app import App
 from dialer.carriers import Carrier, TwilioCarrier
 from dialer.carriers.simulator import Scenario, Simulator
@@ -63,7 +61,9 @@ async def listening(
     carriers call back."""
     served = webhook_app(dispatcher)
     if api is not None:
-        served.add_subapp(API_PREFIX, api)
+        from dialer.api import PREFIX  # see on_duty
+
+        served.add_subapp(PREFIX, api)
     runner = web.AppRunner(served, access_log=None)
     await runner.setup()
     try:
@@ -161,6 +161,9 @@ async def on_duty(dispatcher: Dispatcher) -> AsyncIterator[str]:
     """A node dialing real calls: its webhooks and the REST API served where the settings
     say, and the node in the nodes table while it runs (its heartbeat kept by `heartbeat`).
     Yields the base URL carriers call back."""
+    # Imported here: the API's handlers call services that run campaigns through this module.
+    from dialer.api import api_app
+
     app, settings = dispatcher.app, dispatcher.app.settings
     async with listening(
         dispatcher,

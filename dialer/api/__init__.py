@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from dialer.api import dnc, sessions, system, tokens
+from dialer.api import campaigns, dnc, leads, reports, sessions, system, tokens
 from dialer.api.auth import authenticated
 from dialer.api.errors import problems
 from dialer.api.openapi import document
@@ -22,7 +22,17 @@ from dialer.app import App
 __all__ = ["PREFIX", "ROUTES", "api_app"]
 
 PREFIX = "/api/v1"
-ROUTES = Routes([*system.ROUTES, *tokens.ROUTES, *sessions.ROUTES, *dnc.ROUTES])
+ROUTES = Routes(
+    [
+        *system.ROUTES,
+        *tokens.ROUTES,
+        *sessions.ROUTES,
+        *dnc.ROUTES,
+        *leads.ROUTES,
+        *campaigns.ROUTES,
+        *reports.ROUTES,
+    ]
+)
 
 
 def api_app(app: App) -> web.Application:

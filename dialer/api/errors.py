@@ -15,9 +15,10 @@ from aiohttp import web
 
 from campaigns import InvalidDefinition, InvalidTransition, NoStatuses, UnknownCampaign
 from campaigns.inbound import ReviewRefused
-from campaigns.outcomes import UnknownAttempt
+from campaigns.outcomes import UnknownAttempt, UnknownStatus
 from compliance import (
     InvalidBlackout,
+    InvalidLead,
     InvalidNumber,
     InvalidUser,
     NotPermitted,
@@ -25,10 +26,12 @@ from compliance import (
     UnknownCompany,
     UnreadableFile,
 )
+from compliance.leads import LeadNumberTaken
 from compliance.tokens import TokenRefused, UnknownToken
 from dialer.database import DatabaseNotInitialized, DatabaseUnavailable
 from dialer.files import UnreadableText
 from dialer.services import InvalidNumbers
+from dialer.services.leads import UnknownLead
 
 log = structlog.get_logger("dialer.api")
 PROBLEM_JSON = "application/problem+json"
@@ -42,6 +45,10 @@ REFUSALS: Mapping[type[Exception], tuple[int, str]] = {
     UnknownCampaign: (404, "not_found"),
     UnknownAttempt: (404, "not_found"),
     UnknownCompany: (404, "not_found"),
+    UnknownLead: (404, "not_found"),
+    UnknownStatus: (422, "unknown_status"),
+    InvalidLead: (422, "invalid_lead"),
+    LeadNumberTaken: (409, "number_taken"),
     InvalidNumber: (422, "invalid_number"),
     InvalidNumbers: (422, "invalid_number"),
     RemovalRefused: (422, "reason_required"),

@@ -91,7 +91,10 @@ def _operation(endpoint: Endpoint, refs: dict[Any, Any]) -> dict[str, Any]:
         operation["parameters"] = parameters
     if endpoint.body is not None:
         schema = refs[endpoint.body, "validation"]
-        operation["requestBody"] = {"required": True, "content": {JSON: {"schema": schema}}}
+        content = {JSON: {"schema": schema}}
+        if endpoint.text_body is not None:
+            content[endpoint.text_body] = {"schema": {"type": "string"}}
+        operation["requestBody"] = {"required": True, "content": content}
     if endpoint.upload is not None:
         operation["requestBody"] = {
             "required": True,

@@ -42,6 +42,9 @@ class Endpoint:
     body: type[BaseModel] | None = None
     # A multipart upload: the model of its text fields, beside its `file` (uploads).
     upload: type[BaseModel] | None = None
+    # A media type the body may be sent in instead of JSON (a TOML definition): the handler
+    # then gets the body's text as `text`, and no `body`.
+    text_body: str | None = None
     public: bool = False
     # The Idempotency-Key mechanism (dialer.api.idempotency) guards it.
     idempotent: bool = False
@@ -62,12 +65,14 @@ class Endpoint:
                 raise Problem(404, "not_found", f"no such resource: {request.path}") from error
         if self.query is not None:
             arguments["query"] = _validated(self.query, dict(request.query), 400, "query")
-        body = None
-        if self.body is not None:
+        shown: Any = None
+        if self.text_body is not None and request.content_type == self.text_body:
+            shown = arguments["text"] = await read_text(request)
+        elif self.body is not None:
             body = _validated(self.body, await read_json(request), 422, "body")
             arguments["body"] = body
+            shown = body.model_dump(mode="json")
         if self.idempotent:
-            shown = body.model_dump(mode="json") if body is not None else None
             return await once(request, shown, self.handler, arguments)
         if self.upload is not None:
             async with received(request) as upload:
@@ -97,16 +102,29 @@ async def read_json(request: web.Request) -> Any:
     """The request's JSON body, of at most MAX_JSON_BODY bytes: 413, 415 or 400 else."""
     if request.content_type != JSON:
         raise Problem(415, "unsupported_media_type", f"send the body as {JSON}")
-    if (request.content_length or 0) > MAX_JSON_BODY:
-        raise _too_large()
-    try:
-        raw = await request.clone(client_max_size=MAX_JSON_BODY).read()
-    except web.HTTPRequestEntityTooLarge as error:
-        raise _too_large() from error
+    raw = await _read_body(request)
     try:
         return json.loads(raw)
     except (UnicodeDecodeError, ValueError) as error:
         raise Problem(400, "malformed_json", f"the body is not JSON: {error}") from error
+
+
+async def read_text(request: web.Request) -> str:
+    """The request's body as UTF-8 text, of at most MAX_JSON_BODY bytes: 413 or 400 else."""
+    raw = await _read_body(request)
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise Problem(400, "malformed_text", f"the body is not UTF-8 text: {error}") from error
+
+
+async def _read_body(request: web.Request) -> bytes:
+    if (request.content_length or 0) > MAX_JSON_BODY:
+        raise _too_large()
+    try:
+        return await request.clone(client_max_size=MAX_JSON_BODY).read()
+    except web.HTTPRequestEntityTooLarge as error:
+        raise _too_large() from error
 
 
 def _too_large() -> Problem:

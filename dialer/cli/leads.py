@@ -122,7 +122,7 @@ def leads_show(lead: str, company: str | None, as_json: bool) -> None:
         click.echo(
             f"DNC: {', '.join(dnc_view['channels']) or 'no channel'} "
             f"(reason {dnc_view['reason']!r}, by {dnc_view['updated_by']}, "
-            f"updated {iso(dnc_view['updated_at'])})"
+            f"updated {dnc_view['updated_at']})"
         )
     for block in page.blocks:
         click.echo(_block_line(block))

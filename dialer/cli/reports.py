@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import fields
@@ -149,11 +148,7 @@ def skips(
 
 
 SKIP_COLUMNS: dict[str, dict[str, Column]] = {
-    "csv": {
-        **_as_is(reports.SkipRow),
-        "reasons": lambda view: "|".join(view["reasons"]),
-        "detail": lambda view: json.dumps(view["detail"]),
-    },
+    "csv": service.SKIP_CSV,
     "table": {
         "decided at": "decided_at",
         "campaign": "campaign",

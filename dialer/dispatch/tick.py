@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from campaigns import Campaign, attempts, queue, skiplog
-from compliance import Attempt, Company, Decision, RuleBook, registry, screen
+from compliance import Company, Decision, RuleBook, registry, screen
 
 LEASE = timedelta(minutes=10)
 # Leads looked at per tick, as a multiple of the attempts it may place.
@@ -87,7 +87,7 @@ async def _screen_round(
     if not claimed:
         return []
     decisions = await screen(
-        conn, company, [_attempt(campaign, lead) for lead in claimed], now, rules
+        conn, company, [campaign.attempt(lead) for lead in claimed], now, rules
     )
     pairs = list(zip(claimed, decisions, strict=True))
     refused = [(lead, decision) for lead, decision in pairs if not decision.allowed]
@@ -123,17 +123,6 @@ async def _hold_back_busy_numbers(
     later = now + NUMBER_BUSY_WAIT
     await queue.move_leads(conn, campaign.id, [queue.Move(lead.lead_id, later) for lead in waiting])
     return free
-
-
-def _attempt(campaign: Campaign, lead: queue.QueuedLead) -> Attempt:
-    return Attempt(
-        address=lead.phone,
-        channel=campaign.spec.channel,
-        lead_id=lead.lead_id,
-        lead_timezone=lead.timezone or None,
-        lead_state=lead.state or None,
-        campaign=campaign.limits,
-    )
 
 
 def _skip_move(lead: queue.QueuedLead, decision: Decision) -> queue.Move:

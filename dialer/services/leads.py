@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -12,7 +12,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from campaigns import reports
 from campaigns import repository as campaign_store
-from compliance import Company, Lead, LeadChannel, LeadImportSummary, Permission, leads, sheets
+from compliance import (
+    Company,
+    Lead,
+    LeadChannel,
+    LeadImportSummary,
+    Permission,
+    leads,
+    normalize,
+    sheets,
+)
 from dialer.app import App, utcnow
 from dialer.services import Caller, acting
 
@@ -25,9 +34,14 @@ __all__ = [
     "block_view",
     "find_lead",
     "import_file",
+    "import_records",
+    "lead_attempts",
     "lead_page",
+    "lead_skips",
     "lead_view",
+    "list_leads",
     "set_channels",
+    "update_lead",
 ]
 
 # Attempts and skips a lead's page shows, newest first.
@@ -38,12 +52,57 @@ class UnknownLead(LookupError):
     """No lead of the company has that id or external id; nothing was changed."""
 
 
-async def find_lead(conn: AsyncConnection, company: Company, ref: str) -> Lead:
-    """The lead whose external id is `ref`, else whose id is `ref`; UnknownLead if none."""
+async def find_lead(conn: AsyncConnection, company: Company, ref: str | int) -> Lead:
+    """The lead whose external id is `ref`, else whose id is `ref` (an int: the lead of
+    that id only, as the API names leads); UnknownLead if none."""
+    if isinstance(ref, int):
+        found = await leads.get_lead(conn, company, ref)
+        if found is None:
+            raise UnknownLead(f"no lead with id {ref}")
+        return found
     found = await leads.find_lead(conn, company, ref)
     if found is None:
         raise UnknownLead(f"no lead with id or external id {ref!r}")
     return found
+
+
+async def list_leads(
+    app: App,
+    caller: Caller,
+    *,
+    number: str | None = None,
+    external_id: str | None = None,
+    lead_list: str | None = None,
+    after: int | None = None,
+    limit: int,
+) -> list[Lead]:
+    """The company's leads in id order, at most `limit` after the id `after`: those of a
+    number (any format; InvalidNumber if it is none), an external id, a list, when given."""
+    async with app.snapshot() as conn:
+        who = await acting(app, conn, caller)
+        phone = normalize(number, who.company.default_region).e164 if number else None
+        return await leads.list_leads(
+            conn,
+            who.company,
+            phone=phone,
+            external_id=external_id,
+            lead_list=lead_list,
+            after=after,
+            limit=limit,
+        )
+
+
+async def update_lead(
+    app: App, caller: Caller, lead: str | int, changes: Mapping[str, str]
+) -> Lead:
+    """Change the fields `changes` names (leads.EDITABLE, and `phone` in any format) of
+    `lead`, each checked as an import checks it (InvalidLead; LeadNumberTaken when its list
+    has the new number already); returns the lead as it now is."""
+    async with app.transaction() as conn:
+        who = await acting(app, conn, caller, Permission.CHANGE)
+        found = await find_lead(conn, who.company, lead)
+        await leads.update_lead(conn, who.company, found, dict(changes))
+        return await find_lead(conn, who.company, found.id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +139,23 @@ async def import_file(
     return LeadsImported(summary, enrolled)
 
 
+async def import_records(
+    app: App, caller: Caller, records: Iterable[Mapping[str, str]], lead_list: str
+) -> LeadsImported:
+    """Import lead records (leads.LEAD_COLUMNS, phone required; the others default to
+    empty) into `lead_list` as `import_file` imports a file's rows, numbered from 1."""
+    rows = (
+        (number, {column: record.get(column, "") for column in leads.LEAD_COLUMNS})
+        for number, record in enumerate(records, start=1)
+    )
+    async with app.transaction() as conn:
+        who = await acting(app, conn, caller, Permission.CHANGE)
+        now = utcnow()
+        summary = await leads.import_leads(conn, who.company, rows, lead_list, now)
+        enrolled = await campaign_store.enroll_new_leads(conn, who.company, lead_list, now)
+    return LeadsImported(summary, enrolled)
+
+
 @dataclass(frozen=True, slots=True)
 class LeadChannels:
     """A lead's blocked channels, as just set."""
@@ -99,7 +175,7 @@ class LeadChannels:
 async def set_channels(
     app: App,
     caller: Caller,
-    lead: str,
+    lead: str | int,
     channels: frozenset[LeadChannel],
     *,
     reason: str = "",
@@ -134,7 +210,7 @@ class LeadPage:
         }
 
 
-async def lead_page(app: App, caller: Caller, lead: str) -> LeadPage:
+async def lead_page(app: App, caller: Caller, lead: str | int) -> LeadPage:
     """The page of `lead` (id or external id; external id wins when both match), read in
     one snapshot."""
     async with app.snapshot() as conn:
@@ -160,12 +236,49 @@ async def lead_page(app: App, caller: Caller, lead: str) -> LeadPage:
     return LeadPage(found, blocks, tried[::-1], skipped[::-1])
 
 
+async def lead_attempts(
+    app: App, caller: Caller, lead: str | int, *, after: int | None = None, limit: int
+) -> list[reports.InteractionRow]:
+    """The lead's attempts in the order they were made: at most `limit` after the attempt
+    id `after`."""
+    async with app.snapshot() as conn:
+        who = await acting(app, conn, caller)
+        found = await find_lead(conn, who.company, lead)
+        return await reports.interaction_page(
+            conn, who.company, campaign=None, lead_id=found.id, after=after, limit=limit
+        )
+
+
+async def lead_skips(
+    app: App, caller: Caller, lead: str | int, *, after: int | None = None, limit: int
+) -> list[tuple[int, reports.SkipRow]]:
+    """The lead's skips in the order they were logged, each with its id: at most `limit`
+    after the skip id `after`."""
+    async with app.snapshot() as conn:
+        who = await acting(app, conn, caller)
+        found = await find_lead(conn, who.company, lead)
+        return await reports.skip_page(
+            conn,
+            who.company,
+            campaign=None,
+            reason=None,
+            since=None,
+            until=None,
+            lead_id=found.id,
+            after=after,
+            limit=limit,
+        )
+
+
 def lead_view(lead: Lead) -> dict[str, Any]:
-    """A lead's fields, whether it is DNC, and its own DNC record (channels as names)."""
+    """A lead's fields, whether it is DNC, and its own DNC record (channels as names,
+    instants as ISO-8601 text)."""
     view = asdict(lead)
     view["is_dnc"] = lead.is_dnc
     if lead.dnc is not None:
         view["dnc"]["channels"] = [c.value for c in LeadChannel if c in lead.dnc.channels]
+        view["dnc"]["created_at"] = lead.dnc.created_at.isoformat()
+        view["dnc"]["updated_at"] = lead.dnc.updated_at.isoformat()
     return view
 
 

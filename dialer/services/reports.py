@@ -3,9 +3,12 @@ figures; and a call status set by a person after the fact."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import json
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import fields
 from datetime import datetime
+from typing import Any
 
 from campaigns import CallStatus, outcomes, reports
 from campaigns.reports import CampaignReport, InteractionRow, SkipRow
@@ -14,7 +17,29 @@ from compliance.tables import Page
 from dialer.app import App, utcnow
 from dialer.services import Caller, acting
 
-__all__ = ["campaign_report", "interactions", "set_disposition", "skip_log"]
+__all__ = [
+    "SKIP_CSV",
+    "campaign_report",
+    "interaction_page",
+    "interactions",
+    "set_disposition",
+    "skip_csv_cells",
+    "skip_log",
+    "skip_page",
+]
+
+# The skip log as CSV (`dialer skips --format csv`, GET /skips as text/csv): each column
+# and how its cell comes from a skip's view (a key of it, or a function of it).
+SKIP_CSV: dict[str, str | Callable[[dict[str, Any]], Any]] = {
+    **{column.name: column.name for column in fields(SkipRow)},
+    "reasons": lambda view: "|".join(view["reasons"]),
+    "detail": lambda view: json.dumps(view["detail"]),
+}
+
+
+def skip_csv_cells(view: dict[str, Any]) -> list[Any]:
+    """A skip's view as its CSV row (SKIP_CSV's columns)."""
+    return [view[c] if isinstance(c, str) else c(view) for c in SKIP_CSV.values()]
 
 
 @asynccontextmanager
@@ -43,6 +68,33 @@ async def skip_log(
         )
 
 
+async def skip_page(
+    app: App,
+    caller: Caller,
+    *,
+    campaign: str | None = None,
+    reason: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    after: int | None = None,
+    limit: int,
+) -> list[tuple[int, SkipRow]]:
+    """A page of the skip log in the order skips were logged, each with its id: at most
+    `limit` after the skip id `after`; filters as `skip_log`."""
+    async with app.snapshot() as conn:
+        who = await acting(app, conn, caller)
+        return await reports.skip_page(
+            conn,
+            who.company,
+            campaign=campaign,
+            reason=reason,
+            since=since,
+            until=until,
+            after=after,
+            limit=limit,
+        )
+
+
 @asynccontextmanager
 async def interactions(
     app: App, caller: Caller, *, campaign: str | None = None, limit: int | None = None
@@ -51,6 +103,22 @@ async def interactions(
     async with app.snapshot() as conn:
         who = await acting(app, conn, caller)
         yield await reports.interactions(conn, who.company, campaign=campaign, limit=limit)
+
+
+async def interaction_page(
+    app: App,
+    caller: Caller,
+    *,
+    campaign: str | None = None,
+    after: int | None = None,
+    limit: int,
+) -> list[InteractionRow]:
+    """A page of the attempts placed, in id order: at most `limit` after the id `after`."""
+    async with app.snapshot() as conn:
+        who = await acting(app, conn, caller)
+        return await reports.interaction_page(
+            conn, who.company, campaign=campaign, after=after, limit=limit
+        )
 
 
 async def campaign_report(app: App, caller: Caller, name: str) -> CampaignReport:

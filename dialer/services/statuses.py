@@ -12,7 +12,7 @@ from dialer.app import App, utcnow
 from dialer.files import read_text
 from dialer.services import Caller, acting
 
-__all__ = ["book_view", "load_statuses", "status_book"]
+__all__ = ["book_view", "load_from_text", "load_statuses", "status_book"]
 
 
 async def load_statuses(app: App, caller: Caller, path: Path) -> StatusBook:
@@ -20,14 +20,18 @@ async def load_statuses(app: App, caller: Caller, path: Path) -> StatusBook:
     book a running or paused campaign could not run with is refused (InvalidDefinition,
     naming the file)."""
     definition = read_text(path)
+    try:
+        return await load_from_text(app, caller, definition)
+    except InvalidDefinition as error:
+        raise InvalidDefinition(f"{path.name}: {error}") from None
+
+
+async def load_from_text(app: App, caller: Caller, definition: str) -> StatusBook:
+    """Replace the company's call statuses with the TOML text `definition`, checked as
+    `load_statuses` checks a file."""
     async with app.transaction() as conn:
         who = await acting(app, conn, caller, Permission.CHANGE)
-        try:
-            return await repository.save_status_book(
-                conn, who.company, definition, who.actor, utcnow()
-            )
-        except InvalidDefinition as error:
-            raise InvalidDefinition(f"{path.name}: {error}") from None
+        return await repository.save_status_book(conn, who.company, definition, who.actor, utcnow())
 
 
 async def status_book(app: App, caller: Caller) -> StatusBook:
