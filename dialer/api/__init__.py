@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from dialer.api import system, tokens
+from dialer.api import admin, inbound, lists, system, tokens
 from dialer.api.auth import authenticated
 from dialer.api.errors import problems
 from dialer.api.openapi import document
@@ -21,7 +21,7 @@ from dialer.app import App
 __all__ = ["PREFIX", "ROUTES", "api_app"]
 
 PREFIX = "/api/v1"
-ROUTES = Routes([*system.ROUTES, *tokens.ROUTES])
+ROUTES = Routes([*system.ROUTES, *tokens.ROUTES, *admin.ROUTES, *lists.ROUTES, *inbound.ROUTES])
 
 
 def api_app(app: App) -> web.Application:

@@ -1,13 +1,14 @@
 """Cursor pages for list endpoints: `?limit=&cursor=` answers `{"data": [...],
 "next_cursor": ..., "next_url": ...}`, both null on the last page. A cursor is opaque to
-clients (the last id shown, encoded); one that no page gave is a 400 problem."""
+clients (the position of the last item shown, encoded: its id, or a listing's own key);
+one that no page gave is a 400 problem."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -15,34 +16,48 @@ from aiohttp import web
 from dialer.api.errors import Problem
 from dialer.api.schemas import PageQuery
 
-_CURSOR = re.compile(r"after:([1-9][0-9]{0,9})")
+_ID = re.compile(r"[1-9][0-9]{0,9}")
+_PREFIX = "after:"
 
 
-def after(query: PageQuery) -> int | None:
-    """The id a page starts after: None for the first page."""
+def position(query: PageQuery, form: re.Pattern[str]) -> re.Match[str] | None:
+    """The position a page starts after, matched in full by `form`: None for the first
+    page."""
     if query.cursor is None:
         return None
     padded = query.cursor + "=" * (-len(query.cursor) % 4)
     try:
-        match = _CURSOR.fullmatch(base64.b64decode(padded, b"-_", validate=True).decode("ascii"))
+        text = base64.b64decode(padded, b"-_", validate=True).decode("ascii")
     except (binascii.Error, UnicodeDecodeError):
-        match = None
+        text = ""
+    match = form.fullmatch(text.removeprefix(_PREFIX)) if text.startswith(_PREFIX) else None
     if match is None:
         raise Problem(400, "invalid_cursor", "not a cursor a page gave: follow its next_url")
-    return int(match[1])
+    return match
 
 
-def cursor(last_id: int) -> str:
-    return base64.urlsafe_b64encode(f"after:{last_id}".encode()).decode().rstrip("=")
+def after(query: PageQuery) -> int | None:
+    """The id a page starts after: None for the first page."""
+    match = position(query, _ID)
+    return None if match is None else int(match[0])
+
+
+def cursor(last: int | str) -> str:
+    return base64.urlsafe_b64encode(f"{_PREFIX}{last}".encode()).decode().rstrip("=")
 
 
 def page(
-    request: web.Request, items: Sequence[Mapping[str, Any]], limit: int, key: str = "id"
+    request: web.Request,
+    items: Sequence[Mapping[str, Any]],
+    limit: int,
+    key: str | Callable[[Mapping[str, Any]], str] = "id",
 ) -> dict[str, Any]:
-    """The page of `items` (fetched `limit` + 1, to know whether another page follows)."""
+    """The page of `items` (fetched `limit` + 1, to know whether another page follows);
+    `key` gives an item's position: a field's name, or a function of the item."""
     shown = list(items[:limit])
     if len(items) <= limit:
         return {"data": shown, "next_cursor": None, "next_url": None}
-    following = cursor(shown[-1][key])
+    last = shown[-1]
+    following = cursor(key(last) if callable(key) else last[key])
     next_url = request.rel_url.update_query(cursor=following)
     return {"data": shown, "next_cursor": following, "next_url": str(next_url)}
