@@ -5,14 +5,12 @@ another company's user is not found, and a refused request changes nothing."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import pytest
 
-from dialer.services import Caller
-from dialer.services import tokens as token_service
-from tests.service_callers import ADMIN, MANAGER, OUTSIDER, REMOVER, VIEWER, add_staff, contents
+from tests.api_callers import cli_json, staff_tokens, walk
+from tests.service_callers import ADMIN, MANAGER, OUTSIDER, REMOVER, VIEWER, contents
 from tests.test_api import problem, served
 
 PASSWORD = "violet kettle under marble rain"
@@ -24,44 +22,9 @@ async def api(app):
         yield client
 
 
-async def staff_tokens(app, company, api) -> dict[str, dict[str, str]]:
-    """The staff of tests.service_callers, each with a token, each token used once (its
-    first use is recorded: later refusals change nothing)."""
-    await add_staff(app, company)
-    headers = {}
-    for name in (VIEWER, MANAGER, REMOVER, ADMIN):
-        created = await token_service.create(app, Caller(company.name), name)
-        headers[name] = {"Authorization": f"Bearer {created.text}"}
-    outsider = await token_service.create(app, Caller("rival"), OUTSIDER)
-    headers[OUTSIDER] = {"Authorization": f"Bearer {outsider.text}"}
-    for header in headers.values():
-        assert (await api.get("/api/v1/me", headers=header)).status == 200
-    return headers
-
-
 @pytest.fixture
 async def staff(app, company, api) -> dict[str, dict[str, str]]:
     return await staff_tokens(app, company, api)
-
-
-async def cli_json(dialer, *args: str):
-    printed = await asyncio.to_thread(dialer, *args, "--company", "acme", "--json")
-    assert printed.exit_code == 0, printed.output
-    return json.loads(printed.stdout)
-
-
-async def walk(api, path: str, headers: dict[str, str]) -> list[dict]:
-    """Every item of a listing, following next_url page by page."""
-    items, url = [], path
-    while url is not None:
-        response = await api.get(url, headers=headers)
-        assert response.status == 200, await response.text()
-        page = await response.json()
-        items += page["data"]
-        url = page["next_url"]
-        if url is not None:
-            assert page["next_cursor"] in url
-    return items
 
 
 # --- users ------------------------------------------------------------------------------
