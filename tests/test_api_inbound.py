@@ -18,6 +18,7 @@ from tests.test_api import problem, served
 
 OURS = "+13055550100"
 SENDER = "+13055550142"
+OTHER = "+13055550143"
 
 
 @pytest.fixture
@@ -33,12 +34,17 @@ async def staff(app, company, api) -> dict[str, dict[str, str]]:
 
 @pytest.fixture
 async def received(app, company, staff) -> list[int]:
-    """Three texts to the company: an opt-out, a presumed one waiting for review, another."""
+    """Three texts to the company: an opt-out, a presumed one waiting for review from
+    SENDER, another."""
     ids = []
     async with app.transaction() as conn:
         await add_sending_numbers(conn, company, [OURS], NOW)
-        for sid, body in (("SM1", "STOP"), ("SM2", "please stop texting me"), ("SM3", "hi")):
-            text = InboundText(sid, SENDER, OURS, body)
+        for sid, sender, body in (
+            ("SM1", OTHER, "STOP"),
+            ("SM2", SENDER, "please stop texting me"),
+            ("SM3", OTHER, "hi"),
+        ):
+            text = InboundText(sid, sender, OURS, body)
             ids.append((await inbound.receive(conn, text, NOW, load_keyword_actions())).id)
     return ids
 
@@ -51,7 +57,7 @@ async def test_the_texts_and_the_review_queue_are_what_the_cli_prints(
 
     assert listed["data"] == await cli_json(dialer, "inbound", "list")
     assert [message["id"] for message in listed["data"]] == received
-    assert listed["data"][0]["from"] == SENDER
+    assert [message["from"] for message in listed["data"]] == [OTHER, SENDER, OTHER]
     assert queued["data"] == await cli_json(dialer, "inbound", "review")
     assert [message["id"] for message in queued["data"]] == [received[1]]
 
