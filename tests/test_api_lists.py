@@ -268,3 +268,45 @@ async def test_a_refused_spam_change_changes_nothing(app, company, api, staff):
     bad_number = await api.get("/api/v1/spam/events?number=12", headers=staff[VIEWER])
     await problem(bad_number, 422, "invalid_number")
     assert await contents(app) == before
+
+
+async def test_control_characters_and_out_of_range_instants_are_refused(app, company, api, staff):
+    before = await contents(app)
+    cases = [
+        ("POST", "/api/v1/spam", {"numbers": ["+13055550100"], "reason": "a\x00b"}),
+        (
+            "POST",
+            "/api/v1/blackouts",
+            {"state": "LA", "ends_at": LATER.isoformat(), "source": "\x00"},
+        ),
+        ("POST", "/api/v1/blackouts/1/end", {"reason": "lifted\x00"}),
+        ("POST", "/api/v1/inbound/1/resolve", {"decision": "keep", "reason": "\x07"}),
+    ]
+    for method, path, body in cases:
+        refused = await api.request(method, path, json=body, headers=staff[ADMIN])
+        await problem(refused, 422, "validation_failed")
+    for path in ("/api/v1/users/a%00b", "/api/v1/users/a%00b/password"):
+        method = "PATCH" if path.endswith("b") else "PUT"
+        body = {"role": "viewer"} if method == "PATCH" else {"password": "x" * 20}
+        refused = await api.request(method, path, json=body, headers=staff[ADMIN])
+        await problem(refused, 404, "not_found")
+    nul_reason = await api.delete(
+        "/api/v1/spam/+13055550100", params={"reason": "a\x00"}, headers=staff[MANAGER]
+    )
+    await problem(nul_reason, 400, "validation_failed")
+    far = await api.get(
+        "/api/v1/inbound", params={"since": "0001-01-01T00:00:00+01:00"}, headers=staff[VIEWER]
+    )
+    await problem(far, 400, "validation_failed")
+    long_ago = await api.post(
+        "/api/v1/blackouts",
+        json={
+            "state": "LA",
+            "starts_at": "0001-01-01T00:00:00+01:00",
+            "ends_at": LATER.isoformat(),
+            "source": "x",
+        },
+        headers=staff[MANAGER],
+    )
+    await problem(long_ago, 422, "invalid_blackout")
+    assert await contents(app) == before

@@ -14,7 +14,7 @@ from compliance.accounts import MAX_REPLY, MAX_USER_NAME
 from compliance.passwords import MAX_PASSWORD
 from dialer.api import paging
 from dialer.api.routing import Routes, respond
-from dialer.api.schemas import Instant, PageQuery, Request
+from dialer.api.schemas import Instant, PageQuery, PlainText, Request
 from dialer.api.state import APP, CALLER
 from dialer.services import company as company_service
 from dialer.services import users as service
@@ -45,7 +45,7 @@ class UserPage(BaseModel):
 
 
 class UserCreate(Request):
-    name: str = Field(min_length=1, max_length=MAX_USER_NAME)
+    name: PlainText = Field(min_length=1, max_length=MAX_USER_NAME)
     role: RoleName
     can_remove_dnc: bool = Field(
         False,
@@ -61,7 +61,7 @@ class UserCreate(Request):
 
 
 class UserPath(BaseModel):
-    name: str = Field(min_length=1, max_length=MAX_USER_NAME)
+    name: PlainText = Field(min_length=1, max_length=MAX_USER_NAME)
 
 
 class UserChange(Request):

@@ -7,12 +7,13 @@ from __future__ import annotations
 from typing import Literal
 
 from aiohttp import web
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from compliance import MessageClass
+from compliance.hours import check_instant
 from dialer.api import paging
 from dialer.api.routing import Routes, respond
-from dialer.api.schemas import Instant, PageQuery, Request
+from dialer.api.schemas import Instant, PageQuery, PlainText, Request
 from dialer.api.state import APP, CALLER
 from dialer.services import inbound as service
 
@@ -56,6 +57,13 @@ class InboundQuery(PageQuery):
     classification: ClassName | None = Field(None, description="Only messages of this class.")
     since: AwareDatetime | None = Field(None, description="Only those received at or after.")
 
+    @field_validator("since")
+    @classmethod
+    def _in_range(cls, value: AwareDatetime | None) -> AwareDatetime | None:
+        if value is not None:
+            check_instant(value)
+        return value
+
 
 class MessagePath(BaseModel):
     id: int = Field(ge=1, le=2**31 - 1)
@@ -66,7 +74,15 @@ class Resolve(Request):
         description="keep: the opt-out stands. release: its list entries are taken off "
         "(an admin or can_remove_dnc)."
     )
-    reason: str = Field(min_length=1, max_length=MAX_REASON, pattern=r"\S")
+    # Not blank: the why of a decision is kept on the message.
+    reason: PlainText = Field(min_length=1, max_length=MAX_REASON)
+
+    @field_validator("reason")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("give the reason for the decision")
+        return value
 
 
 class Resolved(BaseModel):

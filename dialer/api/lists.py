@@ -13,7 +13,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 from dialer.api import paging
 from dialer.api.errors import Problem
 from dialer.api.routing import Routes, respond
-from dialer.api.schemas import Instant, PageQuery, Request
+from dialer.api.schemas import Instant, PageQuery, PlainText, Request
 from dialer.api.state import APP, CALLER
 from dialer.app import utcnow
 from dialer.services import blackouts as blackout_service
@@ -72,13 +72,15 @@ class BlackoutQuery(PageQuery):
 
 
 class BlackoutCreate(Request):
-    state: str = Field(min_length=1, max_length=10, description="Postal code, e.g. LA.")
+    state: PlainText = Field(min_length=1, max_length=10, description="Postal code, e.g. LA.")
     starts_at: AwareDatetime | None = Field(None, description="Start (default: now).")
     ends_at: AwareDatetime = Field(description="End (exclusive).")
-    source: str = Field(
+    source: PlainText = Field(
         min_length=1, max_length=MAX_TEXT, description="The declaration: a URL or order number."
     )
-    reason: str = Field("", max_length=MAX_TEXT, description="What it is, e.g. a storm's name.")
+    reason: PlainText = Field(
+        "", max_length=MAX_TEXT, description="What it is, e.g. a storm's name."
+    )
 
 
 class BlackoutPath(BaseModel):
@@ -87,7 +89,7 @@ class BlackoutPath(BaseModel):
 
 class BlackoutEnd(Request):
     at: AwareDatetime | None = Field(None, description="When it ends (default: now).")
-    reason: str = Field(
+    reason: PlainText = Field(
         min_length=1, max_length=MAX_TEXT, description="Why it ends early, e.g. the order."
     )
 
@@ -225,7 +227,7 @@ class SpamAdd(Request):
     numbers: list[str] = Field(
         min_length=1, max_length=MAX_NUMBERS, description="In any format; all or none."
     )
-    reason: str = Field("", max_length=MAX_TEXT, description="Why their texts are unwanted.")
+    reason: PlainText = Field("", max_length=MAX_TEXT, description="Why their texts are unwanted.")
 
 
 class SpamAdded(BaseModel):
@@ -239,7 +241,7 @@ class SpamNumberPath(BaseModel):
 
 
 class SpamRemoveQuery(BaseModel):
-    reason: str = Field(
+    reason: PlainText = Field(
         "", max_length=MAX_TEXT, description="Why its texts are wanted again (required)."
     )
 

@@ -55,6 +55,11 @@ class Me(BaseModel):
     company: str
 
 
+# Text stored as given (a reason, a source, a name): no control characters but tabs and
+# line breaks. PostgreSQL refuses a NUL in text, and an audit trail prints as entered.
+PlainText = Annotated[str, Field(pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$")]
+
+
 class PageQuery(BaseModel):
     """A list's page: follow `next_url` (or pass `next_cursor` back) for the next one."""
 
