@@ -5,12 +5,23 @@ another company's user is not found, and a refused request changes nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
 
+from compliance import Role, accounts
+from compliance.accounts import LastAdmin
+from dialer.services import Caller, users
 from tests.api_callers import cli_json, staff_tokens, walk
-from tests.service_callers import ADMIN, MANAGER, OUTSIDER, REMOVER, VIEWER, contents
+from tests.service_callers import (
+    ADMIN,
+    MANAGER,
+    OUTSIDER,
+    REMOVER,
+    VIEWER,
+    contents,
+)
 from tests.test_api import problem, served
 
 PASSWORD = "violet kettle under marble rain"
@@ -245,3 +256,26 @@ async def test_a_refused_settings_change_changes_nothing(app, company, api, staf
     assert (await rival.json())["name"] == "rival"
     ours = await (await api.get("/api/v1/company", headers=staff[VIEWER])).json()
     assert "CA" not in ours["countries"]
+
+
+async def demote(app, company, name: str) -> None:
+    async with app.transaction() as conn:
+        await accounts.change_user(conn, company, name, role=Role.VIEWER, by=name)
+
+
+async def test_of_two_admins_demoting_each_other_at_once_the_second_is_refused(app, company, staff):
+    await users.change_user(app, Caller(company.name), VIEWER, role=Role.ADMIN)
+
+    async with app.transaction() as first:
+        await accounts.change_user(first, company, VIEWER, role=Role.VIEWER, by=ADMIN)
+        second = asyncio.create_task(demote(app, company, ADMIN))
+        await asyncio.sleep(0.3)
+        assert not second.done()  # it waits for the first's lock on the admins
+
+    with pytest.raises(LastAdmin):
+        await second
+    async with users.list_users(app, Caller(company.name)) as page:
+        admins = [
+            account.user.name async for account in page.rows if account.user.role is Role.ADMIN
+        ]
+    assert admins == [ADMIN]
