@@ -175,6 +175,20 @@ async def credentials(
     return User(row.name, Role(row.role), row.can_remove_dnc), row.password_hash
 
 
+async def password_set_at(conn: AsyncConnection, company: Company, name: str) -> datetime | None:
+    """When the user `name` of `company` got their password; None when there is no such
+    user or they have none. A session begun before it has ended."""
+    return (
+        await conn.execute(
+            select(users.c.password_changed_at).where(
+                users.c.company_id == company.id,
+                users.c.name == name,
+                users.c.password_hash.is_not(None),
+            )
+        )
+    ).scalar_one_or_none()
+
+
 async def set_hash(
     conn: AsyncConnection, company: Company, name: str, password_hash: str, now: datetime, by: str
 ) -> bool:

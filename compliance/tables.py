@@ -227,6 +227,16 @@ sign_in_failures = Table(
     Index(None, "company_id", "address", "at"),
 )
 
+# Browser sessions signed out before their cookie expired (compliance.sessions): a cookie
+# naming one opens nothing. A row is kept until the cookie would have expired anyway.
+ended_sessions = Table(
+    "ended_sessions",
+    metadata,
+    Column("session_id", String(64), primary_key=True),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Index(None, "expires_at"),
+)
+
 # dnc_entries and dnc_events take million-row uploads; they carry no foreign key to
 # companies, whose per-row check would double an upload's time on PostgreSQL. Companies
 # are never deleted, and every query names its company.

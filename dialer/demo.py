@@ -25,6 +25,7 @@ from typing import Any
 import click
 
 from dialer import cli
+from dialer.settings import Settings
 
 DEMO_DIR = Path("var/demo")
 SEED = 2026
@@ -234,6 +235,7 @@ def write_inputs(generated: Leads) -> dict[str, Path]:
             ("skips", "skips.csv"),
             ("inbound", "inbound.json"),
             ("follow-up-skips", "follow-up-skips.json"),
+            ("token", "api-token.json"),
         )
     }
     with paths["leads"].open("w", newline="", encoding="utf-8") as file:
@@ -405,6 +407,16 @@ def main() -> None:
         f"(COMPANY_DNC), e.g. {', '.join(sorted(senders)[:3])}."
     )
 
+    section(
+        "7. The REST API",
+        "`dialer serve` answers a JSON API on the webhook port; an admin's token opens it.\n"
+        "The token is printed once: only a hash of its secret is kept.",
+    )
+    must("users", "add", "root", "--role", "admin")
+    must("tokens", "create", "--user", "root", "--label", "demo", "--json", output=paths["token"])
+    token = json.loads(paths["token"].read_text(encoding="utf-8"))["token"]
+    must("tokens", "list")
+
     print(f"\nDatabase: {home / 'dialer.db'}   Inputs: {DEMO_DIR}/")
     print(f"Demo finished in {time.perf_counter() - started:.1f} s.")
     print(
@@ -417,6 +429,10 @@ def main() -> None:
         ("inbound", "list"),
     ):
         print(f"  {cli_command(home, *args)}")
+    print("\nReach the API: run the first command, then the second in another shell:")
+    print(f"  {cli_command(home, 'serve')}")
+    api = f"http://{Settings().webhook_host}:{Settings().webhook_port}/api/v1/me"
+    print(f"  curl -H 'Authorization: Bearer {token}' {api}")
     if overridden:
         print(f"  (with {' and '.join(overridden)} unset, as the demo ran)")
 

@@ -25,7 +25,7 @@ from compliance import Company, accounts, passwords
 from dialer.app import App, open_app
 from dialer.cli import main
 from dialer.database import create_engine, upgrade_schema
-from dialer.settings import Settings
+from dialer.settings import Settings, create_secret_key
 from tests.support import NOW
 
 POSTGRES_SERVER = os.environ.get(
@@ -37,7 +37,9 @@ POSTGRES_SERVER = os.environ.get(
 def _data_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """No test reaches the user's data folder or database: the default is a temporary one."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DIALER_HOME", str(tmp_path_factory.mktemp("home")))
+        home = tmp_path_factory.mktemp("home")
+        create_secret_key(home)  # as `dialer init` does: the API's sessions need one
+        patch.setenv("DIALER_HOME", str(home))
         patch.delenv("DIALER_DATABASE_URL", raising=False)
         patch.delenv("DIALER_CONFIG", raising=False)
         yield

@@ -3,31 +3,42 @@
 
 Routes are declared once (each module's `ROUTES`, gathered here); the router and the
 OpenAPI document at /api/v1/openapi.json are both built from them. Every request but the
-public ones carries a bearer token (`auth`); every error is a problem document (`errors`).
+public ones carries a bearer token or a session cookie (`auth`, `sessions`); every error
+is a problem document (`errors`).
 """
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from dialer.api import admin, inbound, lists, system, tokens
+from dialer.api import admin, inbound, lists, sessions, system, tokens
 from dialer.api.auth import authenticated
 from dialer.api.errors import problems
 from dialer.api.openapi import document
 from dialer.api.routing import Routes
-from dialer.api.state import APP
+from dialer.api.state import APP, STORAGE
 from dialer.app import App
 
 __all__ = ["PREFIX", "ROUTES", "api_app"]
 
 PREFIX = "/api/v1"
-ROUTES = Routes([*system.ROUTES, *tokens.ROUTES, *admin.ROUTES, *lists.ROUTES, *inbound.ROUTES])
+ROUTES = Routes(
+    [
+        *system.ROUTES,
+        *tokens.ROUTES,
+        *sessions.ROUTES,
+        *admin.ROUTES,
+        *lists.ROUTES,
+        *inbound.ROUTES,
+    ]
+)
 
 
 def api_app(app: App) -> web.Application:
     """The API as an aiohttp sub-application, to mount at PREFIX."""
-    api = web.Application(middlewares=[problems, authenticated])
+    api = web.Application(middlewares=[sessions.kept, problems, authenticated])
     api[APP] = app
+    api[STORAGE] = sessions.storage(app.settings)
     api[system.OPENAPI] = document(ROUTES)
     ROUTES.add_to(api)
     return api

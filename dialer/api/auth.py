@@ -1,11 +1,14 @@
-"""The door: a request carries `Authorization: Bearer TOKEN` and acts as the token's user.
-A missing, malformed, unknown, revoked or expired token answers 401 with a Bearer
-challenge (RFC 6750); only the routes declared public (health, the document) need none."""
+"""The door: a request carries `Authorization: Bearer TOKEN` and acts as the token's user,
+or a browser session's cookie (dialer.api.sessions) and acts as its user; the token wins
+when both are sent. A missing, malformed, unknown, revoked or expired token, or a session
+that opens nothing, answers 401 with a Bearer challenge (RFC 6750); only the routes
+declared public (health, the document, sign-in) need none."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
+from dialer.api import sessions
 from dialer.api.errors import Handler, Problem
 from dialer.api.state import APP, CALLER, PUBLIC
 from dialer.services import Caller
@@ -14,8 +17,8 @@ from dialer.services.tokens import InvalidToken, authenticate
 
 @web.middleware
 async def authenticated(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """The request's caller, from its token, unless its route is public (or there is no
-    such route: its 404 or 405 reveals nothing)."""
+    """The request's caller, from its token or session, unless its route is public (or
+    there is no such route: its 404 or 405 reveals nothing)."""
     match = request.match_info
     if match.http_exception is None and match.route.name not in request.app[PUBLIC]:
         request[CALLER] = await _caller(request)
@@ -24,9 +27,15 @@ async def authenticated(request: web.Request, handler: Handler) -> web.StreamRes
 
 async def _caller(request: web.Request) -> Caller:
     header = request.headers.get("Authorization", "")
+    if not header and sessions.presented(request):
+        try:
+            return await sessions.caller(request)
+        except sessions.NoSession as error:
+            raise _unauthorized(str(error)) from error
     if not header:
         raise _unauthorized(
-            "no token: send Authorization: Bearer TOKEN (`dialer tokens create` issues one)"
+            "no token: send Authorization: Bearer TOKEN (`dialer tokens create` issues one), "
+            "or sign in (POST /api/v1/session)"
         )
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():

@@ -14,16 +14,18 @@ from dialer.api.errors import PROBLEM_JSON
 from dialer.api.idempotency import KEY_HEADER, MAX_KEY
 from dialer.api.routing import JSON, Endpoint
 from dialer.api.schemas import Problem
+from dialer.api.sessions import COOKIE, CSRF_HEADER, UNSAFE
 
 REF = "#/components/schemas/{model}"
 BASE = "/api/v1"
 DESCRIPTION = """\
-The dialer's REST API. Every request but the health check and this document carries
-`Authorization: Bearer TOKEN` (`dialer tokens create --user NAME` issues one) and acts as
-the token's user, within that user's role and company. Errors are RFC 9457 problem
-documents with a stable `code`. Lists are cursor-paged: follow `next_url`. A POST that
-creates takes an `Idempotency-Key` header: a retry with the same key and request gets the
-first answer and changes nothing more."""
+The dialer's REST API. Every request but the health check, sign-in and this document
+carries `Authorization: Bearer TOKEN` (`dialer tokens create --user NAME` issues one) and
+acts as the token's user, within that user's role and company; or a browser session's
+cookie (POST /session signs in), whose changes carry its CSRF token in X-CSRF-Token.
+Errors are RFC 9457 problem documents with a stable `code`. Lists are cursor-paged:
+follow `next_url`. A POST that creates takes an `Idempotency-Key` header: a retry with the
+same key and request gets the first answer and changes nothing more."""
 
 
 def document(endpoints: Iterable[Endpoint]) -> dict[str, Any]:
@@ -42,7 +44,7 @@ def document(endpoints: Iterable[Endpoint]) -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {"title": "dialer", "version": "1", "description": DESCRIPTION},
         "servers": [{"url": BASE}],
-        "security": [{"bearer": []}],
+        "security": [{"bearer": []}, {"cookieAuth": []}],
         "paths": paths,
         "components": {
             "schemas": definitions.get("$defs", {}),
@@ -51,7 +53,16 @@ def document(endpoints: Iterable[Endpoint]) -> dict[str, Any]:
                     "type": "http",
                     "scheme": "bearer",
                     "description": "An API token, dlr_<id>_<secret>.",
-                }
+                },
+                "cookieAuth": {
+                    "type": "apiKey",
+                    "in": "cookie",
+                    "name": COOKIE,
+                    "description": (
+                        "A browser session, from POST /session. A POST, PUT, PATCH or DELETE "
+                        f"made with it carries the session's csrf_token in {CSRF_HEADER}."
+                    ),
+                },
             },
         },
     }
@@ -122,6 +133,8 @@ def _problem_statuses(endpoint: Endpoint) -> set[int]:
     statuses = {500, *endpoint.errors}
     if not endpoint.public:
         statuses.add(401)
+        if endpoint.method in UNSAFE:  # csrf_failed, with a session
+            statuses.add(403)
     if endpoint.path_model is not None:
         statuses.add(404)
     if endpoint.query is not None:

@@ -13,6 +13,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 
 from compliance.accounts import MAX_USER_NAME
 from compliance.hours import check_instant
+from compliance.passwords import MAX_PASSWORD
 from compliance.tokens import MAX_LABEL, MAX_TOKEN_ID
 
 Instant = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
@@ -117,3 +118,21 @@ class TokenPage(BaseModel):
     data: list[Token]
     next_cursor: str | None
     next_url: str | None
+
+
+class SessionCreate(Request):
+    """A sign-in: the user's name and password (of `company`, by default the server's)."""
+
+    company: str | None = Field(None, min_length=1, max_length=200)
+    user: str = Field(min_length=1, max_length=MAX_USER_NAME)
+    # Longer than any valid password (MAX_PASSWORD), short enough to bound the hashing.
+    password: str = Field(min_length=1, max_length=4 * MAX_PASSWORD)
+
+
+class Session(BaseModel):
+    """The signed-in user and the session's CSRF token: send it as X-CSRF-Token with every
+    POST, PUT, PATCH and DELETE made with the session cookie."""
+
+    user: Me
+    csrf_token: str
+    expires_at: Instant = Field(description="When the session ends, at the latest.")

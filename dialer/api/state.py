@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from aiohttp import web
+from aiohttp_session import Session
+from aiohttp_session.cookie_storage import EncryptedCookieStorage
 
 from dialer.app import App
 from dialer.services import Caller
@@ -10,5 +12,10 @@ from dialer.services import Caller
 APP = web.AppKey("app", App)
 # The names of the routes any client may call without a token.
 PUBLIC = web.AppKey("public_routes", frozenset)
-# Who a request acts as: its bearer token's user.
+# Who a request acts as: its bearer token's user, or its session's.
 CALLER = web.RequestKey("caller", Caller)
+# Browser sessions (dialer.api.sessions): where their encrypted cookies are read and
+# written; a request's session, when it authenticated it; one to save on the answer.
+STORAGE = web.AppKey("session_storage", EncryptedCookieStorage)
+SESSION = web.RequestKey("session", Session)
+SAVE = web.RequestKey("session_to_save", Session)
