@@ -12,6 +12,7 @@ import pytest
 
 from compliance import Role, accounts
 from compliance.accounts import LastAdmin
+from dialer.api import paging
 from dialer.services import Caller, users
 from tests.api_callers import cli_json, staff_tokens, walk
 from tests.service_callers import (
@@ -55,8 +56,9 @@ async def test_users_are_paged_each_once(app, company, api, staff):
     everyone = await walk(api, "/api/v1/users?limit=1", staff[VIEWER])
 
     assert [user["name"] for user in everyone] == [VIEWER, MANAGER, REMOVER, ADMIN]
-    refused = await api.get("/api/v1/users?cursor=bogus", headers=staff[VIEWER])
-    await problem(refused, 400, "invalid_cursor")
+    for forged in ("bogus", paging.cursor(2**31), paging.cursor(9_999_999_999)):
+        refused = await api.get("/api/v1/users", params={"cursor": forged}, headers=staff[VIEWER])
+        await problem(refused, 400, "invalid_cursor")
 
 
 async def test_an_admin_adds_a_user_with_a_password_never_shown(app, company, api, staff, dialer):
