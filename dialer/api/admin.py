@@ -4,7 +4,7 @@ A password goes in, never out: no answer holds one or its hash."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from aiohttp import web
 from pydantic import BaseModel, Field, SecretStr, model_validator
@@ -21,7 +21,6 @@ from dialer.services import users as service
 
 ROUTES = Routes()
 
-RoleName = Literal["admin", "manager", "viewer"]
 # A region code, as `company set --countries` takes it (the service checks it is one).
 Country = Annotated[str, Field(pattern="^[A-Za-z]{2}$")]
 
@@ -30,7 +29,7 @@ class User(BaseModel):
     """A user as `dialer users list --json` shows them: never a password or its hash."""
 
     name: str
-    role: RoleName
+    role: Role
     can_remove_dnc: bool
     created_at: Instant
     has_password: bool
@@ -46,7 +45,7 @@ class UserPage(BaseModel):
 
 class UserCreate(Request):
     name: PlainText = Field(min_length=1, max_length=MAX_USER_NAME)
-    role: RoleName
+    role: Role
     can_remove_dnc: bool = Field(
         False,
         description="A manager who may take numbers off lists, end blackouts and release opt-outs.",
@@ -65,7 +64,7 @@ class UserPath(BaseModel):
 
 
 class UserChange(Request):
-    role: RoleName | None = None
+    role: Role | None = None
     can_remove_dnc: bool | None = None
 
     @model_validator(mode="after")
@@ -110,7 +109,7 @@ async def add_user(request: web.Request, body: UserCreate) -> web.Response:
         request.app[APP],
         request[CALLER],
         body.name,
-        Role(body.role),
+        body.role,
         can_remove_dnc=body.can_remove_dnc,
         password=None if body.password is None else body.password.get_secret_value(),
     )
@@ -131,7 +130,7 @@ async def change_user(request: web.Request, path: UserPath, body: UserChange) ->
         request.app[APP],
         request[CALLER],
         path.name,
-        role=None if body.role is None else Role(body.role),
+        role=body.role,
         can_remove_dnc=body.can_remove_dnc,
     )
     return respond(User, service.user_view(changed))
