@@ -318,6 +318,10 @@ class ReviewRefused(ValueError):
     """A review decision that cannot be made as asked; nothing was changed."""
 
 
+class UnknownMessage(ReviewRefused):
+    """No inbound message of that id in the company (another company's is unknown here)."""
+
+
 @dataclass(frozen=True, slots=True)
 class InboundMessage:
     """A stored inbound text of a company, with what was done and its review: `review` is
@@ -363,12 +367,39 @@ async def messages(
     """The company's inbound texts, streamed oldest first, optionally of one class and
     received at or after `since`; with `limit`, only the newest `limit`. Messages to a
     number no company owns are no company's, so never listed."""
+    return await _page(conn, _received(company, classification, since), limit)
+
+
+async def messages_after(
+    conn: AsyncConnection,
+    company: Company,
+    *,
+    classification: MessageClass | None = None,
+    since: datetime | None = None,
+    pending: bool = False,
+    after: int | None = None,
+    limit: int | None = None,
+) -> list[InboundMessage]:
+    """The company's inbound texts as `messages` filters them (only those waiting for
+    review if `pending`), in the order they were stored (by id), from after the message of
+    id `after`, at most `limit`: one query."""
+    query = _received(company, classification, since).order_by(inbound_messages.c.id)
+    if pending:
+        query = query.where(inbound_messages.c.review == "pending")
+    if after is not None:
+        query = query.where(inbound_messages.c.id > after)
+    return [_message(row) for row in await conn.execute(query.limit(limit))]
+
+
+def _received(
+    company: Company, classification: MessageClass | None, since: datetime | None
+) -> Select:
     query = select(inbound_messages).where(inbound_messages.c.company_id == company.id)
     if classification is not None:
         query = query.where(inbound_messages.c.classification == classification.value)
     if since is not None:
         query = query.where(inbound_messages.c.received_at >= since)
-    return await _page(conn, query, limit)
+    return query
 
 
 async def review_queue(conn: AsyncConnection, company: Company) -> Page[InboundMessage]:
@@ -438,7 +469,7 @@ async def resolve_review(
         )
     ).first()
     if row is None:
-        raise ReviewRefused(await _not_pending(conn, company, message_id))
+        raise await _not_pending(conn, company, message_id)
     message = _message(row)
     removed_from: tuple[DncList, ...] = ()
     if release:
@@ -472,7 +503,7 @@ async def resolve_review(
     return Resolved(message, removed_from)
 
 
-async def _not_pending(conn: AsyncConnection, company: Company, message_id: int) -> str:
+async def _not_pending(conn: AsyncConnection, company: Company, message_id: int) -> ReviewRefused:
     """Why message `message_id` cannot be reviewed (another company's is unknown here)."""
     row = (
         await conn.execute(
@@ -483,10 +514,12 @@ async def _not_pending(conn: AsyncConnection, company: Company, message_id: int)
         )
     ).first()
     if row is None:
-        return f"no inbound message {message_id} in this company (see `dialer inbound list`)"
+        return UnknownMessage(
+            f"no inbound message {message_id} in this company (see `dialer inbound list`)"
+        )
     if row.review == "none":
-        return f"message {message_id} is not waiting for review"
-    return (
+        return ReviewRefused(f"message {message_id} is not waiting for review")
+    return ReviewRefused(
         f"message {message_id} is not waiting for review "
         f"({row.review} by {row.reviewed_by} at {row.reviewed_at.isoformat()})"
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
@@ -100,6 +100,10 @@ class InvalidUser(ValueError):
 
 class UnknownUser(LookupError):
     """No user of that name in the company; nothing was changed."""
+
+
+class LastAdmin(InvalidUser):
+    """A change that would leave the company without an admin; nothing was changed."""
 
 
 def check_user(name: str, role: Role, can_remove_dnc: bool) -> None:
@@ -330,22 +334,46 @@ class Account:
     has_password: bool
     password_changed_at: datetime | None
     password_changed_by: str | None
+    id: int
+
+
+_ACCOUNTS = select(
+    users.c.id,
+    users.c.name,
+    users.c.role,
+    users.c.can_remove_dnc,
+    users.c.created_at,
+    users.c.password_hash.is_not(None).label("has_password"),
+    users.c.password_changed_at,
+    users.c.password_changed_by,
+)
 
 
 async def list_users(conn: AsyncConnection, company: Company) -> Page[Account]:
     """Every user of `company`, by name, streamed."""
-    query = select(
-        users.c.id,
-        users.c.name,
-        users.c.role,
-        users.c.can_remove_dnc,
-        users.c.created_at,
-        users.c.password_hash.is_not(None).label("has_password"),
-        users.c.password_changed_at,
-        users.c.password_changed_by,
-    ).where(users.c.company_id == company.id)
+    query = _ACCOUNTS.where(users.c.company_id == company.id)
     page = await stream_last(conn, query, (users.c.name, users.c.id), None)
     return Page(rows=(_account(row) async for row in page.rows), more=page.more)
+
+
+async def users_after(
+    conn: AsyncConnection, company: Company, *, after: int | None = None, limit: int | None = None
+) -> list[Account]:
+    """The users of `company` in the order they were added (by id), from after the user
+    of id `after`, at most `limit`: one query."""
+    query = _ACCOUNTS.where(users.c.company_id == company.id).order_by(users.c.id).limit(limit)
+    if after is not None:
+        query = query.where(users.c.id > after)
+    return [_account(row) for row in await conn.execute(query)]
+
+
+async def account(conn: AsyncConnection, company: Company, name: str) -> Account:
+    """The user of `company` named `name` as its admins see them; UnknownUser if none."""
+    query = _ACCOUNTS.where(users.c.company_id == company.id, users.c.name == name)
+    row = (await conn.execute(query)).first()
+    if row is None:
+        raise UnknownUser(f"no user named {name!r} in this company")
+    return _account(row)
 
 
 def _account(row: Row) -> Account:
@@ -355,6 +383,7 @@ def _account(row: Row) -> Account:
         bool(row.has_password),
         row.password_changed_at,
         row.password_changed_by,
+        row.id,
     )
 
 
@@ -368,6 +397,58 @@ async def find_user(conn: AsyncConnection, company: Company, name: str) -> User 
         )
     ).first()
     return None if row is None else User(row.name, Role(row.role), row.can_remove_dnc)
+
+
+async def change_user(
+    conn: AsyncConnection,
+    company: Company,
+    name: str,
+    *,
+    role: Role | None = None,
+    can_remove_dnc: bool | None = None,
+    by: str,
+) -> Account:
+    """Give the user `name` of `company` a new role or can_remove_dnc (None keeps it):
+    UnknownUser when there is none; InvalidUser for a viewer who may remove; LastAdmin
+    when it would leave the company without an admin.
+
+    The company's admins are read under a row lock (PostgreSQL): of two admins demoting
+    each other at once, the second sees the first's change and is refused."""
+    admins = set(
+        (
+            await conn.execute(
+                select(users.c.name)
+                .where(users.c.company_id == company.id, users.c.role == Role.ADMIN.value)
+                .with_for_update()
+            )
+        ).scalars()
+    )
+    found = await account(conn, company, name)
+    was = found.user
+    now = User(
+        name,
+        was.role if role is None else role,
+        was.can_remove_dnc if can_remove_dnc is None else can_remove_dnc,
+    )
+    check_user(name, now.role, now.can_remove_dnc)
+    if now.role is not Role.ADMIN and admins == {name}:
+        raise LastAdmin(f"{name} is the company's last admin: make another user admin first")
+    await conn.execute(
+        update(users)
+        .where(users.c.company_id == company.id, users.c.name == name)
+        .values(role=now.role.value, can_remove_dnc=now.can_remove_dnc)
+    )
+    log.info(
+        "user.changed",
+        company=company.name,
+        user=name,
+        role=now.role.value,
+        can_remove_dnc=now.can_remove_dnc,
+        was_role=was.role.value,
+        was_can_remove_dnc=was.can_remove_dnc,
+        by=by,
+    )
+    return replace(found, user=now)
 
 
 async def find_actor(

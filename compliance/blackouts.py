@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
-from sqlalchemy import Row, insert, or_, select, update
+from sqlalchemy import Row, Select, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from compliance import registry
@@ -59,6 +59,10 @@ class Blackout:
 
 class InvalidBlackout(ValueError):
     """A blackout that names no US state, ends before it starts, or cannot be ended."""
+
+
+class UnknownBlackout(InvalidBlackout):
+    """No blackout of that id in the company (another company's is unknown here)."""
 
 
 def check_blackout(state: str, starts_at: datetime, ends_at: datetime, source: str) -> str:
@@ -194,7 +198,7 @@ async def _find(conn: AsyncConnection, company: Company, blackout_id: int) -> Bl
         )
     ).first()
     if row is None:
-        raise InvalidBlackout(f"no blackout {blackout_id} in this company; see `blackouts list`")
+        raise UnknownBlackout(f"no blackout {blackout_id} in this company; see `blackouts list`")
     return _blackout(row)
 
 
@@ -212,11 +216,31 @@ async def blackouts_after(
 ) -> tuple[Blackout, ...]:
     """The company's blackouts that have not ended by `at` (None: every one), earliest
     first: one query."""
+    query = _not_over(company, at).order_by(blackouts.c.starts_at, blackouts.c.id)
+    return tuple(_blackout(row) for row in await conn.execute(query))
+
+
+async def blackouts_page(
+    conn: AsyncConnection,
+    company: Company,
+    at: datetime | None,
+    *,
+    after: int | None = None,
+    limit: int | None = None,
+) -> list[Blackout]:
+    """The company's blackouts not ended by `at` (None: every one) in the order they were
+    entered (by id), from after the blackout of id `after`, at most `limit`: one query."""
+    query = _not_over(company, at).order_by(blackouts.c.id).limit(limit)
+    if after is not None:
+        query = query.where(blackouts.c.id > after)
+    return [_blackout(row) for row in await conn.execute(query)]
+
+
+def _not_over(company: Company, at: datetime | None) -> Select:
     query = select(blackouts).where(blackouts.c.company_id == company.id)
-    if at is not None:
-        query = query.where(
-            blackouts.c.ends_at > at,
-            or_(blackouts.c.early_end.is_(None), blackouts.c.early_end > at),
-        )
-    rows = await conn.execute(query.order_by(blackouts.c.starts_at, blackouts.c.id))
-    return tuple(_blackout(row) for row in rows)
+    if at is None:
+        return query
+    return query.where(
+        blackouts.c.ends_at > at,
+        or_(blackouts.c.early_end.is_(None), blackouts.c.early_end > at),
+    )

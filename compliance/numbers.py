@@ -96,13 +96,24 @@ def _refuse_others(owners: dict[int, int], company: Company) -> None:
         )
 
 
-async def sending_numbers(conn: AsyncConnection, company: Company) -> list[SendingNumber]:
-    """The company's sending numbers, in number order."""
-    rows = await conn.execute(
+async def sending_numbers(
+    conn: AsyncConnection,
+    company: Company,
+    *,
+    after: str | None = None,
+    limit: int | None = None,
+) -> list[SendingNumber]:
+    """The company's sending numbers in number order, from after the E.164 number `after`,
+    at most `limit`: one query."""
+    query = (
         select(numbers_table)
         .where(numbers_table.c.company_id == company.id)
         .order_by(numbers_table.c.number)
+        .limit(limit)
     )
+    if after is not None:
+        query = query.where(numbers_table.c.number > to_key(after))
+    rows = await conn.execute(query)
     return [SendingNumber(from_key(row.number), row.added_at, row.added_by) for row in rows]
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
-from sqlalchemy import Row, delete, insert, select
+from sqlalchemy import Row, Select, delete, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -165,6 +165,22 @@ async def entries(
     return Page(rows=(_entry(row) async for row in page.rows), more=page.more)
 
 
+async def entries_after(
+    conn: AsyncConnection, company: Company, *, after: str | None = None, limit: int | None = None
+) -> list[SpamEntry]:
+    """The company's Spam list in number order, from after the E.164 number `after`, at most
+    `limit`: one query."""
+    query = (
+        select(spam_entries)
+        .where(spam_entries.c.company_id == company.id)
+        .order_by(spam_entries.c.number)
+        .limit(limit)
+    )
+    if after is not None:
+        query = query.where(spam_entries.c.number > to_key(after))
+    return [_entry(row) for row in await conn.execute(query)]
+
+
 def _entry(row: Row) -> SpamEntry:
     return SpamEntry(from_key(row.number), row.reason, row.added_by, row.added_at)
 
@@ -178,11 +194,31 @@ async def events(
 ) -> Page[SpamEvent]:
     """The Spam list's audit trail, streamed oldest first, optionally for one number; with
     `limit`, only the newest `limit` events."""
-    query = select(spam_events).where(spam_events.c.company_id == company.id)
-    if number is not None:
-        query = query.where(spam_events.c.number == to_key(number))
-    page = await stream_last(conn, query, (spam_events.c.id,), limit)
+    page = await stream_last(conn, _events(company, number), (spam_events.c.id,), limit)
     return Page(rows=(_event(row) async for row in page.rows), more=page.more)
+
+
+async def events_after(
+    conn: AsyncConnection,
+    company: Company,
+    *,
+    number: str | None = None,
+    after: int | None = None,
+    limit: int | None = None,
+) -> list[SpamEvent]:
+    """The Spam list's audit trail oldest first (by id), optionally for one number, from
+    after the event of id `after`, at most `limit`: one query."""
+    query = _events(company, number).order_by(spam_events.c.id).limit(limit)
+    if after is not None:
+        query = query.where(spam_events.c.id > after)
+    return [_event(row) for row in await conn.execute(query)]
+
+
+def _events(company: Company, number: str | None) -> Select:
+    query = select(spam_events).where(spam_events.c.company_id == company.id)
+    if number is None:
+        return query
+    return query.where(spam_events.c.number == to_key(number))
 
 
 def _event(row: Row) -> SpamEvent:

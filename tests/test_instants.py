@@ -87,7 +87,7 @@ def test_the_range_ends_are_accepted(dialer):
     added = add_louisiana(dialer, "--from", "1970-01-01T00:00Z", "--until", "2100-01-01T00:00Z")
 
     assert added.exit_code == 0, added.output
-    assert [b["ends_at"] for b in listed(dialer)] == ["2100-01-01 00:00:00+00:00"]
+    assert [b["ends_at"] for b in listed(dialer)] == ["2100-01-01T00:00:00+00:00"]
     decision = json.loads(
         dialer("check", NEW_ORLEANS, "--at", "2099-06-01T16:00Z", "--json").stdout
     )
@@ -362,8 +362,8 @@ def test_ending_a_blackout_early_lets_calls_go_and_is_audited(dialer, louisiana)
     assert [r["code"] for r in during["reasons"]] == ["STATE_EMERGENCY_BLACKOUT"]
     assert during["next_eligible_at"] == "2098-03-15T00:00:00+00:00"
     [record] = listed(dialer)
-    assert record["ends_at"] == "2098-04-01 00:00:00+00:00"  # as declared
-    assert record["ended"]["at"] == "2098-03-15 00:00:00+00:00"
+    assert record["ends_at"] == "2098-04-01T00:00:00+00:00"  # as declared
+    assert record["ended"]["at"] == "2098-03-15T00:00:00+00:00"
     assert record["ended"]["by"] == "mia"
     assert record["ended"]["reason"] == "Proclamation 91 lifts it"
     assert record["ended"]["entered_at"]

@@ -11,7 +11,18 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from dialer.api import campaigns, dnc, leads, reports, sessions, system, tokens
+from dialer.api import (
+    admin,
+    campaigns,
+    dnc,
+    inbound,
+    leads,
+    lists,
+    reports,
+    sessions,
+    system,
+    tokens,
+)
 from dialer.api.auth import authenticated
 from dialer.api.errors import problems
 from dialer.api.openapi import document
@@ -31,6 +42,9 @@ ROUTES = Routes(
         *leads.ROUTES,
         *campaigns.ROUTES,
         *reports.ROUTES,
+        *admin.ROUTES,
+        *lists.ROUTES,
+        *inbound.ROUTES,
     ]
 )
 

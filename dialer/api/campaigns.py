@@ -15,7 +15,7 @@ from dialer import tomltext
 from dialer.api import paging
 from dialer.api.reports import InstantParameter, keyed_page
 from dialer.api.routing import Routes, respond
-from dialer.api.schemas import Instant, PageQuery, Request
+from dialer.api.schemas import Instant, PageQuery, Request, Text
 from dialer.api.state import APP, CALLER
 from dialer.services import campaigns as service
 from dialer.services import reports
@@ -23,7 +23,7 @@ from dialer.services import statuses as status_service
 
 ROUTES = Routes()
 TOML = "application/toml"
-Text = Annotated[str, Field(max_length=500)]
+FieldText = Annotated[Text, Field(max_length=500)]
 
 
 # --- the shapes ------------------------------------------------------------------------
@@ -75,18 +75,18 @@ class CampaignFields(Request):
     each checked as `campaign create` checks the file. With `Content-Type:
     application/toml`, the body is that TOML text instead."""
 
-    name: Text | None = None
+    name: FieldText | None = None
     channel: str | None = Field(None, examples=["voice", "sms"])
-    leads: Text | None = Field(None, description="The lead list it dials.")
-    caller_id: Text | None = Field(None, description="The number it calls from, any format.")
+    leads: FieldText | None = Field(None, description="The lead list it dials.")
+    caller_id: FieldText | None = Field(None, description="The number it calls from, any format.")
     max_attempts: int | None = None
     max_concurrent: int | None = None
     attempts_per_second: int | None = None
     window: Window | None = None
     retry: dict[str, str] | None = Field(None, examples=[{"BUSY": "30m"}])
     sms_body: Annotated[str, Field(max_length=2000)] | None = None
-    ivr_optout_digit: Text | None = None
-    ivr_prompt: Text | None = None
+    ivr_optout_digit: FieldText | None = None
+    ivr_prompt: FieldText | None = None
 
     @field_validator("caller_id")
     @classmethod
@@ -146,7 +146,7 @@ class Report(BaseModel):
 
 class StatusEntry(BaseModel):
     code: str = Field(max_length=50)
-    label: Text | None = None
+    label: FieldText | None = None
     final: bool | None = None
     actions: list[Annotated[str, Field(max_length=100)]] | None = Field(
         None, examples=[["company_dnc", "lead_status:do_not_contact"]]

@@ -14,7 +14,7 @@ import structlog
 from aiohttp import web
 
 from campaigns import InvalidDefinition, InvalidTransition, NoStatuses, UnknownCampaign
-from campaigns.inbound import ReviewRefused
+from campaigns.inbound import ReviewRefused, UnknownMessage
 from campaigns.outcomes import UnknownAttempt, UnknownStatus
 from compliance import (
     InvalidBlackout,
@@ -26,7 +26,11 @@ from compliance import (
     UnknownCompany,
     UnreadableFile,
 )
+from compliance.accounts import InvalidCountries, InvalidReply, LastAdmin, UnknownUser
+from compliance.blackouts import UnknownBlackout
 from compliance.leads import LeadNumberTaken
+from compliance.numbers import NumberOwnedElsewhere
+from compliance.passwords import InvalidPassword
 from compliance.tokens import TokenRefused, UnknownToken
 from dialer.database import DatabaseNotInitialized, DatabaseUnavailable
 from dialer.files import UnreadableText
@@ -61,6 +65,14 @@ REFUSALS: Mapping[type[Exception], tuple[int, str]] = {
     InvalidTransition: (409, "invalid_transition"),
     NoStatuses: (409, "no_statuses"),
     ReviewRefused: (409, "review_refused"),
+    UnknownMessage: (404, "not_found"),
+    UnknownBlackout: (404, "not_found"),
+    UnknownUser: (404, "not_found"),
+    LastAdmin: (409, "last_admin"),
+    InvalidPassword: (422, "invalid_password"),
+    InvalidCountries: (422, "invalid_countries"),
+    InvalidReply: (422, "invalid_reply"),
+    NumberOwnedElsewhere: (409, "number_owned_elsewhere"),
     DatabaseUnavailable: (503, "database_unavailable"),
     DatabaseNotInitialized: (503, "database_unavailable"),
 }

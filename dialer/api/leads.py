@@ -13,7 +13,7 @@ from compliance import LeadChannel
 from dialer.api import paging
 from dialer.api.reports import Interaction, InteractionPage, Skip, SkipPage, keyed_page
 from dialer.api.routing import Routes, _validated, respond
-from dialer.api.schemas import Instant, PageQuery, Request
+from dialer.api.schemas import Instant, PageQuery, Request, Text
 from dialer.api.state import APP, CALLER
 from dialer.api.uploads import FILE_FIELD, MULTIPART, received
 from dialer.services import leads as service
@@ -22,7 +22,7 @@ ROUTES = Routes()
 # A JSON batch stays under the JSON body limit; bigger pushes are uploads.
 MAX_BATCH = 1_000
 
-Text = Annotated[str, Field(max_length=200)]
+ShortText = Annotated[Text, Field(max_length=200)]
 ListName = Annotated[str, Field(min_length=1, max_length=200)]
 
 
@@ -88,7 +88,7 @@ class LeadPage(BaseModel):
 
 class LeadQuery(PageQuery):
     number: str | None = Field(None, min_length=1, max_length=100, description="Any format.")
-    external_id: Text | None = None
+    external_id: ShortText | None = None
     lead_list: ListName | None = Field(None, alias="list", description="One lead list's.")
 
 
@@ -100,13 +100,13 @@ class LeadRecord(Request):
     """A lead row, as an import file's columns."""
 
     phone: str = Field(min_length=1, max_length=100, description="Any format.")
-    first_name: Text = ""
-    last_name: Text = ""
+    first_name: ShortText = ""
+    last_name: ShortText = ""
     email: Annotated[str, Field(max_length=320)] = ""
     state: Annotated[str, Field(max_length=60)] = ""
     postal_code: Annotated[str, Field(max_length=20)] = ""
     timezone: Annotated[str, Field(max_length=64)] = ""
-    external_id: Text = Field("", description="A known lead's: that lead is updated.")
+    external_id: ShortText = Field("", description="A known lead's: that lead is updated.")
 
 
 class LeadBatch(Request):
@@ -140,8 +140,8 @@ class LeadsImported(BaseModel):
 class LeadChange(Request):
     """The fields to change; each is checked as an import checks it."""
 
-    first_name: Text | None = None
-    last_name: Text | None = None
+    first_name: ShortText | None = None
+    last_name: ShortText | None = None
     email: Annotated[str, Field(max_length=320)] | None = None
     state: Annotated[str, Field(max_length=60)] | None = None
     postal_code: Annotated[str, Field(max_length=20)] | None = None

@@ -16,6 +16,8 @@ from dialer.api.errors import Problem
 from dialer.api.schemas import PageQuery
 
 _ID = re.compile(r"[1-9][0-9]{0,9}")
+# Ids are 32-bit integers in storage.
+MAX_ID = 2**31 - 1
 _PREFIX = "after:"
 
 
@@ -31,14 +33,22 @@ def position(query: PageQuery, form: re.Pattern[str]) -> re.Match[str] | None:
         text = ""
     match = form.fullmatch(text.removeprefix(_PREFIX)) if text.startswith(_PREFIX) else None
     if match is None:
-        raise Problem(400, "invalid_cursor", "not a cursor a page gave: follow its next_url")
+        raise _invalid()
     return match
 
 
 def after(query: PageQuery) -> int | None:
     """The id a page starts after: None for the first page."""
     match = position(query, _ID)
-    return None if match is None else int(match[0])
+    if match is None:
+        return None
+    if int(match[0]) > MAX_ID:  # no page gave it, and PostgreSQL would refuse to compare
+        raise _invalid()
+    return int(match[0])
+
+
+def _invalid() -> Problem:
+    return Problem(400, "invalid_cursor", "not a cursor a page gave: follow its next_url")
 
 
 def cursor(last: int | str) -> str:

@@ -37,14 +37,9 @@ def _iso(value: Any) -> Any:
 Instant = Annotated[str, BeforeValidator(_iso), Field(json_schema_extra={"format": "date-time"})]
 
 
-def _without_nul(value: str) -> str:
-    if "\x00" in value:
-        raise ValueError("has a NUL character")
-    return value
-
-
-# Text of a request that is stored or looked up as given: PostgreSQL refuses NUL.
-Text = Annotated[str, AfterValidator(_without_nul)]
+# Text stored or looked up as given (a name, a reason, a source): no control characters but
+# tabs and line breaks. PostgreSQL refuses a NUL in text, and an audit trail prints as entered.
+Text = Annotated[str, Field(pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$")]
 
 
 class Request(BaseModel):

@@ -11,7 +11,7 @@ from compliance import Blackout, Permission, blackouts
 from dialer.app import App, utcnow
 from dialer.services import Caller, acting
 
-__all__ = ["add_blackout", "blackout_view", "end_blackout", "list_blackouts"]
+__all__ = ["add_blackout", "blackout_view", "blackouts_page", "end_blackout", "list_blackouts"]
 
 
 async def add_blackout(
@@ -50,6 +50,22 @@ async def list_blackouts(app: App, caller: Caller, *, everything: bool = False) 
     return list(found)
 
 
+async def blackouts_page(
+    app: App,
+    caller: Caller,
+    *,
+    everything: bool = False,
+    after: int | None = None,
+    limit: int | None = None,
+) -> list[Blackout]:
+    """A page of the blackouts `list_blackouts` lists, in the order they were entered:
+    after the blackout of id `after`, at most `limit`."""
+    async with app.snapshot() as conn:
+        who = await acting(app, conn, caller)
+        at = None if everything else utcnow()
+        return await blackouts.blackouts_page(conn, who.company, at, after=after, limit=limit)
+
+
 async def end_blackout(
     app: App, caller: Caller, blackout_id: int, at: datetime, *, reason: str
 ) -> Blackout:
@@ -71,5 +87,18 @@ async def end_blackout(
 
 
 def blackout_view(blackout: Blackout) -> dict[str, Any]:
-    """Every field, the early end (who, when, why) None unless it was ended early."""
-    return asdict(blackout)
+    """Every field, instants as ISO-8601 text; the early end (who, when, why) None unless
+    it was ended early."""
+    ended = blackout.ended
+    return {
+        **asdict(blackout),
+        "starts_at": blackout.starts_at.isoformat(),
+        "ends_at": blackout.ends_at.isoformat(),
+        "ended": None
+        if ended is None
+        else {
+            **asdict(ended),
+            "at": ended.at.isoformat(),
+            "entered_at": ended.entered_at.isoformat(),
+        },
+    }

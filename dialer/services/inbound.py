@@ -15,7 +15,14 @@ from compliance.tables import Page
 from dialer.app import App, utcnow
 from dialer.services import Caller, acting
 
-__all__ = ["message_view", "messages", "resolve", "resolved_view", "review_queue"]
+__all__ = [
+    "message_view",
+    "messages",
+    "messages_page",
+    "resolve",
+    "resolved_view",
+    "review_queue",
+]
 
 
 @asynccontextmanager
@@ -33,6 +40,32 @@ async def messages(
         who = await acting(app, conn, caller)
         yield await inbound.messages(
             conn, who.company, classification=classification, since=since, limit=limit
+        )
+
+
+async def messages_page(
+    app: App,
+    caller: Caller,
+    *,
+    classification: MessageClass | None = None,
+    since: datetime | None = None,
+    pending: bool = False,
+    after: int | None = None,
+    limit: int | None = None,
+) -> list[InboundMessage]:
+    """A page of the inbound texts `messages` lists (only those waiting for review if
+    `pending`), in the order they were stored: after the message of id `after`, at most
+    `limit`."""
+    async with app.snapshot() as conn:
+        who = await acting(app, conn, caller)
+        return await inbound.messages_after(
+            conn,
+            who.company,
+            classification=classification,
+            since=since,
+            pending=pending,
+            after=after,
+            limit=limit,
         )
 
 

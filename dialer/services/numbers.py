@@ -39,11 +39,14 @@ async def add_numbers(app: App, caller: Caller, values: Sequence[str]) -> Regist
     return Registered(added, sorted(given - set(added)))
 
 
-async def list_numbers(app: App, caller: Caller) -> list[SendingNumber]:
-    """The company's sending numbers, in number order."""
+async def list_numbers(
+    app: App, caller: Caller, *, after: str | None = None, limit: int | None = None
+) -> list[SendingNumber]:
+    """The company's sending numbers, in number order: after the E.164 number `after`, at
+    most `limit`."""
     async with app.snapshot() as conn:
         who = await acting(app, conn, caller)
-        return await numbers.sending_numbers(conn, who.company)
+        return await numbers.sending_numbers(conn, who.company, after=after, limit=limit)
 
 
 def number_view(number: SendingNumber) -> dict[str, Any]:

@@ -18,8 +18,10 @@ __all__ = [
     "add_numbers",
     "audit_log",
     "entries",
+    "entries_page",
     "entry_view",
     "event_view",
+    "events_page",
     "remove_numbers",
 ]
 
@@ -62,6 +64,15 @@ async def entries(
         yield await spam.entries(conn, who.company, limit=limit)
 
 
+async def entries_page(
+    app: App, caller: Caller, *, after: str | None = None, limit: int | None = None
+) -> list[SpamEntry]:
+    """The Spam list in number order: after the E.164 number `after`, at most `limit`."""
+    async with app.snapshot() as conn:
+        who = await acting(app, conn, caller)
+        return await spam.entries_after(conn, who.company, after=after, limit=limit)
+
+
 def entry_view(entry: SpamEntry) -> dict[str, Any]:
     return {
         "number": entry.number,
@@ -81,6 +92,22 @@ async def audit_log(
         who = await acting(app, conn, caller)
         wanted = normalize(number, who.company.default_region).e164 if number else None
         yield await spam.events(conn, who.company, number=wanted, limit=limit)
+
+
+async def events_page(
+    app: App,
+    caller: Caller,
+    *,
+    number: str | None = None,
+    after: int | None = None,
+    limit: int | None = None,
+) -> list[SpamEvent]:
+    """The audit trail `audit_log` lists, oldest first: after the event of id `after`, at
+    most `limit`."""
+    async with app.snapshot() as conn:
+        who = await acting(app, conn, caller)
+        wanted = normalize(number, who.company.default_region).e164 if number else None
+        return await spam.events_after(conn, who.company, number=wanted, after=after, limit=limit)
 
 
 def event_view(event: SpamEvent) -> dict[str, Any]:

@@ -17,7 +17,15 @@ from compliance.tables import Page
 from dialer.app import App, utcnow
 from dialer.services import Acting, Caller, acting
 
-__all__ = ["add_user", "list_users", "set_password", "user_view", "verify_password"]
+__all__ = [
+    "add_user",
+    "change_user",
+    "list_users",
+    "set_password",
+    "user_view",
+    "users_page",
+    "verify_password",
+]
 
 log = structlog.get_logger("dialer.services.users")
 
@@ -30,9 +38,10 @@ async def add_user(
     *,
     can_remove_dnc: bool = False,
     password: str | None = None,
-) -> User:
+) -> Account:
     """Add a user of the caller's company (an admin's change), with a password if given
-    (InvalidPassword names the rule it breaks); InvalidUser for a name taken or unusable."""
+    (InvalidPassword names the rule it breaks); InvalidUser for a name taken or unusable.
+    Returns the user as listed."""
     password_hash = None
     if password is not None:
         async with app.snapshot() as conn:
@@ -42,7 +51,7 @@ async def add_user(
     try:
         async with app.transaction() as conn:
             who = await acting(app, conn, caller, Permission.MANAGE_USERS)
-            return await accounts.add_user(
+            await accounts.add_user(
                 conn,
                 who.company,
                 name,
@@ -52,6 +61,7 @@ async def add_user(
                 by=who.actor,
                 password_hash=password_hash,
             )
+            return await accounts.account(conn, who.company, name)
     except IntegrityError:
         raise InvalidUser(f"a user named {name!r} already exists") from None
 
@@ -62,6 +72,34 @@ async def list_users(app: App, caller: Caller) -> AsyncIterator[Page[Account]]:
     async with app.snapshot() as conn:
         who = await acting(app, conn, caller)
         yield await accounts.list_users(conn, who.company)
+
+
+async def users_page(
+    app: App, caller: Caller, *, after: int | None = None, limit: int | None = None
+) -> list[Account]:
+    """The company's users in the order they were added, after the user of id `after`, at
+    most `limit`: a page of the listing any user of the company may read."""
+    async with app.snapshot() as conn:
+        who = await acting(app, conn, caller)
+        return await accounts.users_after(conn, who.company, after=after, limit=limit)
+
+
+async def change_user(
+    app: App,
+    caller: Caller,
+    name: str,
+    *,
+    role: Role | None = None,
+    can_remove_dnc: bool | None = None,
+) -> Account:
+    """Give the user `name` a new role or can_remove_dnc (None keeps it): an admin's
+    change. UnknownUser when there is no such user, InvalidUser for a viewer who may
+    remove, LastAdmin when no admin would be left."""
+    async with app.transaction() as conn:
+        who = await acting(app, conn, caller, Permission.MANAGE_USERS)
+        return await accounts.change_user(
+            conn, who.company, name, role=role, can_remove_dnc=can_remove_dnc, by=who.actor
+        )
 
 
 def user_view(account: Account) -> dict[str, Any]:
