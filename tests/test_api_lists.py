@@ -149,7 +149,7 @@ async def test_numbers_in_any_format_are_registered_as_e164(app, company, api, s
         headers=staff[MANAGER],
     )
 
-    assert response.status == 200, await response.text()
+    assert response.status == 201, await response.text()
     assert await response.json() == {
         "added": ["+12125550123", "+13055550100"],
         "already_registered": [],
@@ -157,6 +157,7 @@ async def test_numbers_in_any_format_are_registered_as_e164(app, company, api, s
     again = await api.post(
         "/api/v1/numbers", json={"numbers": ["3055550100"]}, headers=staff[MANAGER]
     )
+    assert again.status == 200
     assert await again.json() == {"added": [], "already_registered": ["+13055550100"]}
     listed = await (await api.get("/api/v1/numbers", headers=staff[VIEWER])).json()
     assert listed["data"] == await cli_json(dialer, "numbers", "list")
@@ -207,7 +208,7 @@ async def test_the_spam_list_and_its_trail_are_what_the_cli_prints(
         json={"numbers": ["(305) 555-0142", "+1 212 555 0123"], "reason": "bot"},
         headers=staff[MANAGER],
     )
-    assert added.status == 200, await added.text()
+    assert added.status == 201, await added.text()
     assert await added.json() == {"added": ["+12125550123", "+13055550142"], "already_listed": []}
 
     listed = await (await api.get("/api/v1/spam", headers=staff[VIEWER])).json()

@@ -84,7 +84,7 @@ class CampaignFields(Request):
     attempts_per_second: int | None = None
     window: Window | None = None
     retry: dict[str, str] | None = Field(None, examples=[{"BUSY": "30m"}])
-    sms_body: Annotated[str, Field(max_length=2000)] | None = None
+    sms_body: Annotated[Text, Field(max_length=2000)] | None = None
     ivr_optout_digit: FieldText | None = None
     ivr_prompt: FieldText | None = None
 
@@ -148,14 +148,14 @@ class StatusEntry(BaseModel):
     code: str = Field(max_length=50)
     label: FieldText | None = None
     final: bool | None = None
-    actions: list[Annotated[str, Field(max_length=100)]] | None = Field(
+    actions: list[Annotated[Text, Field(max_length=100)]] | None = Field(
         None, examples=[["company_dnc", "lead_status:do_not_contact"]]
     )
 
 
 class MapEntry(BaseModel):
     result: str = Field(max_length=50)
-    digits: Annotated[str, Field(max_length=20)] | None = None
+    digits: Annotated[Text, Field(max_length=20)] | None = None
     status: str = Field(max_length=50)
 
 

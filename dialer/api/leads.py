@@ -12,10 +12,10 @@ from pydantic import BaseModel, Field, model_validator
 from compliance import LeadChannel
 from dialer.api import paging
 from dialer.api.reports import Interaction, InteractionPage, Skip, SkipPage, keyed_page
-from dialer.api.routing import Routes, _validated, respond
+from dialer.api.routing import Routes, respond
 from dialer.api.schemas import Instant, PageQuery, Request, Text
 from dialer.api.state import APP, CALLER
-from dialer.api.uploads import FILE_FIELD, MULTIPART, received
+from dialer.api.uploads import Upload
 from dialer.services import leads as service
 
 ROUTES = Routes()
@@ -23,7 +23,7 @@ ROUTES = Routes()
 MAX_BATCH = 1_000
 
 ShortText = Annotated[Text, Field(max_length=200)]
-ListName = Annotated[str, Field(min_length=1, max_length=200)]
+ListName = Annotated[Text, Field(min_length=1, max_length=200)]
 
 
 # --- the shapes ------------------------------------------------------------------------
@@ -102,10 +102,10 @@ class LeadRecord(Request):
     phone: str = Field(min_length=1, max_length=100, description="Any format.")
     first_name: ShortText = ""
     last_name: ShortText = ""
-    email: Annotated[str, Field(max_length=320)] = ""
-    state: Annotated[str, Field(max_length=60)] = ""
-    postal_code: Annotated[str, Field(max_length=20)] = ""
-    timezone: Annotated[str, Field(max_length=64)] = ""
+    email: Annotated[Text, Field(max_length=320)] = ""
+    state: Annotated[Text, Field(max_length=60)] = ""
+    postal_code: Annotated[Text, Field(max_length=20)] = ""
+    timezone: Annotated[Text, Field(max_length=64)] = ""
     external_id: ShortText = Field("", description="A known lead's: that lead is updated.")
 
 
@@ -142,12 +142,12 @@ class LeadChange(Request):
 
     first_name: ShortText | None = None
     last_name: ShortText | None = None
-    email: Annotated[str, Field(max_length=320)] | None = None
-    state: Annotated[str, Field(max_length=60)] | None = None
-    postal_code: Annotated[str, Field(max_length=20)] | None = None
-    timezone: Annotated[str, Field(max_length=64)] | None = None
-    status: Annotated[str, Field(min_length=1, max_length=50)] | None = None
-    phone: Annotated[str, Field(min_length=1, max_length=100)] | None = Field(
+    email: Annotated[Text, Field(max_length=320)] | None = None
+    state: Annotated[Text, Field(max_length=60)] | None = None
+    postal_code: Annotated[Text, Field(max_length=20)] | None = None
+    timezone: Annotated[Text, Field(max_length=64)] | None = None
+    status: Annotated[Text, Field(min_length=1, max_length=50)] | None = None
+    phone: Annotated[Text, Field(min_length=1, max_length=100)] | None = Field(
         None, description="Any format; a number the lead's list has already is refused."
     )
 
@@ -224,20 +224,18 @@ class LeadUploadForm(Request):
 @ROUTES.route(
     "POST",
     "/leads/imports",
-    f"Upload a lead file (a CSV or XLSX with a header row, as {MULTIPART} with the file in "
-    f"`{FILE_FIELD}` and the `list`): imported as `dialer leads import` imports it",
+    "Upload a lead file (a CSV or XLSX with a header row, and the `list`): imported as "
+    "`dialer leads import` imports it",
     response=LeadsImported,
-    errors=(400, 403, 413, 415, 422),
+    upload=LeadUploadForm,
+    errors=(403,),
 )
-async def upload_leads(request: web.Request) -> web.Response:
+async def upload_leads(request: web.Request, upload: Upload, form: LeadUploadForm) -> web.Response:
     """Streamed to a temporary file under the upload size cap; a file that cannot be read
     changes nothing (422 unreadable_file)."""
-    # The form is read here, not declared: routing's `upload=` comes with the DNC uploads.
-    async with received(request) as upload:
-        form = _validated(LeadUploadForm, upload.fields, 422, "form")
-        imported = await service.import_file(
-            request.app[APP], request[CALLER], upload.path, form.lead_list
-        )
+    imported = await service.import_file(
+        request.app[APP], request[CALLER], upload.path, form.lead_list
+    )
     return respond(LeadsImported, imported.as_dict())
 
 

@@ -195,14 +195,17 @@ async def list_sending_numbers(request: web.Request, query: PageQuery) -> web.Re
     "POST",
     "/numbers",
     "Register sending numbers (managers): one invalid or another company's refuses all",
+    status=201,
+    also=(200,),
     response=Registered,
     body=NumbersAdd,
     idempotent=True,
     errors=(403, 409),
 )
 async def add_sending_numbers(request: web.Request, body: NumbersAdd) -> web.Response:
+    """201 when a number was registered, 200 when every one was the company's already."""
     added = await number_service.add_numbers(request.app[APP], request[CALLER], body.numbers)
-    return respond(Registered, added.as_dict())
+    return respond(Registered, added.as_dict(), 201 if added.added else 200)
 
 
 # --- the Spam list ----------------------------------------------------------------------
@@ -282,16 +285,19 @@ async def list_spam(request: web.Request, query: PageQuery) -> web.Response:
     "POST",
     "/spam",
     "Put numbers on the Spam list (managers): one invalid number refuses them all",
+    status=201,
+    also=(200,),
     response=SpamAdded,
     body=SpamAdd,
     idempotent=True,
     errors=(403,),
 )
 async def add_spam(request: web.Request, body: SpamAdd) -> web.Response:
+    """201 when a number was added, 200 when every one was listed already."""
     added = await spam_service.add_numbers(
         request.app[APP], request[CALLER], body.numbers, reason=body.reason
     )
-    return respond(SpamAdded, added.as_dict())
+    return respond(SpamAdded, added.as_dict(), 201 if added.added else 200)
 
 
 @ROUTES.route(

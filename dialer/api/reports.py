@@ -15,7 +15,7 @@ from compliance import Channel, Code, zones
 from compliance.hours import check_instant
 from dialer.api import paging
 from dialer.api.routing import Routes, respond
-from dialer.api.schemas import Instant, PageQuery, Request
+from dialer.api.schemas import Instant, PageQuery, Request, Text
 from dialer.api.state import APP, CALLER
 from dialer.app import utcnow
 from dialer.csvfiles import CsvWriter
@@ -35,7 +35,7 @@ def _in_range(moment: datetime) -> datetime:
 
 # An instant with its UTC offset, from 1970 to 2100, as every instant the CLI takes.
 InstantParameter = Annotated[AwareDatetime, AfterValidator(_in_range)]
-Name = Annotated[str, Field(min_length=1, max_length=200)]
+Name = Annotated[Text, Field(min_length=1, max_length=200)]
 
 
 def keyed_page(
