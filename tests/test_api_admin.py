@@ -14,7 +14,7 @@ from compliance import Role, accounts
 from compliance.accounts import LastAdmin
 from dialer.api import paging
 from dialer.services import Caller, users
-from tests.api_callers import cli_json, staff_tokens, walk
+from tests.api_support import cli_json, staff_tokens, walk
 from tests.service_callers import (
     ADMIN,
     MANAGER,
@@ -47,7 +47,7 @@ async def test_users_are_listed_as_the_cli_lists_them(app, company, api, staff, 
 
     assert response.status == 200
     listed = (await response.json())["data"]
-    printed = await cli_json(dialer, "users", "list")
+    printed = await cli_json(dialer, "users", "list", "--json")
     assert sorted(listed, key=lambda user: user["name"]) == printed
     assert [user["name"] for user in listed] == [VIEWER, MANAGER, REMOVER, ADMIN]
 
@@ -79,7 +79,7 @@ async def test_an_admin_adds_a_user_with_a_password_never_shown(app, company, ap
         True,
     )
     assert added["password_changed_by"] == ADMIN
-    printed = await cli_json(dialer, "users", "list")
+    printed = await cli_json(dialer, "users", "list", "--json")
     assert added in printed
     listed = await (await api.get("/api/v1/users", headers=staff[ADMIN])).text()
     assert PASSWORD not in listed
@@ -121,7 +121,7 @@ async def test_an_admin_changes_a_role_and_the_last_admin_stays_one(
     assert promoted.status == 200, await promoted.text()
     shown = await promoted.json()
     assert (shown["role"], shown["can_remove_dnc"]) == ("manager", True)
-    assert shown in await cli_json(dialer, "users", "list")
+    assert shown in await cli_json(dialer, "users", "list", "--json")
 
     before = await contents(app)
     last = await api.patch(f"/api/v1/users/{ADMIN}", json={"role": "manager"}, headers=staff[ADMIN])
@@ -192,7 +192,7 @@ async def test_a_password_is_set_by_an_admin_or_its_user(app, company, api, staf
         headers=staff[ADMIN],
     )
     assert by_admin.status == 204
-    printed = {user["name"]: user for user in await cli_json(dialer, "users", "list")}
+    printed = {user["name"]: user for user in await cli_json(dialer, "users", "list", "--json")}
     assert (printed[VIEWER]["has_password"], printed[VIEWER]["password_changed_by"]) == (
         True,
         VIEWER,
@@ -220,7 +220,7 @@ async def test_the_settings_are_shown_as_the_cli_shows_them(app, company, api, s
     response = await api.get("/api/v1/company", headers=staff[VIEWER])
 
     assert response.status == 200
-    assert await response.json() == await cli_json(dialer, "company", "show")
+    assert await response.json() == await cli_json(dialer, "company", "show", "--json")
 
 
 async def test_a_manager_changes_the_settings(app, company, api, staff, dialer):
@@ -234,7 +234,7 @@ async def test_a_manager_changes_the_settings(app, company, api, staff, dialer):
     changed = await response.json()
     assert changed["countries"] == ["CA", "US"]
     assert changed["replies"]["help"] == "Acme: reply STOP to stop."
-    assert changed == await cli_json(dialer, "company", "show")
+    assert changed == await cli_json(dialer, "company", "show", "--json")
 
 
 async def test_a_refused_settings_change_changes_nothing(app, company, api, staff):

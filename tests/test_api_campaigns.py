@@ -4,7 +4,6 @@ campaigns and bad payloads."""
 
 from __future__ import annotations
 
-import asyncio
 import tomllib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -94,7 +93,7 @@ async def test_campaigns_come_from_json_or_toml_and_read_as_the_cli_shows_them(
         shown[name] = await (
             await api.get(f"/api/v1/campaigns/{name}", headers=as_(api, VIEWER))
         ).json()
-        by_cli = await asyncio.to_thread(cli_json, dialer, "campaign", "show", name, "--json")
+        by_cli = await cli_json(dialer, "campaign", "show", name, "--json")
         assert shown[name] == by_cli
     definition = tomllib.loads(shown["spring-json"]["definition"])
     assert definition["ivr_prompt"] == FIELDS["ivr_prompt"]
@@ -105,7 +104,7 @@ async def test_campaigns_come_from_json_or_toml_and_read_as_the_cli_shows_them(
         page = await (await api.get(url, headers=as_(api, VIEWER))).json()
         seen += page["data"]
         url = page["next_url"]
-    listed = await asyncio.to_thread(cli_json, dialer, "campaign", "list", "--json")
+    listed = await cli_json(dialer, "campaign", "list", "--json")
     assert [campaign["name"] for campaign in seen] == ["spring-json", "spring-calls"]
     assert sorted(seen, key=lambda campaign: campaign["name"]) == listed
 
@@ -154,7 +153,7 @@ async def test_a_campaign_s_report_is_the_cli_s(app, company, api, dialer):
     assert response.status == 200
     report = await response.json()
     command = ("report", "spring-json", "--format", "json")
-    assert report == await asyncio.to_thread(cli_json, dialer, *command)
+    assert report == await cli_json(dialer, *command)
     assert report["leads_in_queue"] == 3
 
 
@@ -183,7 +182,7 @@ async def test_a_campaign_changes_while_draft_or_paused_only(app, company, api, 
     paused = await api.patch(path, json={"max_concurrent": 5}, headers=as_(api, MANAGER))
     assert paused.status == 200, await paused.text()
     assert (await paused.json())["max_concurrent"] == 5
-    shown = await asyncio.to_thread(cli_json, dialer, "campaign", "show", "spring-json", "--json")
+    shown = await cli_json(dialer, "campaign", "show", "spring-json", "--json")
     assert shown == await paused.json()
     before = await contents(app)
     for change, says in (
@@ -267,7 +266,7 @@ async def test_eligibility_screens_the_queue_and_changes_nothing(app, company, a
 
 async def test_the_statuses_read_and_load_as_the_cli_s(app, company, api, dialer):
     shown = await (await api.get("/api/v1/statuses", headers=as_(api, VIEWER))).json()
-    assert shown == await asyncio.to_thread(cli_json, dialer, "statuses", "list", "--json")
+    assert shown == await cli_json(dialer, "statuses", "list", "--json")
 
     again = await api.put("/api/v1/statuses", json=shown, headers=as_(api, MANAGER))
     assert again.status == 200, await again.text()
@@ -278,9 +277,7 @@ async def test_the_statuses_read_and_load_as_the_cli_s(app, company, api, dialer
         "/api/v1/statuses", data=example.read_text(), headers={**as_(api, MANAGER), **TOML}
     )
     assert loaded.status == 200, await loaded.text()
-    assert await loaded.json() == await asyncio.to_thread(
-        cli_json, dialer, "statuses", "list", "--json"
-    )
+    assert await loaded.json() == await cli_json(dialer, "statuses", "list", "--json")
     assert await loaded.json() != shown
 
 

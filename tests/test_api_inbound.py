@@ -11,7 +11,7 @@ from campaigns import inbound
 from campaigns.inbound import InboundText
 from campaigns.keywords import load_keyword_actions
 from compliance.numbers import add_sending_numbers
-from tests.api_callers import cli_json, staff_tokens, walk
+from tests.api_support import cli_json, staff_tokens, walk
 from tests.service_callers import ADMIN, MANAGER, OUTSIDER, REMOVER, VIEWER, contents
 from tests.support import NOW
 from tests.test_api import problem, served
@@ -55,10 +55,10 @@ async def test_the_texts_and_the_review_queue_are_what_the_cli_prints(
     listed = await (await api.get("/api/v1/inbound", headers=staff[VIEWER])).json()
     queued = await (await api.get("/api/v1/inbound/review", headers=staff[VIEWER])).json()
 
-    assert listed["data"] == await cli_json(dialer, "inbound", "list")
+    assert listed["data"] == await cli_json(dialer, "inbound", "list", "--json")
     assert [message["id"] for message in listed["data"]] == received
     assert [message["from"] for message in listed["data"]] == [OTHER, SENDER, OTHER]
-    assert queued["data"] == await cli_json(dialer, "inbound", "review")
+    assert queued["data"] == await cli_json(dialer, "inbound", "review", "--json")
     assert [message["id"] for message in queued["data"]] == [received[1]]
 
 
@@ -117,7 +117,7 @@ async def test_releasing_needs_the_removal_permission_and_a_refusal_changes_noth
     shown = await released.json()
     assert (shown["message"]["review"], shown["message"]["reviewed_by"]) == ("released", REMOVER)
     assert shown["removed_from"] == ["dnc"]
-    assert shown["message"] in await cli_json(dialer, "inbound", "list")
+    assert shown["message"] in await cli_json(dialer, "inbound", "list", "--json")
     again = await api.post(
         resolve, json={"decision": "keep", "reason": "it stands"}, headers=staff[MANAGER]
     )

@@ -3,8 +3,6 @@ another company's leads, bad payloads and cursor pages."""
 
 from __future__ import annotations
 
-import asyncio
-
 import aiohttp
 import openpyxl
 import pytest
@@ -54,9 +52,7 @@ async def test_a_batch_imports_as_a_file_does(app, company, api, dialer, tmp_pat
     assert imported["duplicates"][0]["row"] == 7
     csv = tmp_path / "same.csv"
     csv.write_text("phone\nnot a number\n")
-    by_cli = await asyncio.to_thread(
-        cli_json, dialer, "leads", "import", str(csv), "--list", "x", "--json"
-    )
+    by_cli = await cli_json(dialer, "leads", "import", str(csv), "--list", "x", "--json")
     assert by_cli.keys() == imported.keys()
     assert by_cli["invalid"][0]["error"] == imported["invalid"][0]["error"]
 
@@ -75,7 +71,7 @@ async def test_a_lead_reads_as_leads_show_shows_it(app, company, api, dialer):
 
     assert response.status == 200
     shown = await response.json()
-    assert shown == await asyncio.to_thread(cli_json, dialer, "leads", "show", "L1", "--json")
+    assert shown == await cli_json(dialer, "leads", "show", "L1", "--json")
     assert shown["phone"] == "+13055550117"
     assert shown["dnc"]["channels"] == ["phone", "sms"]
     assert shown["dnc"]["updated_by"] == MANAGER
@@ -152,7 +148,7 @@ async def test_a_manager_edits_a_lead_and_its_number(app, company, api, dialer):
     edited = await response.json()
     assert (edited["first_name"], edited["state"], edited["status"]) == ("Bea", "CO", "callback")
     assert (edited["phone"], edited["phone_raw"]) == ("+17205550199", "(720) 555-0199")
-    shown = await asyncio.to_thread(cli_json, dialer, "leads", "show", "L2", "--json")
+    shown = await cli_json(dialer, "leads", "show", "L2", "--json")
     assert {key: shown[key] for key in edited} == edited
 
 
@@ -294,7 +290,7 @@ async def test_an_uploaded_file_imports_as_leads_import_does(app, company, api, 
     path = tmp_path / "leads.csv"
     path.write_text(LEAD_FILE)
     command = ("leads", "import", str(path), "--list", "autumn", "--json")
-    assert uploaded == await asyncio.to_thread(cli_json, dialer, *command)
+    assert uploaded == await cli_json(dialer, *command)
     assert (uploaded["added"], uploaded["invalid_count"]) == (2, 1)
     listed = await (await api.get("/api/v1/leads?list=spring", headers=as_(api, VIEWER))).json()
     assert [lead["first_name"] for lead in listed["data"]] == ["Ann", "Bo"]

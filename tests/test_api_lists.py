@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.api_callers import cli_json, staff_tokens, walk
+from tests.api_support import cli_json, staff_tokens, walk
 from tests.service_callers import ADMIN, MANAGER, OUTSIDER, REMOVER, VIEWER, contents
 from tests.test_api import problem, served
 
@@ -53,7 +53,7 @@ async def test_a_manager_adds_a_blackout_listed_as_the_cli_lists_it(
     assert (added["state"], added["reason"], added["ended"]) == ("LA", "Hurricane Ida", None)
     listed = await (await api.get("/api/v1/blackouts", headers=staff[VIEWER])).json()
     assert listed["data"] == [added]
-    assert listed["data"] == await cli_json(dialer, "blackouts", "list")
+    assert listed["data"] == await cli_json(dialer, "blackouts", "list", "--json")
 
 
 async def test_blackouts_are_paged_each_once_past_ones_on_asking(app, company, api, staff):
@@ -134,7 +134,7 @@ async def test_ending_a_blackout_early_needs_the_removal_permission(
     shown = await ended.json()
     assert (shown["ended"]["by"], shown["ended"]["reason"]) == (REMOVER, "order lifted")
     assert datetime.fromisoformat(shown["ended"]["at"]) == datetime.fromisoformat(at)
-    assert [shown] == await cli_json(dialer, "blackouts", "list")
+    assert [shown] == await cli_json(dialer, "blackouts", "list", "--json")
     again = await api.post(end, json={"reason": "twice"}, headers=staff[ADMIN])
     await problem(again, 422, "invalid_blackout")
 
@@ -160,7 +160,7 @@ async def test_numbers_in_any_format_are_registered_as_e164(app, company, api, s
     assert again.status == 200
     assert await again.json() == {"added": [], "already_registered": ["+13055550100"]}
     listed = await (await api.get("/api/v1/numbers", headers=staff[VIEWER])).json()
-    assert listed["data"] == await cli_json(dialer, "numbers", "list")
+    assert listed["data"] == await cli_json(dialer, "numbers", "list", "--json")
     assert [number["added_by"] for number in listed["data"]] == [MANAGER, MANAGER]
 
 
@@ -212,7 +212,7 @@ async def test_the_spam_list_and_its_trail_are_what_the_cli_prints(
     assert await added.json() == {"added": ["+12125550123", "+13055550142"], "already_listed": []}
 
     listed = await (await api.get("/api/v1/spam", headers=staff[VIEWER])).json()
-    printed = await cli_json(dialer, "spam", "list")
+    printed = await cli_json(dialer, "spam", "list", "--json")
     assert listed["data"] == sorted(printed, key=lambda entry: entry["number"])
     assert [entry["reason"] for entry in listed["data"]] == ["bot", "bot"]
 
@@ -221,7 +221,7 @@ async def test_the_spam_list_and_its_trail_are_what_the_cli_prints(
     )
     assert removed.status == 204
     events = await (await api.get("/api/v1/spam/events", headers=staff[VIEWER])).json()
-    assert events["data"] == await cli_json(dialer, "spam", "log")
+    assert events["data"] == await cli_json(dialer, "spam", "log", "--json")
     assert [(event["action"], event["number"]) for event in events["data"]] == [
         ("add", "+12125550123"),
         ("add", "+13055550142"),

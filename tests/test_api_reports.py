@@ -56,7 +56,7 @@ async def test_the_skip_log_pages_through_what_dialer_skips_shows(
 
     options = [part for key, value in filters.items() for part in (f"--{key}", value)]
     command = ("skips", "--all", "--format", "json", *options)
-    by_cli = await asyncio.to_thread(cli_json, dialer, *command)
+    by_cli = await cli_json(dialer, *command)
     assert by_content(found) == by_content(by_cli)
     assert found
 
@@ -78,7 +78,7 @@ async def test_the_skip_log_as_csv_is_the_cli_s(app, company, api, dialer):
 async def test_interactions_page_through_what_dialer_interactions_shows(app, company, api, dialer):
     found = await walk(api, "/api/v1/interactions")
 
-    by_cli = await asyncio.to_thread(cli_json, dialer, "interactions", "--all", "--format", "json")
+    by_cli = await cli_json(dialer, "interactions", "--all", "--format", "json")
     assert by_content(found) == by_content(by_cli)
     assert [row["id"] for row in found] == sorted(row["id"] for row in found)
     one = await walk(api, "/api/v1/interactions", campaign="autumn")
@@ -139,7 +139,7 @@ async def test_a_manager_sets_a_disposition_and_its_actions_fire(app, company, a
         "final": True,
         "actions": ["lead_dnc:phone", "lead_dnc:sms"],
     }
-    shown = await asyncio.to_thread(cli_json, dialer, "leads", "show", "L2", "--json")
+    shown = await cli_json(dialer, "leads", "show", "L2", "--json")
     assert shown["dnc"]["channels"] == ["phone", "sms"]
     assert shown["dnc"]["updated_by"] == MANAGER
 
