@@ -4,7 +4,6 @@ remove, check, upload, export and the audit trail, over dialer.services.dnc as t
 
 from __future__ import annotations
 
-import io
 import re
 from typing import Any
 
@@ -13,7 +12,7 @@ from aiohttp import web
 from compliance import Channel, DncList, Source
 from dialer.api import paging
 from dialer.api.errors import Problem
-from dialer.api.routing import Routes, respond
+from dialer.api.routing import Routes, respond, stream_csv
 from dialer.api.schemas import (
     DncAdd,
     DncAdded,
@@ -32,7 +31,6 @@ from dialer.api.schemas import (
 )
 from dialer.api.state import APP, CALLER
 from dialer.api.uploads import Upload
-from dialer.csvfiles import CsvWriter
 from dialer.services import dnc as service
 
 ROUTES = Routes()
@@ -40,7 +38,6 @@ ROUTES = Routes()
 # An entry's position in its listing: its number and list, the listing's order.
 _ENTRY_POSITION = re.compile(r"(\+[1-9][0-9]{1,14}):(dnc|dnt)")
 # Export rows buffered before each write to the client.
-EXPORT_BATCH = 1_000
 
 
 def _list(name: str | None) -> DncList | None:
@@ -148,26 +145,8 @@ async def import_file(request: web.Request, upload: Upload, form: ImportForm) ->
 async def export_entries(request: web.Request, query: ExportQuery) -> web.StreamResponse:
     app, caller = request.app[APP], request[CALLER]
     async with service.export_entries(app, caller, _list(query.list_name)) as entries:
-        answer = web.StreamResponse(
-            headers={"Content-Disposition": 'attachment; filename="dnc.csv"'}
-        )
-        answer.content_type, answer.charset = "text/csv", "utf-8"
-        await answer.prepare(request)
-        buffer = io.StringIO(newline="")
-        writer = CsvWriter(buffer, service.EXPORT_COLUMNS, number_columns={"number"})
-        async for entry in entries:
-            writer.write(tuple(service.entry_view(entry).values()))
-            if writer.rows % EXPORT_BATCH == 0:
-                await _flush(answer, buffer)
-        await _flush(answer, buffer)
-    await answer.write_eof()
-    return answer
-
-
-async def _flush(answer: web.StreamResponse, buffer: io.StringIO) -> None:
-    await answer.write(buffer.getvalue().encode())
-    buffer.seek(0)
-    buffer.truncate()
+        rows = (tuple(service.entry_view(entry).values()) async for entry in entries)
+        return await stream_csv(request, "dnc.csv", service.EXPORT_COLUMNS, rows)
 
 
 @ROUTES.route(

@@ -3,7 +3,6 @@ placed, a call status set after the fact, and the gate's dry run (`dialer check`
 
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -14,18 +13,15 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, field_vali
 from compliance import Channel, Code, zones
 from compliance.hours import check_instant
 from dialer.api import paging
-from dialer.api.routing import Routes, respond
+from dialer.api.routing import Routes, respond, stream_csv
 from dialer.api.schemas import Instant, PageQuery, Request, Text
 from dialer.api.state import APP, CALLER
 from dialer.app import utcnow
-from dialer.csvfiles import CsvWriter
 from dialer.services import gate
 from dialer.services import reports as service
 
 ROUTES = Routes()
 CSV = "text/csv"
-# CSV is sent to the client in pieces of about this many characters.
-CSV_CHUNK = 64 * 1024
 
 
 def _in_range(moment: datetime) -> datetime:
@@ -212,28 +208,9 @@ def _wants_csv(request: web.Request) -> bool:
 async def _skips_csv(request: web.Request, filters: dict[str, Any]) -> web.StreamResponse:
     """Every matching skip, oldest first, as `dialer skips --format csv --all` writes it,
     streamed from one snapshot."""
-    answer = web.StreamResponse(
-        headers={
-            "Content-Type": f"{CSV}; charset=utf-8",
-            "Content-Disposition": 'attachment; filename="skips.csv"',
-        }
-    )
     async with service.skip_log(request.app[APP], request[CALLER], **filters) as page:
-        await answer.prepare(request)
-        buffer = io.StringIO()
-        writer = CsvWriter(buffer, list(service.SKIP_CSV), number_columns={"number"})
-        async for row in page.rows:
-            view = row.as_dict()
-            writer.write(
-                [view[c] if isinstance(c, str) else c(view) for c in service.SKIP_CSV.values()]
-            )
-            if buffer.tell() >= CSV_CHUNK:
-                await answer.write(buffer.getvalue().encode())
-                buffer.seek(0)
-                buffer.truncate()
-        await answer.write(buffer.getvalue().encode())
-    await answer.write_eof()
-    return answer
+        rows = (service.cells(row.as_dict(), service.SKIP_CSV) async for row in page.rows)
+        return await stream_csv(request, "skips.csv", list(service.SKIP_CSV), rows)
 
 
 @ROUTES.route(

@@ -4,8 +4,9 @@ both built from that list, and a request is validated by the models it shows."""
 
 from __future__ import annotations
 
+import io
 import json
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +17,7 @@ from dialer.api.errors import Problem
 from dialer.api.idempotency import once
 from dialer.api.state import PUBLIC
 from dialer.api.uploads import received
+from dialer.csvfiles import CsvWriter
 
 # A JSON body is small; uploads (multipart, streamed) have their own limit (uploads).
 MAX_JSON_BODY = 64 * 1024
@@ -151,6 +153,36 @@ def respond(
     # pydantic writes the JSON itself: a third of the time of model_dump and json.dumps.
     body = checked.model_dump_json(by_alias=True, exclude_unset=True).encode()
     return web.Response(body=body, status=status, headers=headers, content_type=JSON)
+
+
+# A CSV answer is sent in pieces of about this many characters, as its rows come.
+CSV_CHUNK = 64 * 1024
+
+
+async def stream_csv(
+    request: web.Request,
+    file_name: str,
+    columns: Sequence[str],
+    rows: AsyncIterable[Sequence[Any]],
+) -> web.StreamResponse:
+    """`rows` as a CSV download, every cell spreadsheet-safe (CsvWriter), streamed: memory
+    stays flat however many rows come."""
+    answer = web.StreamResponse(
+        headers={"Content-Disposition": f'attachment; filename="{file_name}"'}
+    )
+    answer.content_type, answer.charset = "text/csv", "utf-8"
+    await answer.prepare(request)
+    buffer = io.StringIO()
+    writer = CsvWriter(buffer, columns, number_columns={"number"})
+    async for row in rows:
+        writer.write(row)
+        if buffer.tell() >= CSV_CHUNK:
+            await answer.write(buffer.getvalue().encode())
+            buffer.seek(0)
+            buffer.truncate()
+    await answer.write(buffer.getvalue().encode())
+    await answer.write_eof()
+    return answer
 
 
 @dataclass(slots=True)

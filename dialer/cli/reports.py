@@ -30,6 +30,7 @@ from dialer.cli.support import (
 )
 from dialer.csvfiles import CsvWriter
 from dialer.services import reports as service
+from dialer.services.reports import Column
 
 _FORMAT_USES = {
     "table": "table for people",
@@ -56,10 +57,6 @@ def _lead(view: dict[str, Any]) -> Any:
     return view["external_id"] or view["lead_id"]
 
 
-# A table column: a key of the row's view, or how to show it from the view.
-Column = str | Callable[[dict[str, Any]], Any]
-
-
 async def _write_listing(
     views: AsyncIterator[dict[str, Any]],
     output_format: str,
@@ -71,17 +68,13 @@ async def _write_listing(
         await write_json_array(views)
         return
     chosen = columns[output_format]
-    rows = (_cells(view, chosen) async for view in views)
+    rows = (service.cells(view, chosen) async for view in views)
     if output_format == "csv":
         writer = CsvWriter(sys.stdout, list(chosen), number_columns={"number"})
         async for row in rows:
             writer.write(row)
     elif not await print_table_pages(list(chosen), rows):
         click.echo(empty)
-
-
-def _cells(view: dict[str, Any], columns: dict[str, Column]) -> list[Any]:
-    return [view[c] if isinstance(c, str) else c(view) for c in columns.values()]
 
 
 def _as_is(row_type: type) -> dict[str, Column]:

@@ -20,26 +20,28 @@ from dialer.services import Caller, acting
 __all__ = [
     "SKIP_CSV",
     "campaign_report",
+    "cells",
     "interaction_page",
     "interactions",
     "set_disposition",
-    "skip_csv_cells",
     "skip_log",
     "skip_page",
 ]
 
-# The skip log as CSV (`dialer skips --format csv`, GET /skips as text/csv): each column
-# and how its cell comes from a skip's view (a key of it, or a function of it).
-SKIP_CSV: dict[str, str | Callable[[dict[str, Any]], Any]] = {
+# A column of a listing: a key of the row's view, or how to show it from the view.
+Column = str | Callable[[dict[str, Any]], Any]
+
+# The skip log as CSV (`dialer skips --format csv`, GET /skips as text/csv).
+SKIP_CSV: dict[str, Column] = {
     **{column.name: column.name for column in fields(SkipRow)},
     "reasons": lambda view: "|".join(view["reasons"]),
     "detail": lambda view: json.dumps(view["detail"]),
 }
 
 
-def skip_csv_cells(view: dict[str, Any]) -> list[Any]:
-    """A skip's view as its CSV row (SKIP_CSV's columns)."""
-    return [view[c] if isinstance(c, str) else c(view) for c in SKIP_CSV.values()]
+def cells(view: dict[str, Any], columns: dict[str, Column]) -> list[Any]:
+    """A row's view as the cells of `columns`."""
+    return [view[c] if isinstance(c, str) else c(view) for c in columns.values()]
 
 
 @asynccontextmanager
