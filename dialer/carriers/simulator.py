@@ -20,10 +20,12 @@ import contextlib
 import email.utils
 import functools
 import hmac
+import json
 import math
 import random
 import re
 import secrets
+import signal
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -489,6 +491,9 @@ class Simulator:
         self.undelivered_callbacks: list[dict[str, str]] = []  # no answer, retries spent
         self.refused_callbacks: list[dict[str, str]] = []  # answered with an HTTP error
         self.failed_replies: list[dict[str, str]] = []  # incoming texts whose webhook failed
+        # Each status callback answered: its resource's sid, status, when it was sent, and how
+        # long the application took to answer (for a dialer: to commit it).
+        self.callback_trips: list[dict[str, Any]] = []
         self._numbers: dict[str, dict[str, Any]] = {}  # IncomingPhoneNumbers by phone number
         self.refused_messages: list[dict[str, Any]] = []  # to recipients who opted out
         self._resources: dict[str, dict[str, Any]] = {}
@@ -879,8 +884,10 @@ class Simulator:
         for attempt in range(self.callback_retries + 1):
             if attempt:
                 await asyncio.sleep(self.retry_delay * attempt)
+            sent = _now()
             try:
                 async with self._client.post(url, data=body, headers=headers) as response:
+                    self._record_trip(params, sent, response.status)
                     if response.status >= 400:  # Twilio does not retry these either
                         log.warning("status callback refused", url=url, status=response.status)
                         self.refused_callbacks.append(params)
@@ -889,6 +896,34 @@ class Simulator:
                 failure = error
         log.warning("status callback undelivered", url=url, params=params, error=repr(failure))
         self.undelivered_callbacks.append(params)
+
+    def _record_trip(self, params: dict[str, str], sent: datetime, status: int) -> None:
+        sid = params.get("CallSid") or params.get("MessageSid", "")
+        self.callback_trips.append(
+            {
+                "sid": sid,
+                "status": params.get("CallStatus") or params.get("MessageStatus", ""),
+                "sent": sent,
+                "seconds": (_now() - sent).total_seconds(),
+                "http_status": status,
+            }
+        )
+
+    def records(self) -> dict[str, Any]:
+        """The calls, texts and answered callbacks in JSON's shapes, instants in ISO 8601."""
+
+        def plain(record: dict[str, Any]) -> dict[str, Any]:
+            return {
+                key: value.isoformat() if isinstance(value, datetime) else value
+                for key, value in record.items()
+                if isinstance(value, str | int | float | datetime | None)
+            }
+
+        return {
+            "calls": [plain(call) for call in self.calls],
+            "messages": [plain(message) for message in self.messages],
+            "callbacks": [plain(trip) for trip in self.callback_trips],
+        }
 
 
 def _answered_by(outcome: Outcome, detect: bool) -> str | None:
@@ -945,6 +980,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--auth-token", required=True)
     parser.add_argument("--callback-delay", type=float, default=1.0, help="seconds per status")
     parser.add_argument(
+        "--callback-jitter",
+        type=float,
+        default=0.0,
+        help="up to this many seconds more, at random, before a call or text starts progressing",
+    )
+    parser.add_argument(
+        "--records",
+        type=Path,
+        help="on SIGTERM or SIGINT, write every call, text and answered callback here (JSON)",
+    )
+    parser.add_argument(
         "--sms-url",
         default="",
         help="where incoming texts (scenario replies) go for numbers without their own SmsUrl",
@@ -958,17 +1004,28 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(str(error))
     configure_logging()
     simulator = Simulator(
-        scenario, args.account_sid, args.auth_token, args.callback_delay, sms_url=args.sms_url
+        scenario,
+        args.account_sid,
+        args.auth_token,
+        args.callback_delay,
+        callback_jitter=args.callback_jitter,
+        sms_url=args.sms_url,
     )
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(simulator, args.host, args.port))
+    if args.records is not None:
+        args.records.write_text(json.dumps(simulator.records()), encoding="utf-8")
 
 
 async def _serve(simulator: Simulator, host: str, port: int) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
     url = await simulator.start(host, port)
     print(f"carrier simulator listening on {url}", flush=True)
     try:
-        await asyncio.Event().wait()
+        await stop.wait()
     finally:
         await simulator.stop()
 
