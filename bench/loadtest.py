@@ -323,12 +323,19 @@ async def prepare(env: dict[str, str], folder: Path, options: Options) -> list[s
     return names
 
 
+async def spawn(log: Path, *command: str, **options: Any) -> asyncio.subprocess.Process:
+    """Start `command`, its stderr to the file `log` (kept for a failed run's story)."""
+    with log.open("wb") as stderr:
+        return await asyncio.create_subprocess_exec(*command, stderr=stderr, **options)
+
+
 @contextlib.asynccontextmanager
 async def simulator(folder: Path, options: Options) -> AsyncIterator[tuple[str, Path, int]]:
     """The standalone simulator; yields its URL, where its records will be, and its pid."""
     scenario, records = folder / "scenario.toml", folder / "carrier.json"
     scenario.write_text(SCENARIO, encoding="utf-8")
-    process = await asyncio.create_subprocess_exec(
+    process = await spawn(
+        folder / "carrier.log",
         sys.executable,
         "-m",
         "dialer.carriers.simulator",
@@ -337,7 +344,6 @@ async def simulator(folder: Path, options: Options) -> AsyncIterator[tuple[str, 
         *("--callback-delay", str(options.callback_delay)),
         *("--callback-jitter", str(options.callback_jitter)),
         stdout=asyncio.subprocess.PIPE,
-        stderr=(folder / "carrier.log").open("wb"),
     )
     try:
         assert process.stdout is not None
@@ -403,11 +409,11 @@ async def start_nodes(
         command = [sys.executable, "-m", "dialer", "serve"]
         if index == 0 and options.profile is not None:
             command[1:3] = ["-m", "cProfile", "-o", str(options.profile), "-m", "dialer"]
-        process = await asyncio.create_subprocess_exec(
+        process = await spawn(
+            folder / f"node{index}.log",
             *command,
             env={**env, "DIALER_WEBHOOK_PORT": str(port)},
             stdout=asyncio.subprocess.DEVNULL,
-            stderr=(folder / f"node{index}.log").open("wb"),
         )
         started.append(Node(process, port))
     async with asyncio.timeout(30):
@@ -606,15 +612,21 @@ async def run(options: Options) -> Report:
         raise SystemExit(f"the load test needs PostgreSQL at {POSTGRES_SERVER}")
     url = f"postgresql+asyncpg://{POSTGRES_SERVER}/{name}"
     folder = Path(tempfile.mkdtemp(prefix="dialer-load-"))
+    kept = True  # the logs of a run that failed or broke
     try:
-        return await _run(options, url, folder)
+        report = await _run(options, url, folder)
+        kept = not report.ok
+        return report
     finally:
         admin = await asyncpg.connect(f"postgresql://{POSTGRES_SERVER}/test")
         try:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
             await admin.close()
-        shutil.rmtree(folder, ignore_errors=True)
+        if kept:
+            print(f"the run's logs and records are in {folder}", file=sys.stderr)
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 async def _run(options: Options, url: str, folder: Path) -> Report:
