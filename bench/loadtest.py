@@ -31,7 +31,6 @@ import csv
 import itertools
 import json
 import os
-import pstats
 import secrets
 import shutil
 import signal
@@ -96,7 +95,7 @@ class Options:
     callback_jitter: float = 1.0
     dnc_adds_per_second: float = 5.0
     tick_seconds: float = 0.5
-    profile: Path | None = None  # cProfile of node 0, written when it exits
+    profile: Path | None = None  # pyinstrument's text profile of node 0, when it exits
 
 
 # --- the invariants, over plain records ----------------------------------------------------
@@ -104,8 +103,10 @@ class Options:
 
 @dataclass(frozen=True, slots=True)
 class Call:
-    """One call in the simulator's records: when it was created, and when our 204 to its
-    final status callback reached the carrier (None: never answered)."""
+    """One call in the simulator's records: when it was created, and when it reached its
+    final status (None: still up when the run ended). The engine counts a call as under way
+    from its dial intent until its final callback is committed, so around this span: a
+    limit broken here was broken by the engine."""
 
     number: str
     created: datetime
@@ -408,7 +409,8 @@ async def start_nodes(
     for index, port in enumerate(ports):
         command = [sys.executable, "-m", "dialer", "serve"]
         if index == 0 and options.profile is not None:
-            command[1:3] = ["-m", "cProfile", "-o", str(options.profile), "-m", "dialer"]
+            profiler = ["pyinstrument", "--no-color", "-r", "text", "-o", str(options.profile)]
+            command[1:3] = ["-m", *profiler, "-m", "dialer"]
         process = await spawn(
             folder / f"node{index}.log",
             *command,
@@ -456,6 +458,14 @@ def cpu_seconds(pids: Iterable[int], *, children: bool = False) -> float:
             if children:
                 total += times.children_user + times.children_system
     return total
+
+
+def machine_busy(before: Any, after: Any) -> float:
+    """CPU seconds the whole machine spent busy between two psutil.cpu_times()."""
+    idle = ("idle", "iowait")
+    return sum(
+        getattr(after, name) - getattr(before, name) for name in after._fields if name not in idle
+    )
 
 
 def postgres_cpu() -> dict[int, float]:
@@ -536,19 +546,15 @@ async def database_facts(url: str) -> tuple[dict[int, tuple[datetime, int]], int
 
 
 def read_calls(records: dict[str, Any], intents: dict[int, tuple[datetime, int]]) -> list[Call]:
-    """The simulator's calls, each with when our 204 to its final callback arrived, and its
-    attempt's intent instant and campaign (`intents` by attempt id, from its callback URL)."""
-    ended: dict[str, datetime] = {}
-    for trip in records["callbacks"]:
-        if trip["http_status"] < 300:
-            answered = datetime.fromisoformat(trip["sent"]) + timedelta(seconds=trip["seconds"])
-            ended[trip["sid"]] = max(answered, ended.get(trip["sid"], answered))
+    """The simulator's calls, each with its attempt's intent instant and campaign (`intents`
+    by attempt id, which the call's answer URL names)."""
     calls = []
     for call in records["calls"]:
         attempt = int(parse_qs(urlparse(call["url"]).query)["attempt"][0])
         placed_at, campaign_id = intents.get(attempt, (None, 0))
+        ended = datetime.fromisoformat(call["ended"]) if call["ended"] else None
         created = datetime.fromisoformat(call["at"])
-        calls.append(Call(call["to"], created, ended.get(call["sid"]), campaign_id, placed_at))
+        calls.append(Call(call["to"], created, ended, campaign_id, placed_at))
     return calls
 
 
@@ -565,6 +571,7 @@ class Report:
     skipped: int
     attempts_per_second: float
     callback_lag_ms: dict[str, float]
+    callbacks_failed: dict[str, int]
     cpu_share: dict[str, float]
     limit: str = ""
     invariants: list[Verdict] = field(default_factory=list)
@@ -584,8 +591,11 @@ class Report:
             f"{self.seconds:.1f}s: {self.calls:,} calls placed, {self.skipped:,} leads skipped",
             f"attempts placed: {self.attempts_per_second:,.1f}/s (first to last create)",
             f"callback lag (sent -> committed 204): p50 {lag['p50']:.0f} ms, "
-            f"p95 {lag['p95']:.0f} ms, p99 {lag['p99']:.0f} ms",
-            f"CPU share of the machine's {psutil.cpu_count()} cores: {shares}",
+            f"p95 {lag['p95']:.0f} ms, p99 {lag['p99']:.0f} ms; callbacks undelivered after the "
+            f"carrier's retries {self.callbacks_failed['undelivered']:,}, answered with an "
+            f"error {self.callbacks_failed['refused']:,}",
+            f"CPU share of the machine's {psutil.cpu_count()} cores: {shares} (the rest of "
+            f"'all processes' is other work on this machine)",
         ]
         for verdict in self.invariants:
             lines.append(f"  {'ok  ' if verdict.ok else 'FAIL'} {verdict.name}: {verdict.detail}")
@@ -650,7 +660,7 @@ async def _run(options: Options, url: str, folder: Path) -> Report:
         round_robin(ports) as public_url,
     ):
         env |= {"DIALER_CARRIER_URL": carrier_url, "DIALER_PUBLIC_URL": public_url}
-        database_before = postgres_cpu()
+        database_before, machine_before = postgres_cpu(), psutil.cpu_times()
         bench_before = cpu_seconds([os.getpid()])
         started = time.monotonic()
         nodes = await start_nodes(env, folder, ports, options)
@@ -662,7 +672,7 @@ async def _run(options: Options, url: str, folder: Path) -> Report:
             stop.set()
             adds = await adding
             seconds = time.monotonic() - started
-            database_after = postgres_cpu()
+            database_after, machine_after = postgres_cpu(), psutil.cpu_times()
             carrier_cpu = cpu_seconds([carrier_pid])
             bench_cpu = cpu_seconds([os.getpid()]) - bench_before
             await stop_nodes(nodes)
@@ -685,11 +695,16 @@ async def _run(options: Options, url: str, folder: Path) -> Report:
         skipped=skipped,
         attempts_per_second=placed_per_second(calls),
         callback_lag_ms=percentiles(lags),
+        callbacks_failed={
+            "undelivered": records["undelivered_callbacks"],
+            "refused": records["refused_callbacks"],
+        },
         cpu_share={
             "postgres": database / capacity,
             "nodes": sum(node.cpu for node in nodes) / capacity,
             "simulator": carrier_cpu / capacity,
             "proxy+bench": bench_cpu / capacity,
+            "all processes": machine_busy(machine_before, machine_after) / capacity,
         },
     )
     report.limit = limit_reached(calls, options.rate, options.concurrency, end)
@@ -701,21 +716,9 @@ async def _run(options: Options, url: str, folder: Path) -> Report:
     return report
 
 
-def hot_spots(path: Path, count: int = 12) -> str:
-    """The functions of one node where most time went (cumulative, ours and libraries')."""
-    out = _Capture()
-    stats = pstats.Stats(str(path), stream=out)
-    stats.sort_stats("tottime").print_stats(count)
-    return out.text
-
-
-class _Capture:
-    def __init__(self) -> None:
-        self.text = ""
-
-    def write(self, text: str) -> int:
-        self.text += text
-        return len(text)
+def hot_spots(path: Path, lines: int = 80) -> str:
+    """The head of node 0's profile: where its time went, by call tree (pyinstrument)."""
+    return "\n".join(path.read_text(encoding="utf-8").splitlines()[:lines])
 
 
 # --- the benchmark and the command -----------------------------------------------------------
@@ -772,7 +775,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dnc-adds-per-second", type=float, default=defaults.dnc_adds_per_second)
     parser.add_argument("--tick-seconds", type=float, default=defaults.tick_seconds)
     parser.add_argument(
-        "--profile", type=Path, help="cProfile node 0 into this file and print its hot spots"
+        "--profile",
+        type=Path,
+        help="profile node 0 (pyinstrument) into this file, and print its head",
     )
     parser.add_argument("--scaling", help="node counts to compare, e.g. 1,2,3 (the benchmark)")
     parser.add_argument("--json", action="store_true", help="the report as JSON on stdout")

@@ -494,6 +494,7 @@ class Simulator:
         # Each status callback answered: its resource's sid, status, when it was sent, and how
         # long the application took to answer (for a dialer: to commit it).
         self.callback_trips: list[dict[str, Any]] = []
+        self._ended: dict[str, datetime] = {}  # when each call or text reached its last status
         self._numbers: dict[str, dict[str, Any]] = {}  # IncomingPhoneNumbers by phone number
         self.refused_messages: list[dict[str, Any]] = []  # to recipients who opted out
         self._resources: dict[str, dict[str, Any]] = {}
@@ -795,6 +796,8 @@ class Simulator:
             await asyncio.sleep(self.callback_delay)
             resource.update(update)
             _stamp_time(resource)
+            if index == len(steps) - 1:
+                self._ended[resource["sid"]] = _now()
             if params is not None and callback:
                 final = index == len(steps) - 1
                 copies = [params, params] if final and self.duplicate_callbacks else [params]
@@ -910,7 +913,8 @@ class Simulator:
         )
 
     def records(self) -> dict[str, Any]:
-        """The calls, texts and answered callbacks in JSON's shapes, instants in ISO 8601."""
+        """The calls and texts (each with when it reached its last status, `ended`), the
+        callbacks answered, and how many were undelivered or refused, in JSON's shapes."""
 
         def plain(record: dict[str, Any]) -> dict[str, Any]:
             return {
@@ -919,10 +923,15 @@ class Simulator:
                 if isinstance(value, str | int | float | datetime | None)
             }
 
+        def ended(record: dict[str, Any]) -> dict[str, Any]:
+            return plain({**record, "ended": self._ended.get(record["sid"])})
+
         return {
-            "calls": [plain(call) for call in self.calls],
-            "messages": [plain(message) for message in self.messages],
+            "calls": [ended(call) for call in self.calls],
+            "messages": [ended(message) for message in self.messages],
             "callbacks": [plain(trip) for trip in self.callback_trips],
+            "undelivered_callbacks": len(self.undelivered_callbacks),
+            "refused_callbacks": len(self.refused_callbacks),
         }
 
 
