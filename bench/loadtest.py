@@ -39,7 +39,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -593,7 +593,8 @@ class Report:
             f"callback lag (sent -> committed 204): p50 {lag['p50']:.0f} ms, "
             f"p95 {lag['p95']:.0f} ms, p99 {lag['p99']:.0f} ms; callbacks undelivered after the "
             f"carrier's retries {self.callbacks_failed['undelivered']:,}, answered with an "
-            f"error {self.callbacks_failed['refused']:,}",
+            f"error {self.callbacks_failed['refused']:,}"
+            + "".join(f", {k} {v:,}" for k, v in self.callbacks_failed.items() if " " in k),
             f"CPU share of the machine's {psutil.cpu_count()} cores: {shares} (the rest of "
             f"'all processes' is other work on this machine)",
         ]
@@ -622,10 +623,10 @@ async def run(options: Options) -> Report:
         raise SystemExit(f"the load test needs PostgreSQL at {POSTGRES_SERVER}")
     url = f"postgresql+asyncpg://{POSTGRES_SERVER}/{name}"
     folder = Path(tempfile.mkdtemp(prefix="dialer-load-"))
-    kept = True  # the logs of a run that failed or broke
+    kept = True  # the logs of a run that failed, broke, or lost callbacks
     try:
         report = await _run(options, url, folder)
-        kept = not report.ok
+        kept = not report.ok or any(report.callbacks_failed.values())
         return report
     finally:
         admin = await asyncpg.connect(f"postgresql://{POSTGRES_SERVER}/test")
@@ -698,6 +699,11 @@ async def _run(options: Options, url: str, folder: Path) -> Report:
         callbacks_failed={
             "undelivered": records["undelivered_callbacks"],
             "refused": records["refused_callbacks"],
+            **Counter(
+                f"HTTP {trip['http_status']}"
+                for trip in records["callbacks"]
+                if trip["http_status"] >= 400
+            ),
         },
         cpu_share={
             "postgres": database / capacity,
