@@ -103,3 +103,4 @@ async def test_two_nodes_hold_every_invariant_under_a_small_load(postgres_url):
     assert report.skipped > 0, "no DNC add came before its lead was called"
     assert report.attempts_per_second > 0
     assert report.callback_lag_ms["p50"] > 0
+    assert not report.lost_callbacks, report.callbacks_failed
