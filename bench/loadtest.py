@@ -361,10 +361,12 @@ HOP_BY_HOP = frozenset({"connection", "content-length", "transfer-encoding", "ke
 
 
 @contextlib.asynccontextmanager
-async def round_robin(ports: Sequence[int]) -> AsyncIterator[str]:
+async def round_robin(ports: Sequence[int]) -> AsyncIterator[tuple[str, Counter[str]]]:
     """The load balancer: each request, path, query, body and headers unchanged, to the next
-    node's webhook port (the next one again when a node does not answer)."""
+    node's webhook port (the next one again when a node does not answer). Yields its URL and
+    the errors of its forwarding requests, by kind."""
     targets = itertools.cycle(ports)
+    errors: Counter[str] = Counter()
     session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
 
     async def forward(request: web.Request) -> web.StreamResponse:
@@ -379,8 +381,8 @@ async def round_robin(ports: Sequence[int]) -> AsyncIterator[str]:
                     content = await answer.read()
                     kept = {k: v for k, v in answer.headers.items() if k.lower() not in HOP_BY_HOP}
                     return web.Response(status=answer.status, body=content, headers=kept)
-            except aiohttp.ClientConnectionError:
-                continue
+            except aiohttp.ClientConnectionError as error:
+                errors[type(error).__name__] += 1
         return web.Response(status=502, text="no node answers")
 
     app = web.Application(client_max_size=1 << 20)
@@ -390,7 +392,7 @@ async def round_robin(ports: Sequence[int]) -> AsyncIterator[str]:
     port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", errors
     finally:
         await runner.cleanup()
         await session.close()
@@ -572,6 +574,7 @@ class Report:
     skipped: int
     attempts_per_second: float
     callback_lag_ms: dict[str, float]
+    proxy_errors: dict[str, int]
     callbacks_failed: dict[str, int]
     cpu_share: dict[str, float]
     limit: str = ""
@@ -598,6 +601,8 @@ class Report:
             f"callback lag (sent -> committed 204): p50 {lag['p50']:.0f} ms, "
             f"p95 {lag['p95']:.0f} ms, p99 {lag['p99']:.0f} ms; callbacks "
             + ", ".join(f"{kind} {count:,}" for kind, count in self.callbacks_failed.items()),
+            "the proxy's requests to the nodes that failed: "
+            + (", ".join(f"{k} {v:,}" for k, v in self.proxy_errors.items()) or "none"),
             f"CPU share of the machine's {psutil.cpu_count()} cores: {shares} (the rest of "
             f"'all processes' is other work on this machine)",
         ]
@@ -673,7 +678,7 @@ async def _run(options: Options, url: str, folder: Path) -> Report:
     ports = [free_port() for _ in range(options.nodes)]
     async with (
         simulator(folder, options) as (carrier_url, records_path, carrier_pid),
-        round_robin(ports) as public_url,
+        round_robin(ports) as (public_url, proxy_errors),
     ):
         env |= {"DIALER_CARRIER_URL": carrier_url, "DIALER_PUBLIC_URL": public_url}
         database_before, machine_before = postgres_cpu(), psutil.cpu_times()
@@ -713,6 +718,7 @@ async def _run(options: Options, url: str, folder: Path) -> Report:
         attempts_per_second=placed_per_second(calls),
         callback_lag_ms=percentiles(lags),
         callbacks_failed=failed_callbacks(records, stopping),
+        proxy_errors=dict(proxy_errors),
         cpu_share={
             "postgres": database / capacity,
             "nodes": sum(node.cpu for node in nodes) / capacity,
