@@ -64,14 +64,18 @@ from dialer.settings import Settings
 
 SID, TOKEN = "AC" + "7" * 32, secrets.token_hex(16)
 CALLER_ID = "+12125550100"
-# Area codes by zone, to dial numbers now inside the legal calling hours.
-ZONE_AREA_CODES = {
-    "America/New_York": "212",
-    "America/Chicago": "312",
-    "America/Denver": "303",
-    "America/Los_Angeles": "213",
-    "Pacific/Honolulu": "808",
+# Number prefixes by zone, far enough apart that one is inside calling hours at any hour;
+# each takes seven more digits to make a valid number there.
+ZONE_PREFIXES = {
+    "America/New_York": "+1212",
+    "America/Chicago": "+1312",
+    "America/Denver": "+1303",
+    "America/Los_Angeles": "+1213",
+    "Pacific/Honolulu": "+1808",
+    "Europe/London": "+44207",
+    "Australia/Sydney": "+6129",
 }
+COUNTRIES = "US,GB,AU"  # the company may contact numbers there
 # Most calls answered, as on a real list; with one attempt a lead every lead ends after one.
 SCENARIO = """seed = 12
 default = { answered = 0.6, no-answer = 0.2, busy = 0.1, machine = 0.1 }
@@ -271,15 +275,15 @@ def zone_in_calling_hours() -> str:
         local = now.astimezone(ZoneInfo(zone))
         return abs(local.hour + local.minute / 60 - 14)
 
-    zone = min(ZONE_AREA_CODES, key=distance)
+    zone = min(ZONE_PREFIXES, key=distance)
     if not 9 <= now.astimezone(ZoneInfo(zone)).hour < 19:
-        raise SystemExit(f"no zone of {', '.join(ZONE_AREA_CODES)} is in calling hours now")
+        raise SystemExit(f"no zone of {', '.join(ZONE_PREFIXES)} is in calling hours now")
     return zone
 
 
-def phone(area_code: str, index: int) -> str:
+def phone(prefix: str, index: int) -> str:
     exchange, line = divmod(index, 10_000)
-    return f"+1{area_code}{200 + exchange}{line:04d}"
+    return f"{prefix}{200 + exchange}{line:04d}"
 
 
 def campaign_text(name: str, options: Options) -> str:
@@ -308,7 +312,8 @@ async def cli(env: dict[str, str], *args: str) -> str:
 async def prepare(env: dict[str, str], folder: Path, options: Options) -> list[str]:
     """`dialer init`, then each campaign's leads imported from a CSV, created and started."""
     await cli(env, "init")
-    area_code = ZONE_AREA_CODES[zone_in_calling_hours()]
+    await cli(env, "company", "set", "--countries", COUNTRIES)
+    prefix = ZONE_PREFIXES[zone_in_calling_hours()]
     names = [f"load{k}" for k in range(options.campaigns)]
     for k, name in enumerate(names):
         table = folder / f"{name}.csv"
@@ -316,7 +321,7 @@ async def prepare(env: dict[str, str], folder: Path, options: Options) -> list[s
             writer = csv.writer(file)
             writer.writerow(["phone", "external_id"])
             for index in range(k, options.leads, options.campaigns):
-                writer.writerow([phone(area_code, index), f"L{index}"])
+                writer.writerow([phone(prefix, index), f"L{index}"])
         definition = folder / f"{name}.toml"
         definition.write_text(campaign_text(name, options), encoding="utf-8")
         await cli(env, "leads", "import", "--list", name, str(table))
