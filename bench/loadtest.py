@@ -300,12 +300,13 @@ ivr_optout_digit = "9"
 
 
 async def cli(env: dict[str, str], *args: str) -> str:
+    pipe = asyncio.subprocess.PIPE
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "dialer", *args, env=env, stdout=asyncio.subprocess.PIPE
+        sys.executable, "-m", "dialer", *args, env=env, stdout=pipe, stderr=pipe
     )
-    out, _ = await process.communicate()
+    out, err = await process.communicate()
     if process.returncode:
-        raise SystemExit(f"dialer {' '.join(args)} failed ({process.returncode})")
+        raise SystemExit(f"dialer {' '.join(args)} failed: {err.decode().strip()}")
     return out.decode()
 
 
@@ -606,7 +607,7 @@ class Report:
             f"callback lag (sent -> committed 204): p50 {lag['p50']:.0f} ms, "
             f"p95 {lag['p95']:.0f} ms, p99 {lag['p99']:.0f} ms; callbacks "
             + ", ".join(f"{kind} {count:,}" for kind, count in self.callbacks_failed.items()),
-            "the proxy's requests to the nodes that failed: "
+            "the proxy's requests to the nodes that failed while they ran: "
             + (", ".join(f"{k} {v:,}" for k, v in self.proxy_errors.items()) or "none"),
             f"CPU share of the machine's {psutil.cpu_count()} cores: {shares} (the rest of "
             f"'all processes' is other work on this machine)",
@@ -616,11 +617,15 @@ class Report:
         return lines
 
 
+def answered_at(trip: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(trip["sent"]) + timedelta(seconds=trip["seconds"])
+
+
 def failed_callbacks(records: dict[str, Any], stopping: datetime) -> dict[str, int]:
     """Callbacks the carrier gave up on, and those answered with an error while the nodes
-    ran, by HTTP status (those sent once they were stopping are counted apart)."""
+    ran, by HTTP status (those answered once they were stopping are counted apart)."""
     refused = [trip for trip in records["callbacks"] if trip["http_status"] >= 400]
-    late = [trip for trip in refused if datetime.fromisoformat(trip["sent"]) >= stopping]
+    late = [trip for trip in refused if answered_at(trip) >= stopping]
     return {
         "undelivered after the carrier's retries": records["undelivered_callbacks"],
         **Counter(f"answered HTTP {trip['http_status']}" for trip in refused if trip not in late),
@@ -701,7 +706,7 @@ async def _run(options: Options, url: str, folder: Path) -> Report:
             database_after, machine_after = postgres_cpu(), psutil.cpu_times()
             carrier_cpu = cpu_seconds([carrier_pid])
             bench_cpu = cpu_seconds([os.getpid()]) - bench_before
-            stopping = now()
+            stopping, failed_forwards = now(), dict(proxy_errors)
             await stop_nodes(nodes)
     end = now()
     records = json.loads(records_path.read_text(encoding="utf-8"))
@@ -723,7 +728,7 @@ async def _run(options: Options, url: str, folder: Path) -> Report:
         attempts_per_second=placed_per_second(calls),
         callback_lag_ms=percentiles(lags),
         callbacks_failed=failed_callbacks(records, stopping),
-        proxy_errors=dict(proxy_errors),
+        proxy_errors=failed_forwards,
         cpu_share={
             "postgres": database / capacity,
             "nodes": sum(node.cpu for node in nodes) / capacity,
