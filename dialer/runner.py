@@ -207,7 +207,8 @@ def _logged(name: str, job: Callable[[], Awaitable[object]]) -> Callable[[], Awa
 
 async def serve(app: App) -> None:
     """Run every running campaign unattended until SIGTERM or SIGINT, then stop cleanly:
-    the requests under way finish and are recorded before exit."""
+    claim no more work, let the create requests under way finish and be recorded, and mark
+    the node stopped, so other nodes take back the calls it still has up (recovery)."""
     settings = app.settings
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -223,24 +224,40 @@ async def serve(app: App) -> None:
             # APScheduler is only the timer: the schedule itself lives in our tables.
             scheduler = AsyncIOScheduler()
             ticking = asyncio.Lock()  # held while a round runs: a stop waits for it
+            beating = asyncio.Lock()  # held while a heartbeat runs: the same
 
             async def tick() -> None:
                 async with ticking:
                     await dispatcher.tick_all()
 
+            async def beat() -> None:
+                async with beating:
+                    await heartbeat(dispatcher)
+
             jobs = (
                 ("tick", tick, settings.tick_seconds),
                 ("recover", dispatcher.recover, RECOVER_SECONDS),
-                ("heartbeat", lambda: heartbeat(dispatcher), nodes.HEARTBEAT_EVERY.total_seconds()),
+                ("heartbeat", beat, nodes.HEARTBEAT_EVERY.total_seconds()),
             )
             for name, job, seconds in jobs:
                 scheduler.add_job(
-                    _logged(name, job), "interval", seconds=seconds, max_instances=1, coalesce=True
+                    _logged(name, job),
+                    "interval",
+                    id=name,
+                    seconds=seconds,
+                    max_instances=1,
+                    coalesce=True,
                 )
             scheduler.start()
             log.info("serve.started", webhooks=url, carrier=settings.carrier, node=dispatcher.node)
             await stop.wait()
-            scheduler.shutdown(wait=False)
             log.info("serve.stopping", node=dispatcher.node)
+            # Claim no more work at once; the heartbeat goes on while the requests under way
+            # finish, so no other node takes back the leads this one still holds.
+            scheduler.remove_job("tick")
+            scheduler.remove_job("recover")
             async with ticking:
                 await dispatcher.drain()
+            scheduler.shutdown(wait=False)
+            async with beating:  # a heartbeat after the stop would register the node again
+                pass
