@@ -11,6 +11,7 @@ import os
 import sys
 import time
 from contextlib import AsyncExitStack
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select
@@ -19,6 +20,7 @@ from campaigns import CampaignState
 from campaigns.tables import nodes
 from compliance import accounts
 from compliance.tables import attempts
+from dialer.scheduling.nodes import HEARTBEAT_EVERY
 from tests.balancer import Balancer
 from tests.faultproxy import FaultProxy, Mode, Route
 from tests.test_dispatch_nodes import (
@@ -33,9 +35,9 @@ from tests.test_dispatch_nodes import (
 from tests.test_engine import CAMPAIGN, COUNTRIES, rows
 from tests.test_simulator_replies import free_port
 
-# Every create request is answered this late (the carrier acts at once): a SIGTERM always
-# finds some under way.
-ANSWER_AFTER = 1.5
+# Every create request is answered this late (the carrier acts at once): a SIGTERM just
+# after an intent waits for it for longer than a heartbeat period.
+ANSWER_AFTER = HEARTBEAT_EVERY.total_seconds() + 1.0
 # A node told to stop waits for its create requests under way and exits: far less than
 # the example systemd unit's TimeoutStopSec.
 EXIT_WITHIN = ANSWER_AFTER + 5.0
@@ -127,15 +129,20 @@ async def test_a_node_sigtermed_mid_campaign_exits_cleanly_and_the_other_finishe
                     [(first_node,)] = await rows(
                         app, select(nodes.c.node_id).where(nodes.c.pid == first.pid)
                     )
-                    while not await unanswered(app, first_node):
+                    earlier = set(await unanswered(app, first_node))
+                    while not set(await unanswered(app, first_node)) - earlier:
                         assert first.returncode is None, "serve exited early"
                         await asyncio.sleep(0.02)
 
+                told = datetime.now(UTC)  # just after an intent: its answer is ANSWER_AFTER away
                 took = await stopped(first)
 
                 left = await unanswered(app, first_node)
-                [(stopped_at,)] = await rows(
-                    app, select(nodes.c.stopped_at).where(nodes.c.node_id == first_node)
+                [(stopped_at, last_heartbeat)] = await rows(
+                    app,
+                    select(nodes.c.stopped_at, nodes.c.heartbeat_at).where(
+                        nodes.c.node_id == first_node
+                    ),
                 )
                 async with asyncio.timeout(60):
                     while (await campaign(app, company, "spring")).state is not (
@@ -154,6 +161,8 @@ async def test_a_node_sigtermed_mid_campaign_exits_cleanly_and_the_other_finishe
     assert survivor_took < EXIT_WITHIN
     assert left == []
     assert stopped_at is not None
+    # It stayed alive while it waited: no other node took back the leads it still held.
+    assert last_heartbeat > told
     assert sorted(call["to"] for call in calls) == sorted(numbers)
     recorded = await rows(app, select(attempts.c.number, attempts.c.state, attempts.c.status))
     ended = sorted(f"+{number}" for number, state, status in recorded if status == "ANSWERED")
