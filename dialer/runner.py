@@ -19,6 +19,8 @@ from dialer.carriers import Carrier, TwilioCarrier
 from dialer.carriers.simulator import Scenario, Simulator
 from dialer.clock import Clock, WallClock
 from dialer.dispatch import Dispatcher
+from dialer.metrics import Metrics
+from dialer.probes import Probes, Readiness, add_probes
 from dialer.scheduling import nodes
 from dialer.settings import InvalidSettings, Settings, SettingsConflict
 from dialer.webhooks import webhook_app
@@ -56,10 +58,13 @@ async def listening(
     port: int,
     public_url: str = "",
     api: web.Application | None = None,
+    probes: Probes | None = None,
 ) -> AsyncIterator[str]:
-    """Serve the dispatcher's webhooks, and `api` at /api/v1 if given; yields the base URL
-    carriers call back."""
+    """Serve the dispatcher's webhooks, `api` at /api/v1 and the node's probes and metrics
+    if given; yields the base URL carriers call back."""
     served = webhook_app(dispatcher)
+    if probes is not None:
+        add_probes(served, probes)
     if api is not None:
         from dialer.api import PREFIX  # see on_duty
 
@@ -157,10 +162,10 @@ async def configured_dispatcher(
 
 
 @asynccontextmanager
-async def on_duty(dispatcher: Dispatcher) -> AsyncIterator[str]:
-    """A node dialing real calls: its webhooks and the REST API served where the settings
-    say, and the node in the nodes table while it runs (its heartbeat kept by `heartbeat`).
-    Yields the base URL carriers call back."""
+async def on_duty(dispatcher: Dispatcher, probes: Probes | None = None) -> AsyncIterator[str]:
+    """A node dialing real calls: its webhooks, the REST API and `probes` served where the
+    settings say, and the node in the nodes table while it runs (its heartbeat kept by
+    `heartbeat`). Yields the base URL carriers call back."""
     # Imported here: the API's handlers call services that run campaigns through this module.
     from dialer.api import api_app
 
@@ -171,9 +176,12 @@ async def on_duty(dispatcher: Dispatcher) -> AsyncIterator[str]:
         settings.webhook_port,
         settings.public_url,
         api_app(app),
+        probes,
     ) as url:
         async with app.transaction() as conn:
             await nodes.register(conn, dispatcher.node, dispatcher.clock.now())
+        if probes is not None:
+            probes.readiness.beat(dispatcher.clock.now())
         try:
             yield url
         finally:
@@ -181,16 +189,20 @@ async def on_duty(dispatcher: Dispatcher) -> AsyncIterator[str]:
                 await nodes.stop(conn, dispatcher.node, dispatcher.clock.now())
 
 
-async def heartbeat(dispatcher: Dispatcher) -> None:
-    """Keep this node alive; one declared dead meanwhile registers again under a new id."""
+async def heartbeat(dispatcher: Dispatcher, readiness: Readiness | None = None) -> None:
+    """Keep this node alive; one declared dead meanwhile registers again under a new id.
+    `readiness` learns when the heartbeat was stored."""
     async with dispatcher.app.transaction() as conn:
         now = dispatcher.clock.now()
-        if await nodes.heartbeat(conn, dispatcher.node, now):
-            return
-        fresh = nodes.new_node_id()
-        log.error("node.declared_dead", node=dispatcher.node, new_node=fresh)
-        await nodes.register(conn, fresh, now)
-    dispatcher.become(fresh)
+        fresh = None
+        if not await nodes.heartbeat(conn, dispatcher.node, now):
+            fresh = nodes.new_node_id()
+            log.error("node.declared_dead", node=dispatcher.node, new_node=fresh)
+            await nodes.register(conn, fresh, now)
+    if fresh is not None:
+        dispatcher.become(fresh)
+    if readiness is not None:
+        readiness.beat(now)
 
 
 def _logged(name: str, job: Callable[[], Awaitable[object]]) -> Callable[[], Awaitable[None]]:
@@ -216,8 +228,9 @@ async def serve(app: App) -> None:
     async with configured_carrier(app) as (carrier, simulator):
         # A tick lease spans one second whatever the tick period: a tick claims one second's
         # worth of attempts, so a shorter lease would multiply the campaign's rate.
-        dispatcher = Dispatcher(app, carrier, clock=WallClock())
-        async with on_duty(dispatcher) as url:
+        metrics, readiness = Metrics(app), Readiness()
+        dispatcher = Dispatcher(app, carrier, clock=WallClock(), observer=metrics)
+        async with on_duty(dispatcher, Probes(app, readiness, metrics)) as url:
             if simulator is not None:
                 simulator.sms_url = incoming_texts_url(url)
             # APScheduler is only the timer: the schedule itself lives in our tables.
@@ -231,15 +244,21 @@ async def serve(app: App) -> None:
             jobs = (
                 ("tick", tick, settings.tick_seconds),
                 ("recover", dispatcher.recover, RECOVER_SECONDS),
-                ("heartbeat", lambda: heartbeat(dispatcher), nodes.HEARTBEAT_EVERY.total_seconds()),
+                (
+                    "heartbeat",
+                    lambda: heartbeat(dispatcher, readiness),
+                    nodes.HEARTBEAT_EVERY.total_seconds(),
+                ),
             )
             for name, job, seconds in jobs:
                 scheduler.add_job(
                     _logged(name, job), "interval", seconds=seconds, max_instances=1, coalesce=True
                 )
             scheduler.start()
+            readiness.scheduler_running = True
             log.info("serve.started", webhooks=url, carrier=settings.carrier, node=dispatcher.node)
             await stop.wait()
+            readiness.scheduler_running = False  # a load balancer sends no more to a stopping node
             scheduler.shutdown(wait=False)
             log.info("serve.stopping", node=dispatcher.node)
             async with ticking:

@@ -1,0 +1,162 @@
+"""The node's Prometheus metrics, scraped over HTTP from the real webhook server while a real
+dispatcher dials the simulator: every count equals what the database recorded, on both
+databases, and no label carries a number or an id."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+
+import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import func, select
+
+from campaigns import repository
+from campaigns.tables import call_events, skips
+from compliance import leads, sheets
+from compliance.tables import attempts, dnc_events
+from dialer.carriers.simulator import Reply, Scenario, Simulator
+from dialer.clock import Clock, SimClock
+from dialer.dispatch import Dispatcher
+from dialer.metrics import Metrics
+from dialer.probes import Probes, Readiness
+from dialer.runner import incoming_texts_url, listening, simulated_carrier
+from tests.support import NOW
+from tests.test_engine import SCENARIO, START, prepare, rows
+from tests.test_inbound import LEADS as SMS_LEADS
+from tests.test_inbound import OURS, SMS_CAMPAIGN
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+# A phone number, a lead, attempt or call id: digits that a label must never carry.
+LOOKS_LIKE_AN_ID = re.compile(r"\d{4,}|^(CA|SM)[0-9a-f]{8,}")
+
+
+@asynccontextmanager
+async def observed_engine(
+    app, scenario: Scenario, clock: Clock
+) -> AsyncIterator[tuple[Dispatcher, Simulator, str]]:
+    """A dispatcher on the simulator whose webhook server serves its metrics; yields both
+    and the server's base URL."""
+    async with simulated_carrier(scenario) as (carrier, simulator):
+        metrics = Metrics(app)
+        dispatcher = Dispatcher(app, carrier, clock=clock, observer=metrics)
+        probes = Probes(app, Readiness(), metrics)
+        async with listening(dispatcher, "127.0.0.1", 0, probes=probes) as url:
+            simulator.sms_url = incoming_texts_url(url)
+            yield dispatcher, simulator, url
+
+
+async def scrape(url: str) -> Samples:
+    async with aiohttp.ClientSession() as session, session.get(f"{url}/metrics") as response:
+        assert response.status == 200
+        assert response.content_type == "text/plain"
+        text = await response.text()
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def value(samples: Samples, name: str, **labels: str) -> float:
+    """The sample's value; 0 for a series never incremented, as Prometheus reads it."""
+    return samples.get((name, frozenset(labels.items())), 0.0)
+
+
+def series(samples: Samples, name: str) -> dict[frozenset[tuple[str, str]], float]:
+    return {labels: v for (sample, labels), v in samples.items() if sample == name}
+
+
+async def test_the_counts_of_a_voice_campaign_are_what_the_database_recorded(
+    app, company, tmp_path
+):
+    await prepare(app, company, tmp_path)  # an opt-out by key, a lead never answering, a DNC
+    async with observed_engine(app, Scenario.from_dict(SCENARIO), SimClock(START)) as (
+        dispatcher,
+        _,
+        url,
+    ):
+        await dispatcher.run_until_done(company, "spring")
+        samples = await scrape(url)
+
+    spring = {"company": "acme", "campaign": "spring"}
+    placed = await rows(app, select(func.count()).where(attempts.c.placed_at.is_not(None)))
+    assert (
+        value(samples, "dialer_attempts_placed_total", **spring, channel="voice") == (placed[0][0])
+    )
+    ended = await rows(app, select(attempts.c.status, func.count()).group_by(attempts.c.status))
+    assert dict(ended) == {"DNC_REQUESTED": 1, "NO_ANSWER": 3}
+    assert {
+        status: value(
+            samples, "dialer_attempts_ended_total", **spring, channel="voice", status=status
+        )
+        for status, _ in ended
+    } == dict(ended)
+    skipped = await rows(app, select(skips.c.reason, func.count()).group_by(skips.c.reason))
+    assert ("COMPANY_DNC", 1) in skipped
+    assert {
+        labels: count for labels, count in series(samples, "dialer_skips_total").items() if count
+    } == {frozenset({**spring, "reason": reason}.items()): count for reason, count in skipped}
+    by_rule = await rows(
+        app,
+        select(func.count()).where(
+            dnc_events.c.source == "status_rule", dnc_events.c.list_name == "dnc"
+        ),
+    )
+    assert by_rule[0][0] == 1
+    assert (
+        value(
+            samples, "dialer_dnc_additions_total", company="acme", list="dnc", source="status_rule"
+        )
+        == 1
+    )
+    assert value(samples, "dialer_opt_outs_total", company="acme", channel="voice") == 1
+    stored = await rows(app, select(func.count()).select_from(call_events))
+    assert value(samples, "dialer_callbacks_stored_total") == stored[0][0]
+    assert value(samples, "dialer_tick_duration_seconds_count", **spring) > 0
+    assert value(samples, "dialer_screening_batch_duration_seconds_count", **spring) > 0
+    # The campaign completed: no running campaign, no node registered.
+    assert value(samples, "dialer_scrape_database_up") == 1
+    assert value(samples, "dialer_nodes_alive") == 0
+    assert series(samples, "dialer_attempts_in_flight") == {}
+    labels = {v for _, pairs in samples for _, v in pairs}
+    assert labels >= {"acme", "spring", "voice", "COMPANY_DNC", "status_rule"}
+    assert [v for v in labels if LOOKS_LIKE_AN_ID.search(v)] == []
+
+
+async def test_a_stop_text_counts_as_an_sms_opt_out_and_a_dnc_addition(app, company, tmp_path):
+    path = tmp_path / "leads.csv"
+    path.write_text(SMS_LEADS)
+    async with app.transaction() as conn:
+        await leads.import_leads(
+            conn, company, sheets.iter_records(path, leads.LEAD_COLUMNS), "spring", NOW
+        )
+        await repository.create_campaign(
+            conn, company, SMS_CAMPAIGN.format(name="texts", caller_id=OURS), NOW
+        )
+    scenario = Scenario(replies=[Reply("*42", "STOP", delay=0)])
+    noon = datetime(2026, 3, 10, 16, 0, tzinfo=UTC)
+    async with observed_engine(app, scenario, SimClock(noon)) as (dispatcher, simulator, url):
+        await dispatcher.run_until_done(company, "texts")
+        await simulator.drain()  # the STOP reply is in
+        samples = await scrape(url)
+
+    added = await rows(
+        app,
+        select(dnc_events.c.list_name, func.count())
+        .where(dnc_events.c.source == "sms_keyword")
+        .group_by(dnc_events.c.list_name),
+    )
+    assert added == [("dnc", 1)]
+    assert (
+        value(
+            samples, "dialer_dnc_additions_total", company="acme", list="dnc", source="sms_keyword"
+        )
+        == 1
+    )
+    assert value(samples, "dialer_opt_outs_total", company="acme", channel="sms") == 1
+    texts = {"company": "acme", "campaign": "texts", "channel": "sms"}
+    assert value(samples, "dialer_attempts_placed_total", **texts) == 2
+    assert value(samples, "dialer_attempts_ended_total", **texts, status="DELIVERED") == 2
