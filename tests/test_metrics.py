@@ -15,16 +15,25 @@ from sqlalchemy import func, select
 
 from campaigns import repository
 from campaigns.tables import call_events, skips
-from compliance import leads, sheets
+from compliance import accounts, leads, sheets
 from compliance.tables import attempts, dnc_events
 from dialer.carriers.simulator import Reply, Scenario, Simulator
-from dialer.clock import Clock, SimClock
+from dialer.clock import Clock, SimClock, WallClock
 from dialer.dispatch import Dispatcher
 from dialer.metrics import Metrics
 from dialer.probes import Probes, Readiness
 from dialer.runner import incoming_texts_url, listening, simulated_carrier
 from tests.support import NOW
-from tests.test_engine import SCENARIO, START, prepare, rows
+from tests.test_dispatch_nodes import add_leads, create
+from tests.test_engine import (
+    CAMPAIGN,
+    COUNTRIES,
+    SCENARIO,
+    START,
+    numbers_in_calling_hours,
+    prepare,
+    rows,
+)
 from tests.test_inbound import LEADS as SMS_LEADS
 from tests.test_inbound import OURS, SMS_CAMPAIGN
 
@@ -160,3 +169,64 @@ async def test_a_stop_text_counts_as_an_sms_opt_out_and_a_dnc_addition(app, comp
     texts = {"company": "acme", "campaign": "texts", "channel": "sms"}
     assert value(samples, "dialer_attempts_placed_total", **texts) == 2
     assert value(samples, "dialer_attempts_ended_total", **texts, status="DELIVERED") == 2
+
+
+async def test_the_callback_lag_is_measured_from_the_timestamp_the_carrier_sends(app, company):
+    numbers = numbers_in_calling_hours()
+    async with app.transaction() as conn:
+        await accounts.set_countries(conn, company, COUNTRIES)
+    await add_leads(app, company, "spring", [(n, "") for n in numbers])
+    await create(app, company, "\n".join(x for x in CAMPAIGN.splitlines() if "window" not in x))
+    answered = Scenario.from_dict({"seed": 1, "default": {"answered": 1.0}})
+    async with observed_engine(app, answered, WallClock()) as (dispatcher, _, url):
+        await dispatcher.run_until_done(company, "spring")
+        samples = await scrape(url)
+
+    stored = [params for (params,) in await rows(app, select(call_events.c.params))]
+    dated = [p for p in stored if '"Timestamp"' in p]
+    assert len(dated) == len(numbers)  # one final callback a call, dated by the simulator
+    assert value(samples, "dialer_callback_lag_seconds_count") == len(dated)
+    assert value(samples, "dialer_callback_lag_seconds_sum") >= 0
+
+
+async def test_a_carrier_opt_out_refusal_counts_as_a_carrier_error_and_a_dnt_addition(
+    app, company, tmp_path
+):
+    path = tmp_path / "leads.csv"
+    path.write_text(SMS_LEADS)
+    async with app.transaction() as conn:
+        await leads.import_leads(
+            conn, company, sheets.iter_records(path, leads.LEAD_COLUMNS), "spring", NOW
+        )
+        await repository.create_campaign(
+            conn, company, SMS_CAMPAIGN.format(name="texts", caller_id=OURS), NOW
+        )
+    refusing = Scenario.from_dict(
+        {"default": {"delivered": 1.0}, "outcome": [{"match": "*42", "result": "opted-out"}]}
+    )
+    noon = datetime(2026, 3, 10, 16, 0, tzinfo=UTC)
+    async with observed_engine(app, refusing, SimClock(noon)) as (dispatcher, _, url):
+        await dispatcher.run_until_done(company, "texts")
+        samples = await scrape(url)
+
+    texts = {"company": "acme", "campaign": "texts"}
+    assert value(samples, "dialer_carrier_errors_total", **texts, kind="opted-out") == 1
+    assert value(samples, "dialer_attempts_placed_total", **texts, channel="sms") == 1
+    ended = await rows(app, select(attempts.c.status, func.count()).group_by(attempts.c.status))
+    assert sum(count for _, count in ended) == 2
+    assert {
+        status: value(samples, "dialer_attempts_ended_total", **texts, channel="sms", status=status)
+        for status, _ in ended
+    } == dict(ended)
+    added = await rows(
+        app,
+        select(func.count()).where(dnc_events.c.list_name == "dnt", dnc_events.c.action == "add"),
+    )
+    assert added[0][0] == 1
+    assert (
+        value(
+            samples, "dialer_dnc_additions_total", company="acme", list="dnt", source="sms_keyword"
+        )
+        == 1
+    )
+    assert value(samples, "dialer_opt_outs_total", company="acme", channel="sms") == 1
