@@ -180,8 +180,6 @@ async def on_duty(dispatcher: Dispatcher, probes: Probes | None = None) -> Async
     ) as url:
         async with app.transaction() as conn:
             await nodes.register(conn, dispatcher.node, dispatcher.clock.now())
-        if probes is not None:
-            probes.readiness.beat(dispatcher.clock.now())
         try:
             yield url
         finally:
@@ -189,20 +187,16 @@ async def on_duty(dispatcher: Dispatcher, probes: Probes | None = None) -> Async
                 await nodes.stop(conn, dispatcher.node, dispatcher.clock.now())
 
 
-async def heartbeat(dispatcher: Dispatcher, readiness: Readiness | None = None) -> None:
-    """Keep this node alive; one declared dead meanwhile registers again under a new id.
-    `readiness` learns when the heartbeat was stored."""
+async def heartbeat(dispatcher: Dispatcher) -> None:
+    """Keep this node alive; one declared dead meanwhile registers again under a new id."""
     async with dispatcher.app.transaction() as conn:
         now = dispatcher.clock.now()
-        fresh = None
-        if not await nodes.heartbeat(conn, dispatcher.node, now):
-            fresh = nodes.new_node_id()
-            log.error("node.declared_dead", node=dispatcher.node, new_node=fresh)
-            await nodes.register(conn, fresh, now)
-    if fresh is not None:
-        dispatcher.become(fresh)
-    if readiness is not None:
-        readiness.beat(now)
+        if await nodes.heartbeat(conn, dispatcher.node, now):
+            return
+        fresh = nodes.new_node_id()
+        log.error("node.declared_dead", node=dispatcher.node, new_node=fresh)
+        await nodes.register(conn, fresh, now)
+    dispatcher.become(fresh)
 
 
 def _logged(name: str, job: Callable[[], Awaitable[object]]) -> Callable[[], Awaitable[None]]:
@@ -231,6 +225,7 @@ async def serve(app: App) -> None:
         metrics, readiness = Metrics(app), Readiness()
         dispatcher = Dispatcher(app, carrier, clock=WallClock(), observer=metrics)
         async with on_duty(dispatcher, Probes(app, readiness, metrics)) as url:
+            readiness.beat(dispatcher.clock.now())  # on_duty registered the node
             if simulator is not None:
                 simulator.sms_url = incoming_texts_url(url)
             # APScheduler is only the timer: the schedule itself lives in our tables.
@@ -241,14 +236,14 @@ async def serve(app: App) -> None:
                 async with ticking:
                     await dispatcher.tick_all()
 
+            async def beat() -> None:
+                await heartbeat(dispatcher)
+                readiness.beat(dispatcher.clock.now())
+
             jobs = (
                 ("tick", tick, settings.tick_seconds),
                 ("recover", dispatcher.recover, RECOVER_SECONDS),
-                (
-                    "heartbeat",
-                    lambda: heartbeat(dispatcher, readiness),
-                    nodes.HEARTBEAT_EVERY.total_seconds(),
-                ),
+                ("heartbeat", beat, nodes.HEARTBEAT_EVERY.total_seconds()),
             )
             for name, job, seconds in jobs:
                 scheduler.add_job(
