@@ -5,10 +5,11 @@ The only module that imports prometheus_client. `Metrics` implements the dispatc
 global one, so that several apps in one process (tests, a benchmark) do not share series.
 
 Counters are per process, as Prometheus expects: sum them over nodes (`sum by (campaign)
-(rate(dialer_attempts_placed_total[1m]))`). They count what this node's dispatcher and
-webhooks did, after the transaction that did it committed: a DNC entry added through the
-REST API, a disposition set by a person, or any change by a CLI command (a `dnc import`, a
-`leads dnc`) is counted by no node; the DNC audit and reports show those.
+(rate(dialer_attempts_placed_total[1m]))`). They count what this node's dispatcher, its
+webhooks and its REST API's `POST /dnc` did, after the transaction that did it committed.
+A change made by a CLI command (`dnc add`, `dnc import`, `leads dnc`), by a file uploaded
+to the API, or by a disposition someone sets runs outside the dispatcher and is counted by
+no node: the DNC audit and the reports show those.
 
 Gauges of the cluster (attempts in flight, leads due, nodes alive) are read from the
 database when scraped, with one grouped query each, and kept `CLUSTER_TTL` seconds so that

@@ -175,7 +175,7 @@ async def on_duty(dispatcher: Dispatcher, probes: Probes | None = None) -> Async
         settings.webhook_host,
         settings.webhook_port,
         settings.public_url,
-        api_app(app),
+        api_app(app, dispatcher.observer),
         probes,
     ) as url:
         async with app.transaction() as conn:

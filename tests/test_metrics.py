@@ -17,12 +17,16 @@ from campaigns import repository
 from campaigns.tables import call_events, skips
 from compliance import accounts, leads, sheets
 from compliance.tables import attempts, dnc_events
+from dialer.api import api_app
 from dialer.carriers.simulator import Reply, Scenario, Simulator
 from dialer.clock import Clock, SimClock, WallClock
 from dialer.dispatch import Dispatcher
 from dialer.metrics import Metrics
 from dialer.probes import Probes, Readiness
 from dialer.runner import incoming_texts_url, listening, simulated_carrier
+from dialer.services import Caller
+from dialer.services import tokens as token_service
+from tests.service_callers import MANAGER, add_staff
 from tests.support import NOW
 from tests.test_dispatch_nodes import add_leads, create
 from tests.test_engine import (
@@ -52,7 +56,8 @@ async def observed_engine(
         metrics = Metrics(app)
         dispatcher = Dispatcher(app, carrier, clock=clock, observer=metrics)
         probes = Probes(app, Readiness(), metrics)
-        async with listening(dispatcher, "127.0.0.1", 0, probes=probes) as url:
+        api = api_app(app, metrics)
+        async with listening(dispatcher, "127.0.0.1", 0, api=api, probes=probes) as url:
             simulator.sms_url = incoming_texts_url(url)
             yield dispatcher, simulator, url
 
@@ -230,3 +235,22 @@ async def test_a_carrier_opt_out_refusal_counts_as_a_carrier_error_and_a_dnt_add
         == 1
     )
     assert value(samples, "dialer_opt_outs_total", company="acme", channel="sms") == 1
+
+
+async def test_numbers_added_through_the_api_count_as_api_additions(app, company):
+    await add_staff(app, company)
+    token = (await token_service.create(app, Caller(company.name), MANAGER)).text
+    numbers = {"numbers": ["(305) 555-0134", "+1 212 555 0123"], "list": "dnt"}
+    headers = {"Authorization": f"Bearer {token}"}
+    async with observed_engine(app, Scenario(), SimClock(START)) as (_, _, url):
+        async with aiohttp.ClientSession(headers=headers) as session:
+            for expected in (201, 200):  # the second time, both are listed already
+                async with session.post(f"{url}/api/v1/dnc", json=numbers) as response:
+                    assert response.status == expected
+        samples = await scrape(url)
+
+    added = await rows(app, select(func.count()).where(dnc_events.c.source == "api"))
+    assert added[0][0] == 2
+    assert (
+        value(samples, "dialer_dnc_additions_total", company="acme", list="dnt", source="api") == 2
+    )
