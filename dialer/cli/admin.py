@@ -78,7 +78,8 @@ def serve() -> None:
     back the calls it still has up. Every node registers with a heartbeat; several may
     share one PostgreSQL database, and each takes back what a stopped node held. The carrier,
     webhook address and tick come from the settings (carrier, webhook_host, webhook_port,
-    public_url, tick_seconds; see config/dialer.toml).
+    public_url, tick_seconds; see config/dialer.toml). The webhook port also answers
+    /healthz, /readyz and /metrics (Prometheus), without a token.
     """
     run(serve_forever)
     click.echo("Stopped.")
