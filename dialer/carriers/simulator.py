@@ -798,6 +798,8 @@ class Simulator:
             _stamp_time(resource)
             if index == len(steps) - 1:
                 self._ended[resource["sid"]] = _now()
+            if params is not None and "CallbackSource" in params:
+                params = {**params, "Timestamp": _rfc2822(_now())}  # as Twilio: when it fired
             if params is not None and callback:
                 final = index == len(steps) - 1
                 copies = [params, params] if final and self.duplicate_callbacks else [params]
