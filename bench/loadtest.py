@@ -34,7 +34,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import statistics
 import sys
 import tempfile
@@ -48,12 +47,11 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 from zoneinfo import ZoneInfo
 
-import aiohttp
 import asyncpg
 import psutil
-from aiohttp import web
 from sqlalchemy import exists, func, select
 
+from bench.balancer import Balancer, free_port
 from bench.upload import POSTGRES_SERVER, scratch_postgres
 from campaigns.tables import campaign_leads, skips
 from compliance import DncList
@@ -261,12 +259,6 @@ def check(
 # --- the run ---------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def zone_in_calling_hours() -> str:
     """The zone whose local time is nearest mid-day, so the run stays inside 09:00-19:00."""
     now = datetime.now(ZoneInfo("UTC"))
@@ -361,47 +353,6 @@ async def simulator(folder: Path, options: Options) -> AsyncIterator[tuple[str, 
         if process.returncode is None:
             process.send_signal(signal.SIGTERM)
         await asyncio.wait_for(process.wait(), 60)
-
-
-HOP_BY_HOP = frozenset({"connection", "content-length", "transfer-encoding", "keep-alive"})
-
-
-@contextlib.asynccontextmanager
-async def round_robin(ports: Sequence[int]) -> AsyncIterator[tuple[str, Counter[str]]]:
-    """The load balancer: each request, path, query, body and headers unchanged, to the next
-    node's webhook port (the next one again when a node does not answer). Yields its URL and
-    the errors of its forwarding requests, by kind."""
-    targets = itertools.cycle(ports)
-    errors: Counter[str] = Counter()
-    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
-
-    async def forward(request: web.Request) -> web.StreamResponse:
-        body = await request.read()
-        headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
-        for _ in ports:
-            url = f"http://127.0.0.1:{next(targets)}{request.path_qs}"
-            try:
-                async with session.request(
-                    request.method, url, data=body, headers=headers, allow_redirects=False
-                ) as answer:
-                    content = await answer.read()
-                    kept = {k: v for k, v in answer.headers.items() if k.lower() not in HOP_BY_HOP}
-                    return web.Response(status=answer.status, body=content, headers=kept)
-            except aiohttp.ClientConnectionError as error:
-                errors[type(error).__name__] += 1
-        return web.Response(status=502, text="no node answers")
-
-    app = web.Application(client_max_size=1 << 20)
-    app.router.add_route("*", "/{tail:.*}", forward)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        yield f"http://127.0.0.1:{port}", errors
-    finally:
-        await runner.cleanup()
-        await session.close()
 
 
 @dataclass(slots=True)
@@ -688,9 +639,9 @@ async def _run(options: Options, url: str, folder: Path) -> Report:
     ports = [free_port() for _ in range(options.nodes)]
     async with (
         simulator(folder, options) as (carrier_url, records_path, carrier_pid),
-        round_robin(ports) as (public_url, proxy_errors),
+        Balancer([f"http://127.0.0.1:{port}" for port in ports]) as balancer,
     ):
-        env |= {"DIALER_CARRIER_URL": carrier_url, "DIALER_PUBLIC_URL": public_url}
+        env |= {"DIALER_CARRIER_URL": carrier_url, "DIALER_PUBLIC_URL": balancer.url}
         database_before, machine_before = postgres_cpu(), psutil.cpu_times()
         bench_before = cpu_seconds([os.getpid()])
         started = time.monotonic()
@@ -706,7 +657,7 @@ async def _run(options: Options, url: str, folder: Path) -> Report:
             database_after, machine_after = postgres_cpu(), psutil.cpu_times()
             carrier_cpu = cpu_seconds([carrier_pid])
             bench_cpu = cpu_seconds([os.getpid()]) - bench_before
-            stopping, failed_forwards = now(), dict(proxy_errors)
+            stopping, failed_forwards = now(), dict(balancer.errors)
             await stop_nodes(nodes)
     end = now()
     records = json.loads(records_path.read_text(encoding="utf-8"))

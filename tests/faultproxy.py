@@ -23,21 +23,10 @@ from typing import Self
 import aiohttp
 from aiohttp import web
 
+from bench.balancer import HOP_BY_HOP
+
 # A proxy's error page in a charset that is not UTF-8, under a header that claims it is.
 NON_UTF8_PAGE = b"\xff\xfe<html>Bad gateway \xe9</html>"
-# Headers that belong to one connection, not to the request or answer passed on.
-HOP_BY_HOP = frozenset(
-    name.lower()
-    for name in (
-        "Connection",
-        "Keep-Alive",
-        "Transfer-Encoding",
-        "Content-Length",
-        "Host",
-        "Date",
-        "Server",
-    )
-)
 
 
 class Mode(StrEnum):

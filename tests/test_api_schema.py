@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from bench.balancer import free_port
+
 # Examples per operation: enough to reach every branch of a declaration, few enough for CI.
 EXAMPLES = 25
 CHECKS = [
@@ -37,12 +38,6 @@ CHECKS = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def server(database_url, dialer) -> Iterator[tuple[str, str]]:
     """`dialer serve` on a free port over the test database, with a few entries listed;
@@ -50,7 +45,7 @@ def server(database_url, dialer) -> Iterator[tuple[str, str]]:
     assert dialer("users", "add", "ann", "--role", "admin").exit_code == 0
     token = dialer("tokens", "create", "--user", "ann").stdout.strip()
     assert dialer("dnc", "add", "305-555-0134", "212-555-0123", "--reason", "=1+1").exit_code == 0
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "DIALER_DATABASE_URL": database_url,

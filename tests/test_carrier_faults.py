@@ -23,6 +23,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.test_utils import TestServer
 
+from bench.balancer import free_port
 from dialer.carriers import CarrierError, Placement, TwilioCarrier
 from dialer.carriers.simulator import Scenario, Simulator
 from dialer.carriers.twilio import LIST_PAGES
@@ -175,13 +176,6 @@ async def _failure(carrier: TwilioCarrier, route: Route = Route.CALLS) -> Carrie
     return caught.value
 
 
-def _free_port() -> int:
-    """A port nothing listens on (just released by the OS)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 # --- each fault on the way to the carrier ---
 
 
@@ -304,7 +298,7 @@ async def test_an_accepted_request_without_a_sid_may_have_placed_the_call(carrie
 
 
 async def test_a_refused_connection_did_not_place_the_call():
-    base_url = f"http://127.0.0.1:{_free_port()}"
+    base_url = f"http://127.0.0.1:{free_port()}"
     async with TwilioCarrier(ACCOUNT, TOKEN, base_url=base_url, **TIMEOUTS) as carrier:
         error = await _failure(carrier)
 

@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
+from bench.balancer import free_port
 from campaigns import CampaignAction, repository
 from campaigns.tables import inbound_messages, skips
 from compliance import DncList, Source, accounts, leads, registry, sheets
@@ -30,7 +31,6 @@ from dialer.dispatch import Dispatcher
 from dialer.runner import listening, simulated_engine
 from tests.support import NOW
 from tests.test_engine import COUNTRIES, numbers_in_calling_hours
-from tests.test_simulator_replies import free_port
 
 ACCOUNT = "AC" + "5" * 32
 TOKEN = "inbound-auth-token"

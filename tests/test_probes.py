@@ -17,11 +17,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import make_url
 
+from bench.balancer import free_port
 from dialer.probes import Readiness, Unready
 from dialer.scheduling import nodes
 from tests.support import NOW
 from tests.test_database_outage import TcpProxy
-from tests.test_simulator_replies import free_port
 
 
 @asynccontextmanager

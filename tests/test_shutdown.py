@@ -16,12 +16,12 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
+from bench.balancer import Balancer, free_port
 from campaigns import CampaignState
 from campaigns.tables import nodes
 from compliance import accounts
 from compliance.tables import attempts
 from dialer.scheduling.nodes import HEARTBEAT_EVERY
-from tests.balancer import Balancer
 from tests.faultproxy import FaultProxy, Mode, Route
 from tests.test_dispatch_nodes import (
     SID,
@@ -33,7 +33,6 @@ from tests.test_dispatch_nodes import (
     numbers_in_calling_hours,
 )
 from tests.test_engine import CAMPAIGN, COUNTRIES, rows
-from tests.test_simulator_replies import free_port
 
 # Every create request is answered this late (the carrier acts at once): a SIGTERM just
 # after an intent waits for it for longer than a heartbeat period.

@@ -7,7 +7,6 @@ number (`IncomingPhoneNumbers`), so the simulator is held to what Twilio does.""
 from __future__ import annotations
 
 import asyncio
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -21,6 +20,7 @@ from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 from twilio.twiml.messaging_response import MessagingResponse
 
+from bench.balancer import free_port
 from dialer.carriers import TwilioCarrier
 from dialer.carriers.simulator import InvalidScenario, Outcome, Reply, Scenario, Simulator
 
@@ -197,12 +197,6 @@ async def test_a_number_is_provisioned_once(receiver):
         await provision(simulator, SENDER, receiver.url("sms"))
         with pytest.raises(Exception, match="not available"):
             await provision(simulator, SENDER, receiver.url("sms"))
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.mark.parametrize("failure", ["HTTP 500", "not TwiML", "unreachable"])

@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
+from bench.balancer import Balancer, free_port
 from campaigns.tables import inbound_messages
 from compliance.numbers import add_sending_numbers
 from compliance.tables import dnc_entries
@@ -25,10 +26,8 @@ from dialer.carriers import TwilioCarrier
 from dialer.clock import SimClock
 from dialer.dispatch import Dispatcher
 from dialer.runner import listening
-from tests.balancer import Balancer
 from tests.support import NOW
 from tests.test_engine import rows
-from tests.test_simulator_replies import free_port
 
 ACCOUNT = "AC" + "5" * 32
 TOKEN = "proxy-auth-token"

@@ -1,37 +1,65 @@
 """A small round-robin reverse proxy for the carrier's webhooks, as a load balancer in front
-of several `dialer serve` nodes: each request goes to the next node, its method, path,
-query, headers and body passed on unchanged (X-Forwarded-* headers included, as a proxy
-that does not strip them would); a node that refuses the connection is skipped for the
-next one, as nginx's `proxy_next_upstream error` does."""
+of several `dialer serve` nodes, for the load test and the tests of several nodes: each
+request goes to the next node, its method, path, query, headers and body passed on unchanged
+(X-Forwarded-* headers included, as a proxy that does not strip them would); a node that
+refuses the connection is skipped for the next one, as nginx's `proxy_next_upstream error`
+does."""
 
 from __future__ import annotations
 
 import itertools
+import socket
+from collections import Counter
 from types import TracebackType
 from typing import Self
 
 import aiohttp
 from aiohttp import web
 
-from tests.faultproxy import HOP_BY_HOP
+# Headers that belong to one connection, not to the request or answer passed on.
+HOP_BY_HOP = frozenset(
+    name.lower()
+    for name in (
+        "Connection",
+        "Keep-Alive",
+        "Transfer-Encoding",
+        "Content-Length",
+        "Host",
+        "Date",
+        "Server",
+    )
+)
+# The carrier's own patience with a webhook (Twilio's 15 s).
+FORWARD_TIMEOUT = aiohttp.ClientTimeout(total=15)
+
+
+def free_port() -> int:
+    """A port nothing listens on (just released by the OS)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 class Balancer:
+    """Yields itself listening at `url`; `errors` counts failed forwards by exception name."""
+
     def __init__(self, upstreams: list[str]) -> None:
         self.upstreams = upstreams
+        self.errors: Counter[str] = Counter()
         self._turns = itertools.cycle(range(len(upstreams)))
         self._runner: web.AppRunner | None = None
         self._client: aiohttp.ClientSession | None = None
         self.url = ""
 
     async def __aenter__(self) -> Self:
-        self._client = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
-        app = web.Application()
+        self._client = aiohttp.ClientSession(
+            timeout=FORWARD_TIMEOUT, connector=aiohttp.TCPConnector(limit=0)
+        )
+        app = web.Application(client_max_size=1 << 20)
         app.router.add_route("*", "/{path:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
         self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
         return self
 
@@ -64,6 +92,6 @@ class Balancer:
                     content = await answer.read()
                     kept = {k: v for k, v in answer.headers.items() if k.lower() not in HOP_BY_HOP}
                     return web.Response(status=answer.status, body=content, headers=kept)
-            except aiohttp.ClientConnectorError:
-                continue  # that node is down: the next one
+            except aiohttp.ClientConnectionError as failure:
+                self.errors[type(failure).__name__] += 1
         return web.Response(status=502, text="no node answered")
