@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import sys
 from datetime import datetime, timedelta
 from importlib import metadata
@@ -54,12 +55,13 @@ async def test_nodes_show_liveness_the_campaigns_paced_and_the_attempts_held(app
 
     assert list(shown) == ["live", "stopped", "stale"]  # the latest started first
     live, stopped, stale = shown["live"], shown["stopped"], shown["stale"]
-    assert live["alive"] and not stopped["alive"] and not stale["alive"]
+    assert [live["alive"], stopped["alive"], stale["alive"]] == [True, False, False]
     assert {live["version"], stopped["version"], stale["version"]} == {VERSION}
-    assert live["pid"] == os.getpid() and live["host"]
+    assert (live["pid"], live["host"]) == (os.getpid(), socket.gethostname())
     assert datetime.fromisoformat(live["started_at"]) == now - timedelta(seconds=10)
     assert datetime.fromisoformat(live["last_heartbeat"]) == now
-    assert "T" in live["last_heartbeat"] and live["stopped_at"] is None
+    assert "T" in live["last_heartbeat"]
+    assert live["stopped_at"] is None
     assert datetime.fromisoformat(stopped["stopped_at"]) == now - timedelta(seconds=5)
     assert stale["stopped_at"] is None
     assert live["campaigns"] == [
@@ -131,11 +133,12 @@ async def test_a_serving_node_is_alive_with_its_version_and_dead_once_terminated
         await server.wait()
 
     assert server.returncode == 0
-    assert serving["alive"] and serving["pid"] == server.pid
-    assert serving["version"] == VERSION and serving["stopped_at"] is None
+    assert (serving["alive"], serving["pid"]) == (True, server.pid)
+    assert (serving["version"], serving["stopped_at"]) == (VERSION, None)
     (stopped,) = await nodes_json(dialer)
     assert stopped["name"] == serving["name"]
-    assert not stopped["alive"] and stopped["stopped_at"] is not None
+    assert stopped["alive"] is False
+    assert stopped["stopped_at"] is not None
     assert await nodes_json(dialer, "--alive") == []
 
 
