@@ -217,6 +217,10 @@ async def serve(app: App) -> None:
         # A tick lease spans one second whatever the tick period: a tick claims one second's
         # worth of attempts, so a shorter lease would multiply the campaign's rate.
         dispatcher = Dispatcher(app, carrier, clock=WallClock())
+        # Every event of the process names its node; the tasks started from here on (the
+        # webhook server's, the timer's) inherit it. The dispatcher's entry points bind it
+        # again, so their events follow a change of id (`heartbeat`).
+        structlog.contextvars.bind_contextvars(node=dispatcher.node)
         async with on_duty(dispatcher) as url:
             if simulator is not None:
                 simulator.sms_url = incoming_texts_url(url)

@@ -20,7 +20,7 @@ from xml.sax.saxutils import escape, quoteattr
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from campaigns import Campaign, attempts, callbacks, outcomes
+from campaigns import Campaign, attempts, callbacks, logkeys, outcomes
 from compliance import registry
 from dialer.app import App, patiently
 from dialer.carriers import BadCallback, CarrierEvent
@@ -100,9 +100,12 @@ class CallbackInbox:
             )
             if fresh and digits:
                 book = await self.cache.book(conn, company)
-                await outcomes.apply_keypress(
-                    conn, company, book, attempt, digits, self.clock.now()
-                )
+                with logkeys.about_attempt(
+                    company.name, campaign.name, attempt.id, attempt.lead_id
+                ):
+                    await outcomes.apply_keypress(
+                        conn, company, book, attempt, digits, self.clock.now()
+                    )
             return digits == campaign.spec.ivr_optout_digit
 
         if not await patiently(self.app, record):
