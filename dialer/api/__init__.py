@@ -18,6 +18,7 @@ from dialer.api import (
     inbound,
     leads,
     lists,
+    nodes,
     reports,
     sessions,
     system,
@@ -45,6 +46,7 @@ ROUTES = Routes(
         *admin.ROUTES,
         *lists.ROUTES,
         *inbound.ROUTES,
+        *nodes.ROUTES,
     ]
 )
 
