@@ -1,7 +1,7 @@
 """`make bench`: every benchmark in turn, each printing its figures and its ratio."""
 
-from bench import api, engine, listing, memory, normalize, screening, upload
+from bench import api, engine, listing, memory, metrics, normalize, screening, upload
 
-for bench in (normalize, upload, memory, listing, screening, engine, api):
+for bench in (normalize, upload, memory, listing, screening, engine, api, metrics):
     print(f"== {bench.__name__}", flush=True)
     bench.main()

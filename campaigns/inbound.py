@@ -71,7 +71,8 @@ class InboundText:
 @dataclass(frozen=True, slots=True)
 class Received:
     """What became of an inbound text: `reply` is the text to answer with (None: none);
-    `duplicate`: its MessageSid was stored before, and nothing changed."""
+    `duplicate`: its MessageSid was stored before, and nothing changed; `listed`: the company
+    lists the sender was newly put on."""
 
     id: int | None
     company: Company | None
@@ -79,6 +80,7 @@ class Received:
     action: str
     reply: str | None
     duplicate: bool = False
+    listed: tuple[DncList, ...] = ()
 
 
 async def receive(
@@ -100,10 +102,10 @@ async def receive(
         log.warning("inbound.unknown_number", to=text.to, sender=text.sender, message_sid=text.sid)
         return Received(message_id, None, classification, "none", None)
     does = actions[classification.kind]
-    changes, fresh = await _act(conn, company, text, does, entry_reason(text.body, text.sid), now)
+    changes, added = await _act(conn, company, text, does, entry_reason(text.body, text.sid), now)
     reply = None
     if does.reply and not spam:
-        reply = await _reply(conn, company, message_id, text, classification.kind, fresh)
+        reply = await _reply(conn, company, message_id, text, classification.kind, bool(added))
     action = changes or ("reply sent" if reply else "none")
     review = "pending" if classification.review or does.review else "none"
     await conn.execute(
@@ -122,7 +124,8 @@ async def receive(
         review=review,
         spam=spam,
     )
-    return Received(message_id, company, classification, action, reply)
+    listed = tuple(LISTS[a.kind] for a in added if a.kind in LISTS)
+    return Received(message_id, company, classification, action, reply, listed=listed)
 
 
 def entry_reason(body: str, sid: str) -> str:
@@ -167,13 +170,11 @@ async def _act(
     does: KeywordAction,
     reason: str,
     now: datetime,
-) -> tuple[str, bool]:
-    """Apply the class's actions: (what they did, "" for nothing to do; whether a list got
-    a new entry)."""
+) -> tuple[str, list[Action]]:
+    """Apply the class's actions: (what they did, "" for nothing to do; the actions that
+    changed something, none when entries were removed)."""
     added = [
-        str(action)
-        for action in does.actions
-        if await _apply(conn, company, text, action, reason, now)
+        action for action in does.actions if await _apply(conn, company, text, action, reason, now)
     ]
     removed = [
         str(action)
@@ -190,14 +191,14 @@ async def _act(
         )
     ]
     if removed:
-        return f"sms_keyword entries removed from {', '.join(removed)}", False
+        return f"sms_keyword entries removed from {', '.join(removed)}", []
     if added:
-        return f"{', '.join(added)} added", True
+        return f"{', '.join(map(str, added))} added", added
     if does.actions:
-        return "already listed", False
+        return "already listed", []
     if does.removes:
-        return "no sms_keyword entries", False
-    return "", False
+        return "no sms_keyword entries", []
+    return "", []
 
 
 async def _apply(

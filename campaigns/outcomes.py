@@ -6,6 +6,7 @@ recorded with source `status_rule` and the status and attempt as the reason.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -68,6 +69,15 @@ class Ending:
     final: bool = False
 
 
+class Endings(dict[int, CallStatus]):
+    """The status of each attempt ended, and the company-list entries their actions added,
+    by (list, source): what the dispatcher counts once the transaction commits."""
+
+    def __init__(self, statuses: Mapping[int, CallStatus] | None = None) -> None:
+        super().__init__(statuses or {})
+        self.listed: Counter[tuple[DncList, Source]] = Counter()
+
+
 @dataclass(frozen=True, slots=True)
 class OptedOut:
     """A text the carrier refused because its recipient opted out there, when it was created
@@ -85,7 +95,7 @@ async def end_attempts(
     book: StatusBook,
     endings: Sequence[Ending],
     now: datetime,
-) -> dict[int, CallStatus]:
+) -> Endings:
     """Record how a campaign's attempts ended, fire their statuses' actions, and move their
     leads on: a few statements per batch, plus one per configured action.
 
@@ -105,8 +115,8 @@ async def end_attempts(
         if e.attempt_id in open_rows
     }
     if not ending_now:
-        return {}
-    statuses = {i: book.status_for(e.result, e.digits) for i, e in ending_now.items()}
+        return Endings()
+    statuses = Endings({i: book.status_for(e.result, e.digits) for i, e in ending_now.items()})
     await attempt_store.end(
         conn,
         [
@@ -118,7 +128,8 @@ async def end_attempts(
     for i, status in statuses.items():
         row, e = open_rows[i], ending_now[i]
         with logkeys.about_attempt(company.name, campaign.name, i, row.lead_id):
-            await apply_actions(conn, company, status, i, row.lead_id, row.number, now)
+            listed = await apply_actions(conn, company, status, i, row.lead_id, row.number, now)
+            statuses.listed.update((dnc_list, Source.STATUS_RULE) for dnc_list in listed)
             log.info(
                 "attempt.ended",
                 result=e.result,
@@ -138,7 +149,7 @@ async def opted_out(
     book: StatusBook,
     refusals: Sequence[OptedOut],
     now: datetime,
-) -> dict[int, CallStatus]:
+) -> Endings:
     """Texts the carrier refused because their recipients opted out there: each number goes
     on the company's Do-Not-Text list as an SMS opt-out (which an opt-in by text may
     lift), and each attempt ends `failed` (carrier status OPTED_OUT) with its lead
@@ -148,25 +159,31 @@ async def opted_out(
         row.id: row.lead_id
         for row in (await attempt_store.find(conn, [r.attempt_id for r in refusals])).values()
     }
+    added = 0
     for refusal in refusals:
         with logkeys.about_attempt(
             company.name, campaign.name, refusal.attempt_id, lead_of.get(refusal.attempt_id)
         ):
-            await registry.add_numbers(
-                conn,
-                company,
-                [refusal.number],
-                DncList.DNT,
-                source=Source.SMS_KEYWORD,
-                reason=_opt_out_reason(refusal.code),
-                actor="engine",
-                now=now,
+            added += len(
+                await registry.add_numbers(
+                    conn,
+                    company,
+                    [refusal.number],
+                    DncList.DNT,
+                    source=Source.SMS_KEYWORD,
+                    reason=_opt_out_reason(refusal.code),
+                    actor="engine",
+                    now=now,
+                )
             )
     endings = [
         Ending(refusal.attempt_id, "failed", carrier_status=OPTED_OUT, final=True)
         for refusal in refusals
     ]
-    return await end_attempts(conn, company, campaign, book, endings, now)
+    ended = await end_attempts(conn, company, campaign, book, endings, now)
+    if added:
+        ended.listed[DncList.DNT, Source.SMS_KEYWORD] += added
+    return ended
 
 
 def _opt_out_reason(code: int | None) -> str:
@@ -227,23 +244,26 @@ async def apply_actions(
     number: str,
     now: datetime,
     by: str = "engine",
-) -> None:
-    """Apply a status's configured actions; applying them twice changes nothing more."""
+) -> list[DncList]:
+    """Apply a status's configured actions; applying them twice changes nothing more.
+    Returns the company lists the number was newly put on."""
     reason = f"status {status.code} on attempt {attempt_id}"
+    listed = []
     for action in status.actions:
         match action.kind:
             case ActionKind.COMPANY_DNC | ActionKind.COMPANY_DNT:
-                listed = DncList.DNC if action.kind is ActionKind.COMPANY_DNC else DncList.DNT
-                await registry.add_numbers(
+                dnc_list = DncList.DNC if action.kind is ActionKind.COMPANY_DNC else DncList.DNT
+                if await registry.add_numbers(
                     conn,
                     company,
                     [number],
-                    listed,
+                    dnc_list,
                     source=Source.STATUS_RULE,
                     reason=reason,
                     actor=by,
                     now=now,
-                )
+                ):
+                    listed.append(dnc_list)
             case ActionKind.LEAD_DNC:
                 await _block_lead_channel(conn, company, lead_id, action.argument, reason, by, now)
             case ActionKind.LEAD_STATUS:
@@ -252,6 +272,7 @@ async def apply_actions(
                     .where(leads_table.c.id == lead_id)
                     .values(status=action.argument)
                 )
+    return listed
 
 
 async def _block_lead_channel(
@@ -286,14 +307,18 @@ async def apply_keypress(
     attempt: attempt_store.AttemptRow,
     digits: str,
     now: datetime,
-) -> CallStatus:
+) -> list[DncList]:
     """Keys pressed on an answered call: recorded, and the actions of the status they give
     fired at once (an opt-out is on the lists before the call ends). The attempt's final
-    callback applies the same status again, which changes nothing more."""
+    callback applies the same status again, which changes nothing more. Returns the
+    company lists the number was newly put on."""
     await attempt_store.record_keypress(conn, attempt.id, digits)
     status = book.status_for("answered", digits)
+    listed = []
     if attempt.lead_id is not None:
-        await apply_actions(conn, company, status, attempt.id, attempt.lead_id, attempt.number, now)
+        listed = await apply_actions(
+            conn, company, status, attempt.id, attempt.lead_id, attempt.number, now
+        )
     log.info(
         "attempt.keypress",
         company=company.name,
@@ -301,7 +326,7 @@ async def apply_keypress(
         digits=digits,
         status=status.code,
     )
-    return status
+    return listed
 
 
 class UnknownAttempt(LookupError):

@@ -328,6 +328,31 @@ async def counts(conn: AsyncConnection, campaign_id: int) -> dict[str, int]:
     return dict(rows.all())
 
 
+async def due_and_under_way(
+    conn: AsyncConnection, campaign_ids: Sequence[int], now: datetime
+) -> dict[int, tuple[int, int]]:
+    """(leads due at `now`, leads claimed or in flight) of each campaign that has any; one
+    grouped query over the (campaign, state, due) index."""
+    if not campaign_ids:
+        return {}
+    state, due_at = campaign_leads.c.state, campaign_leads.c.due_at
+    due = and_(state == QUEUED, due_at <= now)
+    under_way = state.in_([CLAIMED, IN_FLIGHT])
+    rows = await conn.execute(
+        select(
+            campaign_leads.c.campaign_id,
+            func.count().filter(due),
+            func.count().filter(under_way),
+        )
+        .where(
+            in_batch(campaign_leads.c.campaign_id, campaign_ids, conn.dialect.name),
+            due | under_way,
+        )
+        .group_by(campaign_leads.c.campaign_id)
+    )
+    return {campaign_id: (due_now, held) for campaign_id, due_now, held in rows}
+
+
 async def next_due(conn: AsyncConnection, campaign_id: int) -> datetime | None:
     """When the earliest queued lead falls due."""
     return (

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 import structlog
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -21,6 +22,8 @@ from dialer.settings import Settings
 # gives up after 15 s (Twilio), and a placing must record what the carrier said.
 PATIENCE = 12.0
 RETRY_PAUSE = 0.5
+# A load balancer's probe gives up after a few seconds; a database slower than that is down.
+PROBE_TIMEOUT = 3.0
 T = TypeVar("T")
 log = structlog.get_logger("dialer.app")
 
@@ -83,3 +86,14 @@ async def patiently(app: App, work: Callable[[AsyncConnection], Awaitable[T]]) -
                 raise
             log.warning("database.retrying", error=str(getattr(error, "orig", error)))
             await asyncio.sleep(RETRY_PAUSE)
+
+
+async def database_answers(app: App) -> bool:
+    """Whether the database answers a query within PROBE_TIMEOUT: the health probes' test."""
+    try:
+        async with asyncio.timeout(PROBE_TIMEOUT), app.snapshot() as conn:
+            await conn.execute(text("SELECT 1"))
+    except (DBAPIError, OSError, TimeoutError) as error:
+        log.warning("database.unavailable", error=str(getattr(error, "orig", error)))
+        return False
+    return True

@@ -19,6 +19,8 @@ from dialer.carriers import Carrier, TwilioCarrier
 from dialer.carriers.simulator import Scenario, Simulator
 from dialer.clock import Clock, WallClock
 from dialer.dispatch import Dispatcher
+from dialer.metrics import Metrics
+from dialer.probes import Probes, Readiness, add_probes
 from dialer.scheduling import nodes
 from dialer.settings import InvalidSettings, Settings, SettingsConflict
 from dialer.webhooks import webhook_app
@@ -56,10 +58,13 @@ async def listening(
     port: int,
     public_url: str = "",
     api: web.Application | None = None,
+    probes: Probes | None = None,
 ) -> AsyncIterator[str]:
-    """Serve the dispatcher's webhooks, and `api` at /api/v1 if given; yields the base URL
-    carriers call back."""
+    """Serve the dispatcher's webhooks, `api` at /api/v1 and the node's probes and metrics
+    if given; yields the base URL carriers call back."""
     served = webhook_app(dispatcher)
+    if probes is not None:
+        add_probes(served, probes)
     if api is not None:
         from dialer.api import PREFIX  # see on_duty
 
@@ -157,10 +162,10 @@ async def configured_dispatcher(
 
 
 @asynccontextmanager
-async def on_duty(dispatcher: Dispatcher) -> AsyncIterator[str]:
-    """A node dialing real calls: its webhooks and the REST API served where the settings
-    say, and the node in the nodes table while it runs (its heartbeat kept by `heartbeat`).
-    Yields the base URL carriers call back."""
+async def on_duty(dispatcher: Dispatcher, probes: Probes | None = None) -> AsyncIterator[str]:
+    """A node dialing real calls: its webhooks, the REST API and `probes` served where the
+    settings say, and the node in the nodes table while it runs (its heartbeat kept by
+    `heartbeat`). Yields the base URL carriers call back."""
     # Imported here: the API's handlers call services that run campaigns through this module.
     from dialer.api import api_app
 
@@ -170,7 +175,8 @@ async def on_duty(dispatcher: Dispatcher) -> AsyncIterator[str]:
         settings.webhook_host,
         settings.webhook_port,
         settings.public_url,
-        api_app(app),
+        api_app(app, dispatcher.observer),
+        probes,
     ) as url:
         async with app.transaction() as conn:
             await nodes.register(conn, dispatcher.node, dispatcher.clock.now())
@@ -207,7 +213,8 @@ def _logged(name: str, job: Callable[[], Awaitable[object]]) -> Callable[[], Awa
 
 async def serve(app: App) -> None:
     """Run every running campaign unattended until SIGTERM or SIGINT, then stop cleanly:
-    the requests under way finish and are recorded before exit."""
+    claim no more work, let the create requests under way finish and be recorded, and mark
+    the node stopped, so other nodes take back the calls it still has up (recovery)."""
     settings = app.settings
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -216,35 +223,56 @@ async def serve(app: App) -> None:
     async with configured_carrier(app) as (carrier, simulator):
         # A tick lease spans one second whatever the tick period: a tick claims one second's
         # worth of attempts, so a shorter lease would multiply the campaign's rate.
-        dispatcher = Dispatcher(app, carrier, clock=WallClock())
+        metrics, readiness = Metrics(app), Readiness()
+        dispatcher = Dispatcher(app, carrier, clock=WallClock(), observer=metrics)
         # Every event of the process names its node; the tasks started from here on (the
         # webhook server's, the timer's) inherit it. The dispatcher's entry points bind it
         # again, so their events follow a change of id (`heartbeat`).
         structlog.contextvars.bind_contextvars(node=dispatcher.node)
-        async with on_duty(dispatcher) as url:
+        async with on_duty(dispatcher, Probes(app, readiness, metrics)) as url:
+            readiness.beat(dispatcher.clock.now())  # on_duty registered the node
             if simulator is not None:
                 simulator.sms_url = incoming_texts_url(url)
             # APScheduler is only the timer: the schedule itself lives in our tables.
             scheduler = AsyncIOScheduler()
             ticking = asyncio.Lock()  # held while a round runs: a stop waits for it
+            beating = asyncio.Lock()  # held while a heartbeat runs: the same
 
             async def tick() -> None:
                 async with ticking:
                     await dispatcher.tick_all()
 
+            async def beat() -> None:
+                async with beating:
+                    await heartbeat(dispatcher)
+                    readiness.beat(dispatcher.clock.now())
+
             jobs = (
                 ("tick", tick, settings.tick_seconds),
                 ("recover", dispatcher.recover, RECOVER_SECONDS),
-                ("heartbeat", lambda: heartbeat(dispatcher), nodes.HEARTBEAT_EVERY.total_seconds()),
+                ("heartbeat", beat, nodes.HEARTBEAT_EVERY.total_seconds()),
             )
             for name, job, seconds in jobs:
                 scheduler.add_job(
-                    _logged(name, job), "interval", seconds=seconds, max_instances=1, coalesce=True
+                    _logged(name, job),
+                    "interval",
+                    id=name,
+                    seconds=seconds,
+                    max_instances=1,
+                    coalesce=True,
                 )
             scheduler.start()
+            readiness.scheduler_running = True
             log.info("serve.started", webhooks=url, carrier=settings.carrier, node=dispatcher.node)
             await stop.wait()
-            scheduler.shutdown(wait=False)
+            readiness.scheduler_running = False  # a load balancer sends no more to a stopping node
             log.info("serve.stopping", node=dispatcher.node)
+            # Claim no more work at once; the heartbeat goes on while the requests under way
+            # finish, so no other node takes back the leads this one still holds.
+            scheduler.remove_job("tick")
+            scheduler.remove_job("recover")
             async with ticking:
                 await dispatcher.drain()
+            scheduler.shutdown(wait=False)
+            async with beating:  # a heartbeat after the stop would register the node again
+                pass

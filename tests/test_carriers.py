@@ -903,6 +903,20 @@ def test_parse_callback_maps_twilio_fields():
 
 
 @pytest.mark.parametrize(
+    ("stamp", "occurred_at"),
+    [
+        ("Tue, 10 Mar 2026 12:00:07 +0000", datetime(2026, 3, 10, 12, 0, 7, tzinfo=UTC)),
+        ("Tue, 10 Mar 2026 08:00:07 -0400", datetime(2026, 3, 10, 12, 0, 7, tzinfo=UTC)),
+        ("yesterday", None),
+        ("", None),
+    ],
+)
+def test_a_call_progress_callback_is_dated_by_its_twilio_timestamp(stamp, occurred_at):
+    params = {"CallSid": "CA1", "CallStatus": "completed", "Timestamp": stamp}
+    assert TwilioCarrier(ACCOUNT, TOKEN).parse_callback(params).occurred_at == occurred_at
+
+
+@pytest.mark.parametrize(
     ("params", "message"),
     [
         ({"CallStatus": "completed"}, "neither CallSid nor MessageSid"),

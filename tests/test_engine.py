@@ -449,9 +449,9 @@ def record_intents(monkeypatch) -> list[tuple[float, list[str]]]:
     commit = tick.commit_intents
 
     async def recording(*args, **kwargs):
-        claimed, intents = await commit(*args, **kwargs)
+        claimed, intents, skipped = await commit(*args, **kwargs)
         written.append((time.monotonic(), [intent.lead.phone for intent in intents]))
-        return claimed, intents
+        return claimed, intents, skipped
 
     monkeypatch.setattr("dialer.dispatch.commit_intents", recording)
     return written

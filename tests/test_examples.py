@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -16,7 +19,9 @@ from campaigns import InvalidDefinition, definitions
 from campaigns.definitions import parse_campaign
 from compliance.leads import LEAD_COLUMNS
 from dialer.carriers.simulator import Scenario
+from dialer.carriers.twilio import TOTAL_TIMEOUT
 from dialer.cli import main
+from dialer.settings import ENV_PREFIX, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "config" / "examples"
@@ -109,3 +114,69 @@ def test_the_readme_lists_the_formats_each_report_command_has(command):
 
     assert isinstance(option.type, click.Choice)
     assert listed.split("|") == list(option.type.choices)
+
+
+# --- the production examples: the systemd unit and the settings it reads ---------------------
+
+UNIT = EXAMPLES / "dialer@.service"
+
+
+def unit_section(text: str, name: str) -> list[tuple[str, str]]:
+    """The `key=value` lines of a unit file's [name] section, in order (keys may repeat)."""
+    body = text.split(f"[{name}]\n", 1)[1].split("\n[", 1)[0]
+    lines = [line for line in body.splitlines() if line and not line.startswith("#")]
+    return [(key, value) for key, _, value in (line.partition("=") for line in lines)]
+
+
+def environment_file(path: Path) -> dict[str, str]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    pairs = [line.partition("=") for line in lines if line and not line.startswith("#")]
+    return {key: value for key, _, value in pairs}
+
+
+def setting_names(variables: dict[str, str]) -> dict[str, str]:
+    """The settings the DIALER_* variables set, by name; a variable that sets none fails."""
+    named = {name.removeprefix(ENV_PREFIX).lower(): name for name in variables}
+    unknown = [name for key, name in named.items() if key not in Settings.model_fields]
+    assert unknown == []
+    assert all(name.startswith(ENV_PREFIX) for name in variables)
+    return {key: variables[name] for key, name in named.items()}
+
+
+def test_the_systemd_unit_runs_dialer_serve_with_real_settings_and_stops_it_with_sigterm():
+    service = unit_section(UNIT.read_text(encoding="utf-8"), "Service")
+    keys = dict(service)
+    [start] = [value for key, value in service if key == "ExecStart"]
+    program, *arguments = start.split()
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    environment = dict(value.partition("=")[::2] for key, value in service if key == "Environment")
+    [env_file] = [value for key, value in service if key == "EnvironmentFile"]
+    shared = environment_file(EXAMPLES / Path(env_file).name)
+
+    assert Path(program).name in scripts["project"]["scripts"]
+    assert arguments == ["serve"]
+    assert main.get_command(None, "serve") is not None
+    assert setting_names(environment) == {"webhook_port": "%i"}
+    # Every value in the example is one the settings take (the secret key file is absent).
+    assert Settings(**setting_names(shared)).public_url == shared["DIALER_PUBLIC_URL"]
+    assert (keys["KillSignal"], keys["Restart"]) == ("SIGTERM", "on-failure")
+    assert keys["User"] not in ("", "root")
+    # A stop waits for the create requests under way, each answered within the adapter's
+    # timeout; killed sooner, the node leaves attempts for the others to look up.
+    assert int(keys["TimeoutStopSec"]) > TOTAL_TIMEOUT
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="no systemd-analyze")
+def test_systemd_analyze_verifies_the_unit(tmp_path):
+    # verify checks that the program exists: the one this test suite runs.
+    installed = Path(sys.executable).parent / "dialer"
+    text = UNIT.read_text(encoding="utf-8").replace("/opt/dialer/.venv/bin/dialer", str(installed))
+    (tmp_path / UNIT.name).write_text(text)
+
+    verified = subprocess.run(
+        ["systemd-analyze", "verify", str(tmp_path / "dialer@8080.service")],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+
+    assert verified.returncode == 0, verified.stderr
+    assert [line for line in verified.stderr.splitlines() if UNIT.name in line] == []

@@ -28,8 +28,9 @@ from dialer.api.auth import authenticated
 from dialer.api.errors import problems
 from dialer.api.openapi import document
 from dialer.api.routing import Routes
-from dialer.api.state import APP, STORAGE
+from dialer.api.state import APP, OBSERVER, STORAGE
 from dialer.app import App
+from dialer.dispatch.observer import NO_OBSERVER, Observer
 
 __all__ = ["PREFIX", "ROUTES", "api_app"]
 
@@ -51,10 +52,12 @@ ROUTES = Routes(
 )
 
 
-def api_app(app: App) -> web.Application:
-    """The API as an aiohttp sub-application, to mount at PREFIX."""
+def api_app(app: App, observer: Observer = NO_OBSERVER) -> web.Application:
+    """The API as an aiohttp sub-application, to mount at PREFIX; `observer` counts the
+    DNC entries it adds."""
     api = web.Application(middlewares=[sessions.kept, problems, authenticated])
     api[APP] = app
+    api[OBSERVER] = observer
     api[STORAGE] = sessions.storage(app.settings)
     api[system.OPENAPI] = document(ROUTES)
     ROUTES.add_to(api)

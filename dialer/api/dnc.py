@@ -29,7 +29,7 @@ from dialer.api.schemas import (
     NumberChecks,
     NumberPath,
 )
-from dialer.api.state import APP, CALLER
+from dialer.api.state import APP, CALLER, OBSERVER
 from dialer.api.uploads import Upload
 from dialer.services import dnc as service
 
@@ -94,6 +94,9 @@ async def add_numbers(request: web.Request, body: DncAdd) -> web.Response:
         expires_at=body.expires_at,
         source=Source.API,
     )
+    if added.added:
+        listed = {(DncList(body.list_name), Source.API): len(added.added)}
+        request.app[OBSERVER].listed(added.company, listed)
     return respond(DncAdded, added.as_dict(), 201 if added.added else 200)
 
 

@@ -7,9 +7,12 @@ from aiohttp_session import Session
 from aiohttp_session.cookie_storage import EncryptedCookieStorage
 
 from dialer.app import App
+from dialer.dispatch.observer import Observer
 from dialer.services import Caller
 
 APP = web.AppKey("app", App)
+# What the node's metrics learn of the API's own changes (DNC entries added).
+OBSERVER = web.AppKey("observer", Observer)
 # The names of the routes any client may call without a token.
 PUBLIC = web.AppKey("public_routes", frozenset)
 # Who a request acts as: its bearer token's user, or its session's.

@@ -132,7 +132,9 @@ class CarrierEvent:
 
     `error_code` is the carrier's error for a failed call or text, when it names one;
     `opted_out` says a text failed because its recipient opted out at the carrier (replied
-    STOP to the sender), reported after the carrier had accepted it.
+    STOP to the sender), reported after the carrier had accepted it. `occurred_at` is when
+    the carrier says the event happened (Twilio's `Timestamp` on call progress callbacks),
+    when it says.
     """
 
     sid: str
@@ -146,6 +148,7 @@ class CarrierEvent:
     raw: dict[str, Any] = field(default_factory=dict)
     error_code: int | None = None
     opted_out: bool = False
+    occurred_at: datetime | None = None
 
     @classmethod
     def of(
@@ -160,6 +163,7 @@ class CarrierEvent:
         raw: Mapping[str, Any] | None = None,
         error_code: int | None = None,
         opted_out: bool = False,
+        occurred_at: datetime | None = None,
     ) -> CarrierEvent:
         """The event for a carrier status, with our result; BadCallback for an unknown status."""
         rank = STATUS_RANK[kind].get(status)
@@ -182,6 +186,7 @@ class CarrierEvent:
             dict(raw or {}),
             error_code,
             opted_out,
+            occurred_at,
         )
 
 

@@ -790,6 +790,8 @@ class Simulator:
             await asyncio.sleep(self.callback_delay)
             resource.update(update)
             _stamp_time(resource)
+            if params is not None and "CallbackSource" in params:
+                params = {**params, "Timestamp": _rfc2822(_now())}  # as Twilio: when it fired
             if params is not None and callback:
                 final = index == len(steps) - 1
                 copies = [params, params] if final and self.duplicate_callbacks else [params]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import email.utils
 import hashlib
 import hmac
 import json
@@ -217,6 +218,7 @@ class TwilioCarrier(Carrier):
             raw=dict(params),
             error_code=code,
             opted_out=_opted_out(kind, status, code),
+            occurred_at=_timestamp(params.get("Timestamp")),
         )
 
     async def aclose(self) -> None:
@@ -316,6 +318,18 @@ def _error_code(value: object) -> int | None:
     if isinstance(value, str) and value.isascii() and value.isdigit():
         return int(value)
     return None
+
+
+def _timestamp(value: str | None) -> datetime | None:
+    """When a call progress event happened: Twilio's `Timestamp`, UTC in RFC 2822. One that
+    is absent or malformed says nothing (it only measures our lag)."""
+    if not value:
+        return None
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _opted_out(kind: Kind, status: object, code: int | None) -> bool:

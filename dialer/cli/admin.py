@@ -73,11 +73,13 @@ def secret_key_line(app: App) -> str:
 def serve() -> None:
     """Run every running campaign unattended: the dispatch loop and the carrier webhooks.
 
-    Stops cleanly on SIGTERM or Ctrl-C: the requests under way finish and are recorded
-    first. Every node registers with a heartbeat; several may share one PostgreSQL
-    database, and each takes back what a stopped node held. The carrier,
+    Stops cleanly on SIGTERM or Ctrl-C: it claims no more work, lets the requests under
+    way finish and records them, marks the node stopped and exits 0; the other nodes take
+    back the calls it still has up. Every node registers with a heartbeat; several may
+    share one PostgreSQL database, and each takes back what a stopped node held. The carrier,
     webhook address and tick come from the settings (carrier, webhook_host, webhook_port,
-    public_url, tick_seconds; see config/dialer.toml).
+    public_url, tick_seconds; see config/dialer.toml). The webhook port also answers
+    /healthz, /readyz and /metrics (Prometheus), without a token.
     """
     run(serve_forever)
     click.echo("Stopped.")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -20,13 +21,15 @@ import structlog
 from campaigns import Campaign, attempts, inbound, logkeys
 from campaigns import repository as campaign_store
 from campaigns.keywords import KeywordAction, load_keyword_actions
-from compliance import Company, MessageClass, RuleBook, load_rules
+from compliance import Channel, Company, MessageClass, RuleBook, Source, load_rules
+from compliance.keywords import OPT_OUTS
 from dialer.app import App, patiently
 from dialer.carriers import BadCallback, Carrier
 from dialer.clock import Clock, WallClock
 from dialer.dispatch import runs
 from dialer.dispatch.cache import CampaignCache, OpenAttempts
 from dialer.dispatch.callbacks import CallbackInbox
+from dialer.dispatch.observer import NO_OBSERVER, Observer
 from dialer.dispatch.placing import Placer
 from dialer.dispatch.recovery import Recovery
 from dialer.dispatch.tick import Intent, commit_intents, room
@@ -64,6 +67,7 @@ class Dispatcher:
     node: str = field(default_factory=nodes.new_node_id)
     cache: CampaignCache = field(default_factory=CampaignCache)
     open: OpenAttempts = field(default_factory=OpenAttempts)
+    observer: Observer = NO_OBSERVER
     placer: Placer = field(init=False)
     inbox: CallbackInbox = field(init=False)
     recovery: Recovery = field(init=False)
@@ -72,9 +76,10 @@ class Dispatcher:
     _placing: set[asyncio.Task[None]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
-        self.placer = Placer(self.app, self.carrier, self.clock, self.cache, self.open)
-        self.inbox = CallbackInbox(self.app, self.clock, self.cache, self.open)
-        self.recovery = Recovery(self.app, self.carrier, self.clock, self.cache, self.open)
+        parts = (self.clock, self.cache, self.open, self.observer)
+        self.placer = Placer(self.app, self.carrier, *parts)
+        self.inbox = CallbackInbox(self.app, *parts)
+        self.recovery = Recovery(self.app, self.carrier, *parts)
 
     def become(self, node: str) -> None:
         """Go on under a new node id: the old one was declared dead (its heartbeat came too
@@ -174,6 +179,7 @@ class Dispatcher:
             self.app,
             lambda conn: inbound.receive(conn, text, self.clock.now(), self.keyword_actions),
         )
+        self._observe_inbound(received)
         if received.reply is None:
             return EMPTY_TWIML
         return (
@@ -187,7 +193,7 @@ class Dispatcher:
         """Claim, screen and commit the tick's intents: (leads claimed, intents). With
         `lease`, only if this node wins the campaign's tick lease; the lease is the
         transaction's first statement, so the room counted after it is exact (`leases`)."""
-        now = self.clock.now()
+        now, started = self.clock.now(), time.perf_counter()
         async with self.app.transaction() as conn:
             if lease and not await leases.acquire_tick(
                 conn, campaign.id, self.node, now, self.interval
@@ -196,13 +202,25 @@ class Dispatcher:
             self.cache.remember(company, campaign)
             await self.cache.refresh_book(conn, company)
             budget = self.placer.breaker.allowance(now, await room(conn, campaign))
-            claimed, intents = await commit_intents(
-                conn, company, campaign, budget, now, self.node, self.rules
+            claimed, intents, skipped = await commit_intents(
+                conn, company, campaign, budget, now, self.node, self.rules, self.observer
             )
+        self.observer.tick_seconds(company, campaign, time.perf_counter() - started)
+        if skipped:
+            self.observer.skipped(company, campaign, skipped)
         ids = [intent.attempt_id for intent in intents]
         self.open.opened(ids)
         self.open.placing.update(ids)
         return claimed, intents
+
+    def _observe_inbound(self, received: inbound.Received) -> None:
+        if received.company is None:
+            return
+        if received.listed:
+            listed = {(dnc_list, Source.SMS_KEYWORD): 1 for dnc_list in received.listed}
+            self.observer.listed(received.company, listed)
+        if not received.duplicate and received.classification.kind in OPT_OUTS:
+            self.observer.opted_out(received.company, Channel.SMS, 1)
 
     async def _place(
         self,

@@ -13,6 +13,7 @@ answer, and one bad callback in a batch does not fail the others.
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from xml.sax.saxutils import escape, quoteattr
@@ -21,11 +22,12 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from campaigns import Campaign, attempts, callbacks, logkeys, outcomes
-from compliance import registry
+from compliance import Channel, Company, DncList, Source, registry
 from dialer.app import App, patiently
 from dialer.carriers import BadCallback, CarrierEvent
 from dialer.clock import Clock
 from dialer.dispatch.cache import CampaignCache, OpenAttempts
+from dialer.dispatch.observer import NO_OBSERVER, Observer
 
 log = structlog.get_logger("dialer.dispatch")
 
@@ -45,11 +47,22 @@ class _Callback:
 
 
 @dataclass(slots=True)
+class _Applied:
+    """What a batch of callbacks did, for the observer once it committed."""
+
+    refused: dict[int, Exception] = field(default_factory=dict)
+    stored: int = 0
+    ended: list[tuple[Company, Campaign, outcomes.Endings]] = field(default_factory=list)
+    opted_out: dict[Company, int] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
 class CallbackInbox:
     app: App
     clock: Clock
     cache: CampaignCache
     open: OpenAttempts
+    observer: Observer = NO_OBSERVER
     callback_base: str = ""
     _waiting: list[_Callback] = field(default_factory=list)
     _flusher: asyncio.Task[None] | None = None
@@ -91,25 +104,33 @@ class CallbackInbox:
         give, before the caller hears the confirmation."""
         digits = params.get("Digits", "")
 
-        async def record(conn: AsyncConnection) -> bool:
+        async def record(conn: AsyncConnection) -> tuple[Company, bool, bool, list[DncList]]:
+            """(the company, whether the keys opt out, whether first heard, lists added)"""
             attempt = await self._attempt_of_call(conn, attempt_id, sid)
             received = callbacks.Received(attempt_id, sid, callbacks.KEYPRESS, params)
             fresh = await callbacks.store_once(conn, [received], self.clock.now())
             company, campaign = await self.cache.campaign(
                 conn, attempt.company_id, attempt.campaign_id
             )
+            listed = []
             if fresh and digits:
                 book = await self.cache.book(conn, company)
                 with logkeys.about_attempt(
                     company.name, campaign.name, attempt.id, attempt.lead_id
                 ):
-                    await outcomes.apply_keypress(
+                    listed = await outcomes.apply_keypress(
                         conn, company, book, attempt, digits, self.clock.now()
                     )
-            return digits == campaign.spec.ivr_optout_digit
+            return company, digits == campaign.spec.ivr_optout_digit, bool(fresh), listed
 
-        if not await patiently(self.app, record):
+        company, opting_out, fresh, listed = await patiently(self.app, record)
+        self.observer.callbacks_stored(int(fresh))
+        if listed:
+            self.observer.listed(company, Counter((d, Source.STATUS_RULE) for d in listed))
+        if not opting_out:
             return HANGUP
+        if fresh:
+            self.observer.opted_out(company, Channel.VOICE, 1)
         return (
             '<?xml version="1.0" encoding="UTF-8"?><Response>'
             f"<Say>{escape(OPTED_OUT)}</Say><Hangup/></Response>"
@@ -149,14 +170,17 @@ class CallbackInbox:
         """Commit the batch; if it fails, each callback alone, so that only the bad one is
         answered with an error."""
         try:
-            refused = await patiently(self.app, lambda conn: self._apply(conn, batch))
+            applied = await patiently(self.app, lambda conn: self._apply(conn, batch))
         except Exception as error:
             if len(batch) > 1:
                 for callback in batch:
                     await self._commit_isolating([callback])
                 return
             log.exception("callbacks.failed", attempt_id=batch[0].attempt_id)
-            refused = {batch[0].attempt_id: error}
+            applied = _Applied({batch[0].attempt_id: error})
+        else:
+            self._observe(batch, applied)
+        refused = applied.refused
         for callback in batch:
             if callback.stored.done():  # its request was cancelled
                 continue
@@ -165,17 +189,32 @@ class CallbackInbox:
             else:
                 callback.stored.set_result(None)
 
-    async def _apply(
-        self, conn: AsyncConnection, batch: Sequence[_Callback]
-    ) -> dict[int, Exception]:
+    def _observe(self, batch: Sequence[_Callback], applied: _Applied) -> None:
+        """Report a committed batch: what it stored and ended, and each callback's lag from
+        the event its carrier dates."""
+        observer, now = self.observer, self.clock.now()
+        observer.callbacks_stored(applied.stored)
+        for company, campaign, ended in applied.ended:
+            if ended:
+                observer.attempts_ended(company, campaign, ended.values())
+            if ended.listed:
+                observer.listed(company, ended.listed)
+        for company, count in applied.opted_out.items():
+            observer.opted_out(company, Channel.SMS, count)
+        dated = [c.event.occurred_at for c in batch if c.attempt_id not in applied.refused]
+        observer.callback_lag([(now - at).total_seconds() for at in dated if at is not None])
+
+    async def _apply(self, conn: AsyncConnection, batch: Sequence[_Callback]) -> _Applied:
         """Store a batch of callbacks and end the attempts their final statuses report, in
         one transaction (a text that failed because its recipient opted out at the carrier
-        as one refused on create: `outcomes.opted_out`); returns the refusal of each
-        callback that names no attempt of ours or another call than its attempt's."""
+        as one refused on create: `outcomes.opted_out`); returns what it did, with the
+        refusal of each callback that names no attempt of ours or another call than its
+        attempt's."""
         now = self.clock.now()
         known = await attempts.find(conn, [c.attempt_id for c in batch])
         await self._lock_for_opt_outs(conn, batch, known)
-        refused: dict[int, Exception] = {}
+        applied = _Applied()
+        refused = applied.refused
         for c in sorted(batch, key=lambda c: c.attempt_id):  # bind_sid locks in id order
             try:
                 await self._checked(conn, c.attempt_id, known.get(c.attempt_id), c.event.sid)
@@ -187,7 +226,9 @@ class CallbackInbox:
             if c.attempt_id not in refused
         }
         final: dict[int, list[_Callback]] = {}
-        for fresh in await callbacks.store_once(conn, list(received), now):
+        stored = await callbacks.store_once(conn, list(received), now)
+        applied.stored = len(stored)
+        for fresh in stored:
             c = received[fresh]
             if c.event.final:
                 final.setdefault(known[c.attempt_id].campaign_id, []).append(c)
@@ -207,9 +248,12 @@ class CallbackInbox:
                 for c in ended
                 if not c.event.opted_out
             ]
-            await outcomes.opted_out(conn, company, campaign, book, refusals, now)
-            await outcomes.end_attempts(conn, company, campaign, book, endings, now)
-        return refused
+            opted = await outcomes.opted_out(conn, company, campaign, book, refusals, now)
+            ended = await outcomes.end_attempts(conn, company, campaign, book, endings, now)
+            applied.ended += [(company, campaign, opted), (company, campaign, ended)]
+            if opted:
+                applied.opted_out[company] = applied.opted_out.get(company, 0) + len(opted)
+        return applied
 
     async def _lock_for_opt_outs(
         self,

@@ -20,6 +20,7 @@ apart, so in any one second the carrier sees at most `attempts_per_second` of th
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -34,6 +35,7 @@ from dialer.app import App, patiently
 from dialer.carriers import Carrier, CarrierError, Placement
 from dialer.clock import Clock
 from dialer.dispatch.cache import CampaignCache, OpenAttempts
+from dialer.dispatch.observer import NO_OBSERVER, Observer
 from dialer.dispatch.tick import Intent
 
 log = structlog.get_logger("dialer.dispatch")
@@ -95,6 +97,7 @@ class Placer:
     clock: Clock
     cache: CampaignCache
     open: OpenAttempts
+    observer: Observer = NO_OBSERVER
     breaker: Breaker = field(default_factory=Breaker)
     callback_base: str = ""
 
@@ -160,7 +163,9 @@ class Placer:
             elif answer.error is not None:
                 self.breaker.refused(answer.error, now)
 
-        async def record(conn: AsyncConnection) -> list[int]:
+        async def record(
+            conn: AsyncConnection,
+        ) -> tuple[outcomes.Endings, list[int], outcomes.Endings]:
             book = await self.cache.book(conn, company)
             # First: its list change takes the screening lock before any row is locked here.
             opted = await outcomes.opted_out(conn, company, campaign, book, opted_out, now)
@@ -181,11 +186,13 @@ class Placer:
                 [outcomes.Ending(attempt_id, "failed") for attempt_id in rejected],
                 now,
             )
-            return [*opted, *given_back, *ended]
+            return opted, given_back, ended
 
         # What the carrier said is recorded even through a short database outage; past it,
         # recovery finds the calls in the carrier's records.
-        self.open.ended(await patiently(self.app, record))
+        opted, given_back, ended = await patiently(self.app, record)
+        self.open.ended([*opted, *given_back, *ended])
+        self._observe(company, campaign, answers, len(placed), [opted, ended])
         for answer in answers:
             if _is(answer, Placement.UNKNOWN):
                 intent = answer.intent
@@ -193,6 +200,28 @@ class Placer:
                     company.name, campaign.name, intent.attempt_id, intent.lead.lead_id
                 ):
                     log.warning("attempt.unknown")
+
+    def _observe(
+        self,
+        company: Company,
+        campaign: Campaign,
+        answers: Sequence[_Answer],
+        placed: int,
+        endings: Sequence[outcomes.Endings],
+    ) -> None:
+        observer = self.observer
+        if placed:
+            observer.attempts_placed(company, campaign, placed)
+        errors = Counter(a.error.placement.value for a in answers if a.error is not None)
+        if errors:
+            observer.carrier_errors(company, campaign, errors)
+        if opted_out := errors.get(Placement.OPTED_OUT.value):
+            observer.opted_out(company, Channel.SMS, opted_out)
+        for ended in endings:
+            if ended:
+                observer.attempts_ended(company, campaign, ended.values())
+            if ended.listed:
+                observer.listed(company, ended.listed)
 
 
 def _is(answer: _Answer, *placements: Placement) -> bool:

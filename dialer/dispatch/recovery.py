@@ -30,6 +30,7 @@ from dialer.app import App
 from dialer.carriers import Carrier, CarrierError, CarrierEvent, Kind, Placement
 from dialer.clock import Clock
 from dialer.dispatch.cache import CampaignCache, OpenAttempts
+from dialer.dispatch.observer import NO_OBSERVER, Observer
 from dialer.dispatch.tick import LEASE
 from dialer.scheduling import nodes
 
@@ -50,6 +51,7 @@ class Recovery:
     clock: Clock
     cache: CampaignCache
     open: OpenAttempts
+    observer: Observer = NO_OBSERVER
     # When the carrier last said each call is still up: a long conversation is asked about
     # again only every OVERDUE, not every round.
     _asked: dict[int, datetime] = field(default_factory=dict)
@@ -186,6 +188,12 @@ class Recovery:
                 ending = outcomes.Ending(attempt.id, event.result or "failed", None, event.status)
                 ended = await outcomes.end_attempts(conn, company, campaign, book, [ending], now)
         self.open.ended([attempt.id])
+        if ended:
+            self.observer.attempts_ended(company, campaign, ended.values())
+            if event.opted_out:
+                self.observer.opted_out(company, Channel.SMS, len(ended))
+        if ended.listed:
+            self.observer.listed(company, ended.listed)
         return len(ended)
 
     async def _kind(self, attempt: attempts.AttemptRow) -> Kind:

@@ -18,6 +18,8 @@ has nothing due (bounded, so that a queue of refusals cannot hold the lock for l
 
 from __future__ import annotations
 
+import time
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -25,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from campaigns import Campaign, attempts, queue, skiplog
 from compliance import Company, Decision, RuleBook, registry, screen
+from dialer.dispatch.observer import NO_OBSERVER, Observer
 
 LEASE = timedelta(minutes=10)
 # Leads looked at per tick, as a multiple of the attempts it may place.
@@ -57,10 +60,13 @@ async def commit_intents(
     now: datetime,
     node: str,
     rules: RuleBook,
-) -> tuple[int, list[Intent]]:
-    """Claim and screen until `budget` attempts are allowed; returns (leads claimed, intents)."""
+    observer: Observer = NO_OBSERVER,
+) -> tuple[int, list[Intent], Counter[str]]:
+    """Claim and screen until `budget` attempts are allowed; returns (leads claimed,
+    intents, leads skipped by the code of their first reason)."""
+    skipped: Counter[str] = Counter()
     if budget <= 0:
-        return 0, []
+        return 0, [], skipped
     await registry.lock_for_screening(conn, company)
     looked, intents = 0, []
     while len(intents) < budget and looked < budget * LOOK_AHEAD:
@@ -68,10 +74,12 @@ async def commit_intents(
         claimed = await queue.claim(conn, campaign.id, wanted, now, node, now + LEASE)
         looked += len(claimed)
         # Intents of earlier rounds are in this transaction: the gate counts them.
-        intents += await _screen_round(conn, company, campaign, claimed, now, node, rules)
+        intents += await _screen_round(
+            conn, company, campaign, claimed, now, node, rules, observer, skipped
+        )
         if len(claimed) < wanted:
             break
-    return looked, intents
+    return looked, intents, skipped
 
 
 async def _screen_round(
@@ -82,15 +90,20 @@ async def _screen_round(
     now: datetime,
     node: str,
     rules: RuleBook,
+    observer: Observer,
+    skipped: Counter[str],
 ) -> list[Intent]:
     claimed = await _hold_back_busy_numbers(conn, company, campaign, claimed, now)
     if not claimed:
         return []
+    started = time.perf_counter()
     decisions = await screen(
         conn, company, [campaign.attempt(lead) for lead in claimed], now, rules
     )
+    observer.screening_seconds(company, campaign, time.perf_counter() - started)
     pairs = list(zip(claimed, decisions, strict=True))
     refused = [(lead, decision) for lead, decision in pairs if not decision.allowed]
+    skipped.update(decision.reasons[0].code.value for _, decision in refused)
     await skiplog.log_skips(conn, company, campaign, refused, now, node)
     await queue.move_leads(conn, campaign.id, [_skip_move(lead, d) for lead, d in refused])
     allowed = [lead for lead, decision in pairs if decision.allowed]

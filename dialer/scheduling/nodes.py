@@ -29,7 +29,7 @@ from importlib import metadata
 from typing import Protocol, TypeVar
 from uuid import uuid4
 
-from sqlalchemy import ColumnElement, and_, delete, insert, not_, select, update
+from sqlalchemy import ColumnElement, and_, delete, func, insert, not_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from campaigns.tables import nodes
@@ -116,6 +116,13 @@ async def live_nodes(
 ) -> set[str]:
     """Those of `node_ids` that are registered and alive at `now`; one query."""
     return await _nodes_among(conn, node_ids, _alive(now, stale_after))
+
+
+async def count_alive(
+    conn: AsyncConnection, now: datetime, stale_after: timedelta = STALE_AFTER
+) -> int:
+    """How many nodes are alive at `now`."""
+    return (await conn.execute(select(func.count()).where(_alive(now, stale_after)))).scalar_one()
 
 
 async def dead_nodes(

@@ -13,6 +13,7 @@ from typing import Any
 from compliance import (
     AuditEvent,
     Channel,
+    Company,
     DncEntry,
     DncList,
     ImportSummary,
@@ -49,8 +50,11 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class Added:
+    """What an addition did, and in which company (for the node's metrics)."""
+
     added: list[str]
     already_listed: list[str]
+    company: Company
 
     def as_dict(self) -> dict[str, Any]:
         return {"added": self.added, "already_listed": self.already_listed}
@@ -91,7 +95,7 @@ async def add_numbers(
             now=utcnow(),
             expires_at=expires_at,
         )
-    return Added(added, sorted(set(wanted) - set(added)))
+    return Added(added, sorted(set(wanted) - set(added)), who.company)
 
 
 async def remove_numbers(

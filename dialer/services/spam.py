@@ -37,7 +37,7 @@ async def add_numbers(
         added = await spam.add_numbers(
             conn, who.company, wanted, reason=reason, actor=who.actor, now=utcnow()
         )
-    return Added(added, sorted(set(wanted) - set(added)))
+    return Added(added, sorted(set(wanted) - set(added)), who.company)
 
 
 async def remove_numbers(
