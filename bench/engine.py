@@ -192,7 +192,9 @@ async def time_raw_requests(url: str, token: str, count: int) -> float:
 async def measure(database_url: str, count: int) -> tuple[float, float]:
     token = secrets.token_hex(16)
     async with (
-        open_app(Settings(database_url=database_url, log_level="WARNING")) as app,
+        open_app(
+            Settings(database_url=database_url, log_level="WARNING"), initialized=False
+        ) as app,
         simulator_process(token) as carrier_url,
     ):
         company = await prepare(app, count)

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, bindparam, case, insert, or_, select, update
+from sqlalchemy import ColumnElement, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from compliance import Channel, Company, from_key, to_key
@@ -38,6 +38,7 @@ __all__ = [
     "mark_placed",
     "mark_unknown",
     "open_attempts",
+    "open_by_node",
     "record_intents",
     "record_keypress",
     "set_status",
@@ -281,6 +282,16 @@ async def open_attempts(
             return []
         query = query.where(in_batch(attempts.c.lead_id, sorted(lead_ids), conn.dialect.name))
     return [_row(row) for row in await conn.execute(query)]
+
+
+async def open_by_node(conn: AsyncConnection) -> dict[str, int]:
+    """How many attempts not settled yet each node holds (settles); one grouped query."""
+    rows = await conn.execute(
+        select(attempts.c.node, func.count())
+        .where(attempts.c.state.in_(_OPEN), attempts.c.node.is_not(None))
+        .group_by(attempts.c.node)
+    )
+    return {node: count for node, count in rows.all()}
 
 
 async def busy_numbers(conn: AsyncConnection, company: Company, numbers: Sequence[str]) -> set[str]:

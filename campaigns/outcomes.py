@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from campaigns import attempts as attempt_store
-from campaigns import queue
+from campaigns import logkeys, queue
 from campaigns import repository as campaign_store
 from campaigns.definitions import CampaignSpec
 from campaigns.repository import Campaign
@@ -126,21 +126,19 @@ async def end_attempts(
         now,
     )
     for i, status in statuses.items():
-        row = open_rows[i]
-        listed = await apply_actions(conn, company, status, i, row.lead_id, row.number, now)
-        statuses.listed.update((dnc_list, Source.STATUS_RULE) for dnc_list in listed)
+        row, e = open_rows[i], ending_now[i]
+        with logkeys.about_attempt(company.name, campaign.name, i, row.lead_id):
+            listed = await apply_actions(conn, company, status, i, row.lead_id, row.number, now)
+            statuses.listed.update((dnc_list, Source.STATUS_RULE) for dnc_list in listed)
+            log.info(
+                "attempt.ended",
+                result=e.result,
+                digits=e.digits,
+                status=status.code,
+                carrier_status=e.carrier_status,
+            )
     ended = [(open_rows[i].lead_id, status, ending_now[i].final) for i, status in statuses.items()]
     await _move_leads(conn, campaign, ended, now)
-    for i, e in ending_now.items():
-        log.info(
-            "attempt.ended",
-            company=company.name,
-            attempt_id=i,
-            lead_id=open_rows[i].lead_id,
-            result=e.result,
-            digits=e.digits,
-            status=statuses[i].code,
-        )
     return statuses
 
 
@@ -157,20 +155,27 @@ async def opted_out(
     lift), and each attempt ends `failed` (carrier status OPTED_OUT) with its lead
     finished, as the carrier would refuse every retry. Returns the status of each attempt
     ended here."""
+    lead_of = {
+        row.id: row.lead_id
+        for row in (await attempt_store.find(conn, [r.attempt_id for r in refusals])).values()
+    }
     added = 0
     for refusal in refusals:
-        added += len(
-            await registry.add_numbers(
-                conn,
-                company,
-                [refusal.number],
-                DncList.DNT,
-                source=Source.SMS_KEYWORD,
-                reason=_opt_out_reason(refusal.code),
-                actor="engine",
-                now=now,
+        with logkeys.about_attempt(
+            company.name, campaign.name, refusal.attempt_id, lead_of.get(refusal.attempt_id)
+        ):
+            added += len(
+                await registry.add_numbers(
+                    conn,
+                    company,
+                    [refusal.number],
+                    DncList.DNT,
+                    source=Source.SMS_KEYWORD,
+                    reason=_opt_out_reason(refusal.code),
+                    actor="engine",
+                    now=now,
+                )
             )
-        )
     endings = [
         Ending(refusal.attempt_id, "failed", carrier_status=OPTED_OUT, final=True)
         for refusal in refusals

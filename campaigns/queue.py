@@ -305,6 +305,19 @@ async def in_flight(conn: AsyncConnection, campaign_id: int) -> list[Lease]:
     return [Lease(row.lead_id, row.state, row.lease_node, row.lease_until) for row in rows]
 
 
+async def leased_by_node(conn: AsyncConnection) -> dict[str, int]:
+    """How many leads, claimed or in flight, each node holds the lease of; one grouped query."""
+    rows = await conn.execute(
+        select(campaign_leads.c.lease_node, func.count())
+        .where(
+            campaign_leads.c.state.in_([CLAIMED, IN_FLIGHT]),
+            campaign_leads.c.lease_node.is_not(None),
+        )
+        .group_by(campaign_leads.c.lease_node)
+    )
+    return {node: count for node, count in rows.all()}
+
+
 async def counts(conn: AsyncConnection, campaign_id: int) -> dict[str, int]:
     """How many leads of the campaign are in each state."""
     rows = await conn.execute(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -21,7 +21,7 @@ from campaigns.statuses import DEFAULT_STATUSES_PATH, InvalidDefinition, StatusB
 from campaigns.statuses import parse_statuses as _parse_statuses
 from campaigns.tables import campaign_leads, campaigns, status_books
 from compliance import Attempt, CampaignLimits, Company, leads, numbers
-from compliance.tables import companies
+from compliance.tables import companies, in_batch
 
 _UNDER_WAY = (CampaignState.RUNNING, CampaignState.PAUSED)
 log = structlog.get_logger("campaigns")
@@ -161,6 +161,20 @@ async def running_campaigns(conn: AsyncConnection) -> list[tuple[Company, Campai
         .order_by(campaigns.c.id)
     )
     return [(_company(row), _campaign(row)) for row in rows]
+
+
+async def campaigns_by_id(
+    conn: AsyncConnection, campaign_ids: Sequence[int]
+) -> dict[int, tuple[Company, Campaign]]:
+    """The campaigns with these ids, with their companies; one query."""
+    if not campaign_ids:
+        return {}
+    rows = await conn.execute(
+        select(campaigns, companies.c.name.label("company_name"), companies.c.default_region)
+        .join(companies, companies.c.id == campaigns.c.company_id)
+        .where(in_batch(campaigns.c.id, sorted(set(campaign_ids)), conn.dialect.name))
+    )
+    return {row.id: (_company(row), _campaign(row)) for row in rows}
 
 
 async def campaigns_in_flight(conn: AsyncConnection) -> list[tuple[Company, Campaign]]:

@@ -38,6 +38,7 @@ async def log_skips(
         first = decision.reasons[0]
         log.info(
             "attempt.skipped",
+            node=node,
             company=company.name,
             campaign=campaign.name,
             lead_id=lead.lead_id,

@@ -112,6 +112,7 @@ nodes = Table(
     Column("started_at", UtcDateTime, nullable=False),
     Column("heartbeat_at", UtcDateTime, nullable=False),
     Column("stopped_at", UtcDateTime),
+    Column("version", String(40)),  # the dialer it runs; NULL for rows from before 0019
 )
 
 # Who paces each campaign in the current interval: one node ticks a campaign per interval.

@@ -225,6 +225,10 @@ async def serve(app: App) -> None:
         # worth of attempts, so a shorter lease would multiply the campaign's rate.
         metrics, readiness = Metrics(app), Readiness()
         dispatcher = Dispatcher(app, carrier, clock=WallClock(), observer=metrics)
+        # Every event of the process names its node; the tasks started from here on (the
+        # webhook server's, the timer's) inherit it. The dispatcher's entry points bind it
+        # again, so their events follow a change of id (`heartbeat`).
+        structlog.contextvars.bind_contextvars(node=dispatcher.node)
         async with on_duty(dispatcher, Probes(app, readiness, metrics)) as url:
             readiness.beat(dispatcher.clock.now())  # on_duty registered the node
             if simulator is not None:

@@ -7,10 +7,11 @@ import os
 import socket
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from importlib import metadata
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, inspect, select
+from sqlalchemy import Connection, insert, inspect, select
 
 from campaigns.tables import nodes as node_rows
 from dialer.database import MIGRATIONS
@@ -200,3 +201,28 @@ async def test_the_nodes_migration_can_be_undone_and_done_again(engine):
 
     assert {"nodes", "campaign_ticks"}.isdisjoint(undone)
     assert {"nodes", "campaign_ticks"} <= redone
+
+
+async def test_a_node_registered_before_versions_were_recorded_shows_none(engine):
+    async with engine.connect() as conn:
+        transaction = await conn.begin()
+        try:
+            await conn.run_sync(_migrate, "0018", down=True)
+            await conn.execute(
+                insert(node_rows),  # as 0018 has it: no version
+                {
+                    "node_id": "old",
+                    "hostname": "h",
+                    "pid": 1,
+                    "started_at": NOW,
+                    "heartbeat_at": NOW,
+                },
+            )
+            await conn.run_sync(_migrate, "head")
+            await nodes.register(conn, "new", NOW)
+            shown = {node.node_id: node.version for node in await nodes.every_node(conn, NOW)}
+        finally:
+            await transaction.rollback()
+
+    assert shown["old"] is None
+    assert shown["new"] == metadata.version("dialer")

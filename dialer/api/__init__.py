@@ -18,6 +18,7 @@ from dialer.api import (
     inbound,
     leads,
     lists,
+    nodes,
     reports,
     sessions,
     system,
@@ -46,6 +47,7 @@ ROUTES = Routes(
         *admin.ROUTES,
         *lists.ROUTES,
         *inbound.ROUTES,
+        *nodes.ROUTES,
     ]
 )
 

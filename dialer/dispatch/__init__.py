@@ -8,15 +8,17 @@ intents), `placing` (the carrier's answer), `callbacks` (what the carrier report
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any, TypeVar
 from xml.sax.saxutils import escape
 
 import structlog
 
-from campaigns import Campaign, attempts, inbound
+from campaigns import Campaign, attempts, inbound, logkeys
 from campaigns import repository as campaign_store
 from campaigns.keywords import KeywordAction, load_keyword_actions
 from compliance import Channel, Company, MessageClass, RuleBook, Source, load_rules
@@ -38,6 +40,19 @@ __all__ = ["Dispatcher"]
 log = structlog.get_logger("dialer.dispatch")
 SETTLE_TIMEOUT = 30.0  # seconds of real time to wait for attempts under way to end
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+T = TypeVar("T")
+
+
+def _as_its_node(method: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+    """An entry point whose events, and those of the tasks it starts, carry the node id
+    the dispatcher has when it is called (`logkeys`)."""
+
+    @functools.wraps(method)
+    async def bound(self: Dispatcher, *args: Any, **kwargs: Any) -> T:
+        with logkeys.as_node(self.node):
+            return await method(self, *args, **kwargs)
+
+    return bound
 
 
 @dataclass(slots=True)
@@ -81,6 +96,7 @@ class Dispatcher:
         self.placer.callback_base = url
         self.inbox.callback_base = url
 
+    @_as_its_node
     async def tick(self, company: Company, campaign: Campaign) -> int:
         """Claim, screen and place one second's worth of attempts; returns leads claimed.
         The requests have all gone out and been answered when it returns."""
@@ -88,6 +104,7 @@ class Dispatcher:
         await self._place(company, campaign, intents)
         return claimed
 
+    @_as_its_node
     async def tick_all(self) -> None:
         """One round over every running campaign: what the scheduler calls each tick.
 
@@ -112,10 +129,12 @@ class Dispatcher:
         while self._placing:
             await asyncio.gather(*self._placing, return_exceptions=True)
 
+    @_as_its_node
     async def recover(self) -> int:
         """Settle what is overdue and take back what a gone node held; returns how many."""
         return await self.recovery.run(self.node)
 
+    @_as_its_node
     async def settle(self) -> None:
         """Wait until every attempt this dispatcher placed has ended; past the timeout, ask
         the carrier about those still open."""
@@ -129,6 +148,7 @@ class Dispatcher:
                 pending = await attempts.open_attempts(conn, ids=sorted(self.open.ids))
             await self.recovery.settle(pending)
 
+    @_as_its_node
     async def run_until_done(
         self, company: Company, name: str, deadline: datetime | None = None
     ) -> Campaign:
@@ -136,19 +156,23 @@ class Dispatcher:
         until the clock reaches `deadline`."""
         return await runs.run_until_done(self, company, name, deadline)
 
+    @_as_its_node
     async def on_callback(self, attempt_id: int, params: Mapping[str, str]) -> None:
         """A verified status callback; returns once it is committed."""
         event = self.carrier.parse_callback(params)
         await self.inbox.status(attempt_id, event, params)
 
+    @_as_its_node
     async def on_answer(self, attempt_id: int, params: Mapping[str, str]) -> str:
         """A verified answer request: the call's TwiML."""
         return await self.inbox.answer(attempt_id, _call_sid(params))
 
+    @_as_its_node
     async def on_keypress(self, attempt_id: int, params: Mapping[str, str]) -> str:
         """A verified Gather request: the keys pressed, committed; the TwiML that follows."""
         return await self.inbox.keypress(attempt_id, _call_sid(params), params)
 
+    @_as_its_node
     async def on_inbound(self, text: inbound.InboundText) -> str:
         """A verified incoming text: stored and acted on; the TwiML that answers it."""
         received = await patiently(

@@ -30,6 +30,10 @@ class CampaignCache:
         remembered = self._campaigns.get(campaign_id)
         return remembered[1] if remembered else None
 
+    def remembered(self, campaign_id: int) -> tuple[Company, Campaign] | None:
+        """The campaign and its company if read already: no database needed."""
+        return self._campaigns.get(campaign_id)
+
     async def campaign(
         self, conn: AsyncConnection, company_id: int, campaign_id: int
     ) -> tuple[Company, Campaign]:

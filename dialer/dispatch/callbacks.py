@@ -21,7 +21,7 @@ from xml.sax.saxutils import escape, quoteattr
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from campaigns import Campaign, attempts, callbacks, outcomes
+from campaigns import Campaign, attempts, callbacks, logkeys, outcomes
 from compliance import Channel, Company, DncList, Source, registry
 from dialer.app import App, patiently
 from dialer.carriers import BadCallback, CarrierEvent
@@ -115,9 +115,12 @@ class CallbackInbox:
             listed = []
             if fresh and digits:
                 book = await self.cache.book(conn, company)
-                listed = await outcomes.apply_keypress(
-                    conn, company, book, attempt, digits, self.clock.now()
-                )
+                with logkeys.about_attempt(
+                    company.name, campaign.name, attempt.id, attempt.lead_id
+                ):
+                    listed = await outcomes.apply_keypress(
+                        conn, company, book, attempt, digits, self.clock.now()
+                    )
             return company, digits == campaign.spec.ivr_optout_digit, bool(fresh), listed
 
         company, opting_out, fresh, listed = await patiently(self.app, record)

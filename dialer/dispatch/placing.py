@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from campaigns import Campaign, attempts, outcomes
+from campaigns import Campaign, attempts, logkeys, outcomes
 from campaigns.definitions import render_sms
 from compliance import Channel, Company
 from dialer.app import App, patiently
@@ -110,12 +110,23 @@ class Placer:
             return
         gap = timedelta(seconds=1) / campaign.spec.attempts_per_second
         answers = await asyncio.gather(
-            *(self._ask(campaign, intent, start + n * gap) for n, intent in enumerate(intents))
+            *(
+                self._ask(company, campaign, intent, start + n * gap)
+                for n, intent in enumerate(intents)
+            )
         )
         await self._record(company, campaign, answers)
 
-    async def _ask(self, campaign: Campaign, intent: Intent, at: datetime) -> _Answer:
-        await self.clock.sleep((at - self.clock.now()).total_seconds())
+    async def _ask(
+        self, company: Company, campaign: Campaign, intent: Intent, at: datetime
+    ) -> _Answer:
+        """One request, in a task of its own (gather): its events carry its attempt's keys."""
+        lead = intent.lead
+        with logkeys.about_attempt(company.name, campaign.name, intent.attempt_id, lead.lead_id):
+            await self.clock.sleep((at - self.clock.now()).total_seconds())
+            return await self._request(campaign, intent)
+
+    async def _request(self, campaign: Campaign, intent: Intent) -> _Answer:
         spec, lead, attempt_id = campaign.spec, intent.lead, intent.attempt_id
         callback = f"{self.callback_base}/webhooks/status?attempt={attempt_id}"
         try:
@@ -126,13 +137,9 @@ class Placer:
                 answer = f"{self.callback_base}/webhooks/answer?attempt={attempt_id}"
                 sid = await self.carrier.place_call(lead.phone, spec.caller_id, callback, answer)
         except CarrierError as error:
-            log.warning(
-                "attempt.carrier_error",
-                attempt_id=attempt_id,
-                error=str(error),
-                placement=error.placement.value,
-            )
+            log.warning("attempt.carrier_error", error=str(error), placement=error.placement.value)
             return _Answer(intent, error=error)
+        log.info("attempt.placed", channel=spec.channel.value, number=lead.phone, sid=sid)
         self.open.calls[attempt_id] = (campaign.id, sid)
         return _Answer(intent, sid=sid)
 
@@ -186,8 +193,13 @@ class Placer:
         opted, given_back, ended = await patiently(self.app, record)
         self.open.ended([*opted, *given_back, *ended])
         self._observe(company, campaign, answers, len(placed), [opted, ended])
-        for attempt_id in unknown:
-            log.warning("attempt.unknown", campaign=campaign.name, attempt_id=attempt_id)
+        for answer in answers:
+            if _is(answer, Placement.UNKNOWN):
+                intent = answer.intent
+                with logkeys.about_attempt(
+                    company.name, campaign.name, intent.attempt_id, intent.lead.lead_id
+                ):
+                    log.warning("attempt.unknown")
 
     def _observe(
         self,

@@ -22,9 +22,9 @@ from datetime import datetime, timedelta
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from campaigns import attempts, outcomes, queue
+from campaigns import Campaign, attempts, logkeys, outcomes, queue
 from campaigns import repository as campaign_store
-from compliance import Channel
+from compliance import Channel, Company
 from compliance.attempts import AttemptPhase
 from dialer.app import App
 from dialer.carriers import Carrier, CarrierError, CarrierEvent, Kind, Placement
@@ -83,11 +83,20 @@ class Recovery:
         """Ask the carrier about each attempt; returns how many it settled."""
         settled = 0
         for attempt in open_attempts:
-            if attempt.carrier_sid is None:
-                settled += await self._find_sent(attempt)
-            else:
-                settled += await self._ask_status(attempt, attempt.carrier_sid)
+            company, campaign = await self._campaign_of(attempt)
+            with logkeys.about_attempt(company.name, campaign.name, attempt.id, attempt.lead_id):
+                if attempt.carrier_sid is None:
+                    settled += await self._find_sent(attempt)
+                else:
+                    settled += await self._ask_status(attempt, attempt.carrier_sid)
         return settled
+
+    async def _campaign_of(self, attempt: attempts.AttemptRow) -> tuple[Company, Campaign]:
+        remembered = self.cache.remembered(attempt.campaign_id)
+        if remembered is not None:
+            return remembered
+        async with self.app.transaction() as conn:
+            return await self.cache.campaign(conn, attempt.company_id, attempt.campaign_id)
 
     async def _take_over(self, conn: AsyncConnection, node: str, now: datetime) -> set[int]:
         """Lease to `node` the in-flight leads whose holder is gone; returns the ids of their
@@ -105,7 +114,13 @@ class Recovery:
             await queue.give_back(conn, campaign.id, sorted(orphans), now)
             await attempts.take_over(conn, [a.id for a in pending], node)
             taken.update(a.id for a in pending)
-            log.warning("recovery.took_over", campaign=campaign.name, leads=len(gone), node=node)
+            log.warning(
+                "recovery.took_over",
+                company=company.name,
+                campaign=campaign.name,
+                leads=len(gone),
+                node=node,
+            )
         return taken
 
     async def _ask_status(self, attempt: attempts.AttemptRow, sid: str) -> int:

@@ -23,9 +23,10 @@ previous grant has ended, RETURNING a row only to the caller that got the lease.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -71,3 +72,23 @@ async def hold_tick(conn: AsyncConnection, campaign_id: int, node_id: str, until
         )
         .values(acquired_until=until)
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Pacing:
+    """The last tick lease of a campaign: who got it, and until when."""
+
+    campaign_id: int
+    node_id: str
+    acquired_until: datetime
+
+
+async def recent_pacing(conn: AsyncConnection, since: datetime) -> list[Pacing]:
+    """Each campaign's last tick lease that ran until `since` or later, in campaign order:
+    the campaigns being paced, and by whom. A campaign's row names only its last holder."""
+    rows = await conn.execute(
+        select(campaign_ticks)
+        .where(campaign_ticks.c.acquired_until >= since)
+        .order_by(campaign_ticks.c.campaign_id)
+    )
+    return [Pacing(row.campaign_id, row.node_id, row.acquired_until) for row in rows]

@@ -23,7 +23,9 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from importlib import metadata
 from typing import Protocol, TypeVar
 from uuid import uuid4
 
@@ -51,6 +53,20 @@ class HeldLease(Protocol):
 LeaseT = TypeVar("LeaseT", bound=HeldLease)
 
 
+@dataclass(frozen=True, slots=True)
+class Node:
+    """A registered node as the table has it; `alive` judged at the instant it was read."""
+
+    node_id: str
+    hostname: str
+    pid: int
+    version: str | None  # None: registered by a dialer older than the column
+    started_at: datetime
+    heartbeat_at: datetime
+    stopped_at: datetime | None
+    alive: bool
+
+
 def new_node_id() -> str:
     """A random id for this process, unique across hosts and PID namespaces."""
     return f"{socket.gethostname()[:80]}-{uuid4().hex[:12]}"
@@ -65,6 +81,7 @@ async def register(conn: AsyncConnection, node_id: str, now: datetime) -> None:
             pid=os.getpid(),
             started_at=now,
             heartbeat_at=now,
+            version=metadata.version("dialer"),
         )
     )
 
@@ -131,6 +148,30 @@ async def lapsed_leases(
     holders = {lease.lease_node for lease in unexpired if lease.lease_node}
     dead = await dead_nodes(conn, holders, now, stale_after)
     return [lease for lease in leases if _expired(lease, now) or lease.lease_node in dead]
+
+
+async def every_node(
+    conn: AsyncConnection, now: datetime, stale_after: timedelta = STALE_AFTER
+) -> list[Node]:
+    """Every registered node, the most recently started first, alive or dead at `now`."""
+    rows = await conn.execute(
+        select(nodes, _alive(now, stale_after).label("alive")).order_by(
+            nodes.c.started_at.desc(), nodes.c.node_id
+        )
+    )
+    return [
+        Node(
+            row.node_id,
+            row.hostname,
+            row.pid,
+            row.version,
+            row.started_at,
+            row.heartbeat_at,
+            row.stopped_at,
+            bool(row.alive),
+        )
+        for row in rows
+    ]
 
 
 async def prune(conn: AsyncConnection, now: datetime, after: timedelta = PRUNE_AFTER) -> int:
