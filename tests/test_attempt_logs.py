@@ -12,15 +12,12 @@ from collections import Counter
 
 from sqlalchemy import select
 
-from campaigns import repository
 from campaigns.tables import skips
-from compliance import DncList, Source, leads, registry, sheets
 from compliance.tables import attempts
-from tests.support import NOW
-from tests.test_engine import CAMPAIGN, rows
+from tests.test_engine import prepare, rows
 
 OPTS_OUT = "+13055550101"  # answers and presses 9: its status adds it to the DNC list
-LISTED = "+12125550104"  # on the company's DNC list: skipped, never attempted
+LISTED = "+12125550104"  # put on the company's DNC list by `prepare`: skipped, never attempted
 NO_ANSWER = [f"+1212555{n:04d}" for n in range(110, 120)]  # tried three times each
 LEADS = "phone,state\n" + "".join(f"{n},NY\n" for n in [OPTS_OUT, LISTED, *NO_ANSWER])
 SCENARIO = f"""
@@ -36,25 +33,9 @@ ATTEMPT_KEYS = ("node", "company", "campaign", "attempt_id", "lead_id")
 
 async def run_logged(app, company, database_url, tmp_path) -> list[dict]:
     """The events `dialer campaign run spring` logs as JSON lines, every one parsed."""
-    path = tmp_path / "leads.csv"
-    path.write_text(LEADS)
+    await prepare(app, company, tmp_path, LEADS)
     scenario = tmp_path / "scenario.toml"
     scenario.write_text(SCENARIO)
-    async with app.transaction() as conn:
-        await leads.import_leads(
-            conn, company, sheets.iter_records(path, leads.LEAD_COLUMNS), "spring", NOW
-        )
-        await registry.add_numbers(
-            conn,
-            company,
-            [LISTED],
-            DncList.DNC,
-            source=Source.MANUAL,
-            reason="asked",
-            actor="ana",
-            now=NOW,
-        )
-        await repository.create_campaign(conn, company, CAMPAIGN, NOW)
     env = {
         **os.environ,
         "DIALER_DATABASE_URL": database_url,

@@ -64,9 +64,11 @@ SCENARIO = {
 }
 
 
-async def prepare(app, company, tmp_path):
+async def prepare(app, company, tmp_path, lead_rows: str = LEADS):
+    """Import `lead_rows` (CSV) into "spring", list +12125550104 on the company's DNC list,
+    and create the campaign."""
     path = tmp_path / "leads.csv"
-    path.write_text(LEADS)
+    path.write_text(lead_rows)
     async with app.transaction() as conn:
         await leads.import_leads(
             conn, company, sheets.iter_records(path, leads.LEAD_COLUMNS), "spring", NOW
