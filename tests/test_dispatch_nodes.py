@@ -251,8 +251,9 @@ async def apps(database_url: str, count: int):
         yield [await stack.enter_async_context(open_app(settings)) for _ in range(count)]
 
 
-# Requests go out a little after their slot (a commit, the event loop): this much is slack.
-JITTER = timedelta(milliseconds=50)
+# Requests go out a little after their slot: a tick's first request waits for its commit,
+# which takes up to this much longer on a busy 2-core machine than the next tick's does.
+JITTER = timedelta(milliseconds=200)
 
 
 def assert_rate(moments: list[datetime], per_second: int) -> None:
@@ -267,7 +268,10 @@ def assert_rate(moments: list[datetime], per_second: int) -> None:
 async def test_nodes_ticking_at_the_same_moments_keep_the_rate_and_concurrency_in_total(
     app, company, database_url, count
 ):
-    await add_leads(app, company, "spring", ny(40))
+    # On the wall clock: numbers where it is daytime now (federal hours hold without a window).
+    async with app.transaction() as conn:
+        await accounts.set_countries(conn, company, COUNTRIES)
+    await add_leads(app, company, "spring", [(n, "") for n in numbers_in_calling_hours(40)])
     anytime = "\n".join(x for x in CAMPAIGN.splitlines() if not x.startswith("window"))
     text = anytime.replace("max_concurrent = 20", "max_concurrent = 4").replace(
         "attempts_per_second = 10", "attempts_per_second = 3"
